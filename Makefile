@@ -1,0 +1,34 @@
+# The README's two commands are `make corpus` and `make test`; both set up first.
+SHELL := /bin/bash
+PY := .venv/bin/python
+CONFIG ?= configs/default.yaml
+# Ray 2.60 turns on token auth after a local ray.init(); `ray job submit` then fails.
+export RAY_AUTH_MODE ?= disabled
+
+.PHONY: setup corpus test bench clean
+
+# Idempotent: the stamp is rebuilt only when the requirements or project metadata change.
+setup: .venv/.setup-stamp
+
+.venv/.setup-stamp: requirements.txt pyproject.toml
+	test -x $(PY) || python3 -m venv .venv
+	# pip 23 mis-resolves lxml[html_clean] (then trafilatura fails to import): upgrade pip first.
+	$(PY) -m pip install -q --upgrade pip
+	# torch first, pinned: 2.13.0 is a CPU wheel on local disk; a looser pin pulls a CUDA build.
+	$(PY) -m pip install -q torch==2.13.0
+	$(PY) -m pip install -q -r requirements.txt
+	$(PY) -m pip install -q --no-deps --no-build-isolation -e .
+	touch $@
+
+corpus: setup
+	$(PY) -m pipeline run --config $(CONFIG)
+
+test: setup
+	$(PY) -m pytest -q tests
+
+bench: setup
+	@ls bench/*.py >/dev/null 2>&1 || { echo "no benchmarks yet"; exit 0; }
+	@for b in bench/bench_*.py; do echo "== $$b"; $(PY) $$b || exit 1; done
+
+clean:
+	rm -rf out .pytest_cache

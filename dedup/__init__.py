@@ -1,0 +1,1 @@
+"""Text deduplication: exact hashes and MinHash-LSH near-duplicates."""

@@ -1,0 +1,146 @@
+"""The one front door: ``python -m pipeline <command>`` (console script ``mathcorpus``).
+
+Each command is a small function that parses its own flags; ``COMMANDS`` lists
+them in the order ``--help`` shows.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+import time
+from pathlib import Path
+from typing import Any, Callable
+
+from pipeline.config import ConfigError, load_config
+
+log = logging.getLogger("pipeline")
+
+
+def _parse_override(text: str) -> tuple[str, Any]:
+    import yaml
+
+    if "=" not in text:
+        raise argparse.ArgumentTypeError(f"--set takes KEY=VALUE, got {text!r}")
+    key, value = text.split("=", 1)
+    return key.strip(), yaml.safe_load(value)
+
+
+def _add_config_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--config", "-c", default=None, help="YAML config file (default: built-in defaults)")
+    p.add_argument(
+        "--set", dest="overrides", action="append", default=[], type=_parse_override, metavar="KEY=VALUE",
+        help="override one config value, e.g. --set synth.pages=2000 (repeatable)",
+    )
+
+
+def _config_from_args(args: argparse.Namespace):
+    return load_config(args.config, dict(args.overrides))
+
+
+# --- synth -------------------------------------------------------------------
+
+def _add_synth(sub) -> None:
+    p = sub.add_parser(
+        "synth", help="write the labelled mini Common Crawl (WARCs, truth, seed, benchmarks)",
+        description="Write a deterministic, labelled mini Common Crawl: CC-style WARC files, truth.parquet, "
+        "an OpenWebMath-format seed and small benchmark files. Same seed and size, same bytes.",
+    )
+    _add_config_args(p)
+    p.add_argument("--out", required=True, help="output folder (created)")
+    p.add_argument("--pages", type=int, default=None, help="response records to write (overrides synth.pages)")
+    p.add_argument("--seed", type=int, default=None, help="random seed (overrides synth.seed)")
+    p.add_argument("--force", action="store_true", help="rewrite even if OUT is already complete")
+    p.set_defaults(func=cmd_synth)
+
+
+def cmd_synth(args: argparse.Namespace) -> int:
+    from pipeline.synth import generate_minicc
+
+    cfg = _config_from_args(args)
+    if args.pages is not None:
+        cfg.synth.pages = args.pages
+    if args.seed is not None:
+        cfg.synth.seed = args.seed
+    stats = generate_minicc(cfg.synth, Path(args.out), force=args.force, progress=True)
+    print(json.dumps(stats, indent=2, sort_keys=True))
+    return 0
+
+
+# --- scan ---------------------------------------------------------------------
+
+def _add_scan(sub) -> None:
+    p = sub.add_parser(
+        "scan", help="read WARC files and count their records by type (no extraction)",
+        description="Stream WARC files with warcio and account for every record: counts by WARC-Type, "
+        "HTTP status and content type, plus any file that failed and why. Exit status 1 if any input failed.",
+    )
+    p.add_argument("inputs", nargs="+", help="WARC files or globs")
+    p.add_argument("--json", action="store_true", help="print one JSON object per file")
+    p.set_defaults(func=cmd_scan)
+
+
+def cmd_scan(args: argparse.Namespace) -> int:
+    from pipeline.warc import expand_inputs, scan_warc
+
+    failed = 0
+    for path in expand_inputs(args.inputs):
+        s = scan_warc(path)
+        failed += s.error is not None
+        if args.json:
+            print(json.dumps(s.as_dict(), sort_keys=True))
+        else:
+            types = ", ".join(f"{k}={v}" for k, v in sorted(s.by_type.items()))
+            err = f"  FAILED: {s.error}" if s.error else ""
+            print(f"{path}: {s.records} records ({types}){err}")
+    return 1 if failed else 0
+
+
+# --- run ----------------------------------------------------------------------
+
+def _add_run(sub) -> None:
+    p = sub.add_parser(
+        "run", help="run every stage on the configured input, skipping completed work",
+        description="Run the pipeline under the config's workdir. Each stage writes its own sub-folder with a "
+        "completion marker, so a rerun resumes where the last one stopped.",
+    )
+    _add_config_args(p)
+    p.set_defaults(func=cmd_run)
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    from pipeline.run import run_pipeline
+
+    cfg = _config_from_args(args)
+    return run_pipeline(cfg)
+
+
+COMMANDS: list[Callable] = [_add_run, _add_synth, _add_scan]
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="mathcorpus",
+        description="Build a DeepSeekMath-style math corpus from Common Crawl WARC files.",
+    )
+    parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
+    sub = parser.add_subparsers(dest="command", metavar="<command>")
+    sub.required = True
+    for add in COMMANDS:
+        add(sub)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    logging.basicConfig(
+        level=logging.DEBUG if args.verbose else logging.INFO,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
+    try:
+        return int(args.func(args) or 0)
+    except ConfigError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2

@@ -1,0 +1,120 @@
+"""One validated configuration object, loaded from YAML.
+
+Every stage reads its own section. Unknown keys and bad values fail with a
+:class:`ConfigError` whose message names the dotted key (``synth.pages``) so a
+user editing ``configs/default.yaml`` sees at once what to fix.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+
+class ConfigError(ValueError):
+    """A configuration file or value is wrong; the message names the key."""
+
+
+class _Section(BaseModel):
+    # extra="forbid": a misspelt key is an error, never silently ignored.
+    model_config = ConfigDict(extra="forbid", validate_assignment=True, frozen=False)
+
+
+class BenchmarkSizes(_Section):
+    """How many items the mini-CC writes for each benchmark format."""
+
+    gsm8k: int = Field(120, ge=1, le=100_000)
+    math: int = Field(120, ge=1, le=100_000)
+    cmath: int = Field(80, ge=1, le=100_000)
+    agieval: int = Field(30, ge=1, le=100_000, description="items per AGIEval math file (4 files)")
+
+
+class SynthConfig(_Section):
+    """The labelled mini Common Crawl (``python -m pipeline synth``)."""
+
+    pages: int = Field(12_000, ge=10, description="response records to write (all kinds)")
+    seed: int = Field(20240205, description="random seed; same seed, same bytes")
+    domains: int = Field(400, ge=20, description="number of web sites (hosts)")
+    math_domains: int = Field(24, ge=2, description="sites whose math paths hold math pages")
+    math_fraction: float = Field(0.08, gt=0.0, lt=0.5, description="share of HTML pages that are math")
+    zh_fraction: float = Field(0.2, ge=0.0, le=0.8, description="share of pages in Chinese")
+    records_per_warc: int = Field(1_000, ge=10, description="response records per WARC file")
+    duplicate_fraction: float = Field(0.05, ge=0.0, le=0.3, description="share of HTML pages that copy another")
+    non_html_fraction: float = Field(0.06, ge=0.0, le=0.3, description="images, PDFs, robots.txt")
+    non_200_fraction: float = Field(0.05, ge=0.0, le=0.3, description="404/500/redirect responses")
+    seed_docs: int = Field(1_500, ge=10, description="OpenWebMath-format seed positives")
+    planted_items: int = Field(60, ge=0, description="benchmark items quoted verbatim in pages")
+    damaged_files: int = Field(2, ge=0, le=2, description="truncated-gzip and garbage files beside the WARCs")
+    benchmarks: BenchmarkSizes = Field(default_factory=BenchmarkSizes)
+
+    @model_validator(mode="after")
+    def _consistent(self) -> "SynthConfig":
+        if self.math_domains >= self.domains:
+            raise ValueError("math_domains must be smaller than domains")
+        return self
+
+
+class Config(_Section):
+    """The whole run. ``workdir`` holds one sub-folder per stage."""
+
+    workdir: str = Field("out", min_length=1)
+    synth: SynthConfig = Field(default_factory=SynthConfig)
+
+    @property
+    def workdir_path(self) -> Path:
+        return Path(self.workdir)
+
+
+def _format_error(err: ValidationError, source: str) -> str:
+    lines = [f"invalid configuration in {source}:"]
+    for e in err.errors():
+        key = ".".join(str(p) for p in e["loc"]) or "<root>"
+        if e["type"] == "extra_forbidden":
+            lines.append(f"  {key}: unknown key")
+            continue
+        got = e.get("input")
+        shown = "" if isinstance(got, (dict, list)) else f" (got {got!r})"
+        lines.append(f"  {key}: {e['msg']}{shown}")
+    return "\n".join(lines)
+
+
+def config_from_dict(data: dict[str, Any] | None, source: str = "<dict>") -> Config:
+    if data is None:
+        data = {}
+    if not isinstance(data, dict):
+        raise ConfigError(f"invalid configuration in {source}: the top level must be a mapping, got {type(data).__name__}")
+    try:
+        return Config.model_validate(data)
+    except ValidationError as err:
+        raise ConfigError(_format_error(err, source)) from None
+
+
+def load_config(path: str | Path | None = None, overrides: dict[str, Any] | None = None) -> Config:
+    """Load ``path`` (YAML), apply dotted ``overrides`` ({"synth.pages": 500}) and validate."""
+    data: dict[str, Any] = {}
+    source = "<defaults>"
+    if path is not None:
+        p = Path(path)
+        source = str(p)
+        if not p.exists():
+            raise ConfigError(f"configuration file not found: {p}")
+        try:
+            data = yaml.safe_load(p.read_text(encoding="utf-8")) or {}
+        except yaml.YAMLError as exc:
+            raise ConfigError(f"configuration file {p} is not valid YAML: {exc}") from None
+    for dotted, value in (overrides or {}).items():
+        _set_dotted(data, dotted, value)
+    return config_from_dict(data, source)
+
+
+def _set_dotted(data: dict[str, Any], dotted: str, value: Any) -> None:
+    parts = dotted.split(".")
+    node = data
+    for part in parts[:-1]:
+        nxt = node.setdefault(part, {})
+        if not isinstance(nxt, dict):
+            raise ConfigError(f"cannot override {dotted}: {part} is not a section")
+        node = nxt
+    node[parts[-1]] = value

@@ -1,0 +1,85 @@
+"""Atomic outputs and completion markers, shared by every stage.
+
+A stage writes each output to ``<name>.tmp-<pid>`` and renames it into place;
+the rename is atomic on POSIX file systems, so a reader (or a resumed run)
+never sees half a file. A directory-level ``_SUCCESS`` marker, written last with
+the stage's stats, says the whole unit is complete: a rerun skips units whose
+marker exists and redoes the rest.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+import time
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any, Iterator
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+MARKER = "_SUCCESS"
+
+
+def _tmp_name(path: Path) -> Path:
+    return path.with_name(f".{path.name}.tmp-{os.getpid()}")
+
+
+@contextmanager
+def atomic_path(path: str | Path) -> Iterator[Path]:
+    """Yield a temporary path beside ``path``; rename it to ``path`` on success."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = _tmp_name(path)
+    try:
+        yield tmp
+        os.replace(tmp, path)
+    finally:
+        if tmp.exists():
+            if tmp.is_dir():
+                shutil.rmtree(tmp)
+            else:
+                tmp.unlink()
+
+
+def write_bytes_atomic(path: str | Path, data: bytes) -> None:
+    with atomic_path(path) as tmp:
+        with open(tmp, "wb") as fh:
+            fh.write(data)
+            fh.flush()
+            os.fsync(fh.fileno())
+
+
+def write_json_atomic(path: str | Path, obj: Any) -> None:
+    write_bytes_atomic(path, (json.dumps(obj, indent=2, sort_keys=True, default=str) + "\n").encode())
+
+
+def write_parquet_atomic(path: str | Path, table: pa.Table, **kwargs: Any) -> None:
+    kwargs.setdefault("compression", "zstd")
+    with atomic_path(path) as tmp:
+        pq.write_table(table, tmp, **kwargs)
+
+
+def is_complete(directory: str | Path) -> bool:
+    return (Path(directory) / MARKER).exists()
+
+
+def mark_complete(directory: str | Path, stats: dict[str, Any] | None = None) -> None:
+    """Write the completion marker (with stats) last, after every output is in place."""
+    payload = {"completed_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}
+    payload.update(stats or {})
+    write_json_atomic(Path(directory) / MARKER, payload)
+
+
+def read_marker(directory: str | Path) -> dict[str, Any]:
+    return json.loads((Path(directory) / MARKER).read_text())
+
+
+def sha256_file(path: str | Path, chunk: int = 1 << 20) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as fh:
+        while block := fh.read(chunk):
+            h.update(block)
+    return h.hexdigest()

@@ -1,0 +1,58 @@
+"""``python -m pipeline run``: every stage in order under one workdir.
+
+Each stage owns ``<workdir>/<stage>/`` and its completion marker; a stage whose
+marker exists is skipped, so a rerun after a crash resumes. Stages are added to
+``STAGES`` as they are built.
+"""
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable
+
+from pipeline.config import Config
+from pipeline.io import is_complete, read_marker, write_json_atomic
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Stage:
+    name: str  # also the sub-folder of the workdir
+    run: Callable[[Config, Path], dict]
+
+
+def _stage_minicc(cfg: Config, folder: Path) -> dict:
+    from pipeline.synth import generate_minicc
+
+    return generate_minicc(cfg.synth, folder, progress=True)
+
+
+STAGES: list[Stage] = [
+    Stage("minicc", _stage_minicc),
+]
+
+
+def run_pipeline(cfg: Config) -> int:
+    workdir = cfg.workdir_path
+    workdir.mkdir(parents=True, exist_ok=True)
+    summary = []
+    for stage in STAGES:
+        folder = workdir / stage.name
+        t0 = time.perf_counter()
+        if is_complete(folder):
+            log.info("stage %s: complete, skipped", stage.name)
+            stats, status = read_marker(folder), "cached"
+        else:
+            log.info("stage %s: running", stage.name)
+            stats, status = stage.run(cfg, folder), "ran"
+        summary.append({"stage": stage.name, "status": status, "seconds": round(time.perf_counter() - t0, 2),
+                        "stats": stats})
+    write_json_atomic(workdir / "run_stats.json", {"stages": summary})
+    width = max(len(s["stage"]) for s in summary)
+    print(f"\n{'stage'.ljust(width)}  status  seconds")
+    for s in summary:
+        print(f"{s['stage'].ljust(width)}  {s['status']:6}  {s['seconds']:7.1f}")
+    return 0

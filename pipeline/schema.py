@@ -1,0 +1,139 @@
+"""Data contracts between stages: the pyarrow schemas every stage reads and writes.
+
+A stage must write exactly these columns (``validate_table`` checks it), so a
+later stage or a user's notebook can rely on them. The README's "Data contracts"
+section describes the same tables in prose.
+
+Identifiers
+    ``id`` is the first 16 hex digits of sha1(normalised URL). URL dedup in the
+    pool stage makes it unique within a run, and it is stable across reruns, so
+    scores, dedup decisions and decontamination hits are keyed by it (dolma-style:
+    documents apart from attributes).
+
+Times are UTC microsecond timestamps. WARC locations (``warc_path``,
+``warc_offset``, ``warc_length``) let anyone re-read a page's raw record with one
+ranged read.
+"""
+from __future__ import annotations
+
+import pyarrow as pa
+
+TS = pa.timestamp("us", tz="UTC")
+
+#: Pages extracted from WARC response records (``<workdir>/pool/``): text once,
+#: re-scored by every recall round.
+POOL_SCHEMA = pa.schema(
+    [
+        pa.field("id", pa.string(), nullable=False),
+        pa.field("url", pa.string(), nullable=False),
+        pa.field("url_normalized", pa.string(), nullable=False),
+        pa.field("domain", pa.string(), nullable=False),
+        pa.field("text", pa.large_string(), nullable=False),
+        pa.field("lang", pa.string(), nullable=False),
+        pa.field("lang_score", pa.float32(), nullable=False),
+        pa.field("title", pa.string()),
+        pa.field("http_status", pa.int16(), nullable=False),
+        pa.field("content_type", pa.string()),
+        pa.field("charset", pa.string()),
+        pa.field("html_bytes", pa.int32(), nullable=False),
+        pa.field("math_elements_html", pa.int32(), nullable=False),
+        pa.field("math_fragments_text", pa.int32(), nullable=False),
+        pa.field("warc_path", pa.string(), nullable=False),
+        pa.field("warc_record_id", pa.string(), nullable=False),
+        pa.field("warc_offset", pa.int64(), nullable=False),
+        pa.field("warc_length", pa.int64(), nullable=False),
+        pa.field("fetch_time", TS, nullable=False),
+    ],
+    metadata={"contract": "pool/v1"},
+)
+
+#: The final corpus shards (``<workdir>/corpus/part-*.parquet``).
+CORPUS_SCHEMA = pa.schema(
+    [
+        pa.field("id", pa.string(), nullable=False),
+        pa.field("url", pa.string(), nullable=False),
+        pa.field("domain", pa.string(), nullable=False),
+        pa.field("text", pa.large_string(), nullable=False),
+        pa.field("lang", pa.string(), nullable=False),
+        pa.field("math_score", pa.float32(), nullable=False),
+        pa.field("round", pa.int16(), nullable=False),
+        pa.field("token_count", pa.int32(), nullable=False),
+        pa.field("warc_path", pa.string(), nullable=False),
+        pa.field("warc_record_id", pa.string(), nullable=False),
+        pa.field("fetch_time", TS, nullable=False),
+    ],
+    metadata={"contract": "corpus/v1"},
+)
+
+#: Every record a stage does not pass on lands here with a reason
+#: (``<workdir>/<stage>/drops/*.parquet``). ``id`` is null where a record never
+#: became a page (a robots.txt response, a request record).
+DROP_LOG_SCHEMA = pa.schema(
+    [
+        pa.field("stage", pa.string(), nullable=False),
+        pa.field("reason", pa.string(), nullable=False),
+        pa.field("detail", pa.string()),
+        pa.field("id", pa.string()),
+        pa.field("url", pa.string()),
+        pa.field("warc_path", pa.string()),
+        pa.field("warc_record_id", pa.string()),
+        pa.field("warc_offset", pa.int64()),
+    ],
+    metadata={"contract": "drops/v1"},
+)
+
+#: Labels of the generated mini Common Crawl (``<minicc>/truth.parquet``): one
+#: row per WARC *response* record, in file and offset order.
+TRUTH_SCHEMA = pa.schema(
+    [
+        pa.field("warc_file", pa.string(), nullable=False),
+        pa.field("warc_record_id", pa.string(), nullable=False),
+        pa.field("warc_offset", pa.int64(), nullable=False),
+        pa.field("url", pa.string(), nullable=False),
+        pa.field("domain", pa.string(), nullable=False),
+        pa.field("fetch_time", TS, nullable=False),
+        pa.field("http_status", pa.int16(), nullable=False),
+        pa.field("content_type", pa.string(), nullable=False),
+        pa.field("is_html", pa.bool_(), nullable=False),
+        pa.field("is_math", pa.bool_(), nullable=False),
+        pa.field("kind", pa.string(), nullable=False),
+        pa.field("math_markup", pa.string(), nullable=False),
+        pa.field("math_elements", pa.int32(), nullable=False),
+        pa.field("language", pa.string(), nullable=False),
+        pa.field("declared_charset", pa.string()),
+        pa.field("actual_charset", pa.string()),
+        pa.field("dup_group", pa.int64()),
+        pa.field("dup_kind", pa.string(), nullable=False),
+        pa.field("benchmark", pa.string()),
+        pa.field("benchmark_item", pa.string()),
+    ],
+    metadata={"contract": "truth/v1"},
+)
+
+SCHEMAS = {
+    "pool": POOL_SCHEMA,
+    "corpus": CORPUS_SCHEMA,
+    "drops": DROP_LOG_SCHEMA,
+    "truth": TRUTH_SCHEMA,
+}
+
+
+class SchemaMismatch(ValueError):
+    pass
+
+
+def validate_table(table: pa.Table, schema: pa.Schema, what: str = "table") -> None:
+    """Raise :class:`SchemaMismatch` unless ``table`` has exactly ``schema``'s columns and types."""
+    want = [(f.name, f.type) for f in schema]
+    got = [(f.name, f.type) for f in table.schema]
+    if want != got:
+        missing = [n for n, _ in want if n not in table.schema.names]
+        extra = [n for n, _ in got if n not in schema.names]
+        wrong = [f"{n}: {t} (want {dict(want)[n]})" for n, t in got if n in dict(want) and dict(want)[n] != t]
+        raise SchemaMismatch(
+            f"{what} does not match contract {schema.metadata.get(b'contract', b'?').decode()}: "
+            f"missing={missing} extra={extra} wrong_types={wrong} order_ok={[n for n, _ in want] == [n for n, _ in got]}"
+        )
+    for f in schema:
+        if not f.nullable and table.column(f.name).null_count:
+            raise SchemaMismatch(f"{what}: column {f.name} must not hold nulls")

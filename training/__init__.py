@@ -1,0 +1,1 @@
+"""Tokenisation to Megatron indexed datasets, the source mixture, and continued pre-training."""
