@@ -142,3 +142,69 @@ def scan_warc(path: str) -> WarcScan:
     except OSError as exc:
         scan.error = f"{type(exc).__name__}: {exc}"
     return scan
+
+
+def iter_raw_records(stream: IO[bytes], path: str, max_payload_bytes: int) -> Iterator["RawRecord"]:
+    """Yield every record of a WARC stream as a :class:`pipeline.extract.RawRecord`.
+
+    The HTTP payload of a response is read raw (neither dechunked nor
+    decompressed: :func:`pipeline.extract.undo_http_encoding` decides) and
+    capped at ``max_payload_bytes``; the rest of the record is skipped
+    unread into memory. ``offset`` and ``length`` are the record's compressed
+    bytes in the file, so ``warc_offset``/``warc_length`` allow one ranged read.
+    Raises :class:`WarcReadError` on damage after yielding the good records.
+    """
+    from pipeline.extract import RawRecord
+
+    it = ArchiveIterator(stream, arc2warc=False, check_digests=False)
+    n = 0
+    # A truncated gzip member ends the stream without an error from warcio, so each record
+    # is held back until the next one parses (or the file ends on a complete member).
+    pending = None
+    pending_incomplete = False
+    try:
+        for rec in it:
+            if pending is not None:
+                n += 1
+                yield pending
+                pending = None
+            headers = rec.rec_headers
+            raw = RawRecord(
+                warc_path=path,
+                rec_type=rec.rec_type,
+                offset=0,
+                length=0,
+                record_id=headers.get_header("WARC-Record-ID"),
+                target_uri=clean_target_uri(headers.get_header("WARC-Target-URI")),
+                date=headers.get_header("WARC-Date"),
+            )
+            hh = rec.http_headers
+            if rec.rec_type in ("response", "revisit") and hh is not None and hh.get_statuscode():
+                try:
+                    raw.http_status = int(hh.get_statuscode())
+                except ValueError:
+                    raw.http_status = None
+                raw.content_type = hh.get_header("Content-Type")
+                raw.content_encoding = hh.get_header("Content-Encoding")
+                raw.transfer_encoding = hh.get_header("Transfer-Encoding")
+                if rec.rec_type == "response" and raw.http_status == 200:
+                    body = rec.raw_stream.read(max_payload_bytes + 1)
+                    raw.payload_truncated = len(body) > max_payload_bytes
+                    raw.payload = body[:max_payload_bytes]
+            # reading the offset finishes the record (warcio skips its remainder in blocks)
+            raw.offset = it.get_record_offset()
+            raw.length = it.get_record_length()
+            decomp = getattr(it.reader, "decompressor", None)
+            pending_incomplete = decomp is not None and hasattr(decomp, "eof") and not decomp.eof
+            pending = raw
+        if pending is not None:
+            if pending_incomplete:
+                raise WarcReadError(path, f"truncated gzip member at offset {pending.offset}", n)
+            n += 1
+            yield pending
+    except ArchiveLoadFailed as exc:
+        raise WarcReadError(path, f"not a WARC/ARC stream: {str(exc).strip()[:200]}", n) from None
+    except (zlib.error, EOFError, OSError) as exc:
+        raise WarcReadError(path, f"{type(exc).__name__}: {exc}", n) from None
+    except ValueError as exc:
+        raise WarcReadError(path, f"malformed record: {exc}", n) from None
