@@ -387,8 +387,9 @@ def html_to_text(html: str, settings: ExtractSettings) -> tuple[str | None, str 
     title_el = tree.find(".//title")
     title = title_el.text_content().strip()[:1000] if title_el is not None else None
     if settings.rewrite_math:
+        in_text = count_text_math(tree)  # before the rewrite adds its own $..$
         report = rewrite_math(tree)
-        report.elements["tex_text"] += count_text_math(tree)
+        report.elements["tex_text"] += in_text
     else:
         report = MathReport()
     text = trafilatura.extract(

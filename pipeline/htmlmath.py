@@ -37,6 +37,19 @@ MARKUP_KINDS = ("mathjax", "katex", "mathml", "mathml_noannot", "wiki_img", "lat
 _DISPLAY_RE = re.compile(r"\$\$(.+?)\$\$|\\\[(.+?)\\\]", re.S)
 _INLINE_RE = re.compile(r"\\\((.+?)\\\)|(?<![\\$])\$([^$\n]{1,300}?)\$(?!\$)", re.S)
 _MATHY = re.compile(r"[\\^_=+<>]|^\s*[A-Za-z]\s*$|\d\s*[a-zA-Z]|[a-zA-Z]\s*\d")
+_PROSE_WORD = re.compile(r"(^|\s)[A-Za-z]{3,}(\s|$)")
+
+
+def _looks_like_math(inner: str) -> bool:
+    """``$..$`` content that is math, not the text between two prices ("$5 and $10").
+
+    Pandoc's rule first: math starts and ends on a non-space character.
+    """
+    if not inner or inner[0].isspace() or inner[-1].isspace():
+        return False
+    if _MATHY.search(inner):
+        return not (inner[:1].isdigit() and _PROSE_WORD.search(inner))
+    return len(inner) <= 40 and not _PROSE_WORD.search(inner) and not inner[:1].isspace()
 
 
 def count_tex_fragments(text: str) -> int:
@@ -56,7 +69,7 @@ def count_tex_fragments(text: str) -> int:
     for m in _INLINE_RE.finditer(rest):
         if m.group(1) is not None:
             n += bool(m.group(1).strip())
-        elif _MATHY.search(m.group(2)):
+        elif _looks_like_math(m.group(2)):
             n += 1
     return n
 
@@ -68,6 +81,7 @@ class MathReport:
     elements: Counter = field(default_factory=Counter)
     rewritten: int = 0
     empty: int = 0  # math elements with no recoverable TeX (removed)
+    tex: list = field(default_factory=list)  # the LaTeX written in place of each element, in page order
 
     @property
     def total(self) -> int:
@@ -121,6 +135,7 @@ def _emit(el, tex: str, display: bool, kind: str, report: MathReport) -> None:
         _place(el, "", False)
         return
     report.rewritten += 1
+    report.tex.append(tex)
     _place(el, f"$${tex}$$" if display else f"${tex}$", display)
 
 

@@ -77,7 +77,7 @@ FUNCTIONS = {
 #: Accents over a base (``mover accent="true"``) and their TeX command.
 OVER_ACCENTS = {
     "^": r"\hat", "ˆ": r"\hat", "\u0302": r"\hat", "~": r"\tilde", "˜": r"\tilde", "\u0303": r"\tilde",
-    "¯": r"\bar", "‾": r"\overline", "\u0305": r"\overline", "\u0304": r"\bar", "→": r"\vec", "⃗": r"\vec",
+    "¯": r"\overline", "‾": r"\overline", "\u0305": r"\overline", "\u0304": r"\bar", "→": r"\vec", "⃗": r"\vec",
     "˙": r"\dot", "\u0307": r"\dot", "¨": r"\ddot", "\u0308": r"\ddot", "ˇ": r"\check", "˘": r"\breve",
     "⏞": r"\overbrace", "︷": r"\overbrace", "←": r"\overleftarrow", "↔": r"\overleftrightarrow",
 }
@@ -171,6 +171,9 @@ def _mi(el) -> str:
         return "\\" + text
     body = _chars(text)
     if variant in _VARIANTS and variant != "italic":
+        # upright Greek or a symbol needs no \mathrm; TeX sets capitals upright already
+        if variant == "normal" and (body.startswith("\\") or not text.isascii()):
+            return body
         return f"{_VARIANTS[variant]}{{{body}}}"
     if len(text) > 1 and text.isalpha() and text.isascii():
         return rf"\mathrm{{{body}}}"
@@ -412,9 +415,26 @@ def convert(el) -> str:
     return _join(parts)
 
 
+_RUN_OF_LETTERS = re.compile(r"(?:\\(mathrm|mathbf|mathsf|mathtt|mathit)\{[A-Za-z0-9]\}){2,}")
+_MATRIX_FENCES = ((r"(", r")", "pmatrix"), (r"[", r"]", "bmatrix"), (r"\{", r"\}", "Bmatrix"),
+                  (r"|", r"|", "vmatrix"), (r"\left(", r"\right)", "pmatrix"), (r"\left[", r"\right]", "bmatrix"))
+
+
+def _merge_letters(m: re.Match) -> str:
+    letters = re.findall(r"\{([A-Za-z0-9])\}", m.group(0))
+    return f"\\{m.group(1)}{{{''.join(letters)}}}"
+
+
 def _tidy(tex: str) -> str:
     tex = re.sub(r"[ \t\r\n]+", " ", tex).strip()
-    # \left( ... \right) only where both fences came from mfenced; plain mo fences stay as written
+    # MathML spells a word as one <mi mathvariant="normal"> per letter: \mathrm{k}\mathrm{i} -> \mathrm{ki}
+    tex = _RUN_OF_LETTERS.sub(_merge_letters, tex)
+    # a matrix between fences is an environment of its own: (\begin{matrix}..\end{matrix}) -> pmatrix
+    for left, right, env in _MATRIX_FENCES:
+        tex = tex.replace(left + r"\begin{matrix}", r"\begin{" + env + "}\x00")
+        tex = re.sub(r"\\begin\{" + env + r"\}\x00(.*?)\\end\{matrix\}" + re.escape(right),
+                     lambda m: r"\begin{" + env + "}" + m.group(1) + r"\end{" + env + "}", tex, flags=re.S)
+        tex = tex.replace(r"\begin{" + env + "}\x00", left + r"\begin{matrix}")
     return tex
 
 

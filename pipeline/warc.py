@@ -208,3 +208,16 @@ def iter_raw_records(stream: IO[bytes], path: str, max_payload_bytes: int) -> It
         raise WarcReadError(path, f"{type(exc).__name__}: {exc}", n) from None
     except ValueError as exc:
         raise WarcReadError(path, f"malformed record: {exc}", n) from None
+
+
+def read_record_at(path: str, offset: int, length: int, storage_options: dict | None = None) -> "RawRecord":
+    """Read one record again with a single ranged read (``warc_offset``, ``warc_length`` of a pool row)."""
+    import io
+
+    with fsspec.open(path, "rb", **(storage_options or {})) as fh:
+        fh.seek(offset)
+        blob = fh.read(length)
+    for raw in iter_raw_records(io.BytesIO(blob), path, max(length * 20, 1 << 20)):
+        raw.offset = offset
+        return raw
+    raise WarcReadError(path, f"no record at offset {offset}", 0)
