@@ -130,7 +130,8 @@ def _join(parts: list[str]) -> str:
     for p in parts:
         if not p:
             continue
-        if out and re.search(r"\\[A-Za-z]+$", out) and re.match(r"[A-Za-z0-9]", p):
+        # a command or a one-character script must not run into the next letter: \alpha x, x^n i
+        if out and re.search(r"\\[A-Za-z]+$|[_^][A-Za-z0-9]$", out) and re.match(r"[A-Za-z0-9]", p):
             out += " "
         out += p
     return out
@@ -328,7 +329,7 @@ def _multiscripts(el) -> str:
         return s
 
     prefix = "{}" + scripts(pre) if pre else ""
-    return prefix + base + scripts(post)
+    return _join([prefix, base + scripts(post)])
 
 
 def convert(el) -> str:
