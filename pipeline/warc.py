@@ -8,6 +8,8 @@ many records were read before the damage, so callers can keep them.
 from __future__ import annotations
 
 import glob
+import io
+import re
 import zlib
 from collections import Counter
 from dataclasses import dataclass, field
@@ -41,9 +43,15 @@ def expand_inputs(inputs: list[str]) -> list[str]:
     return [p for p in out if not (p in seen or seen.add(p))]
 
 
+#: Payloads above this are not held in memory: the entry is yielded with ``oversized=True``
+#: and no payload (Common Crawl itself truncates payloads at 1 MiB).
+MAX_PAYLOAD_BYTES = 16 << 20
+
+
 @dataclass
 class WarcEntry:
-    """One WARC record as the iterator yields it; ``record`` is warcio's, streamable."""
+    """One complete WARC record. ``payload`` is the record's block after any HTTP headers
+    (None when ``oversized``); ``record.content_stream()`` reads the same bytes, decoded."""
 
     record: object
     offset: int
@@ -51,6 +59,9 @@ class WarcEntry:
     target_uri: str | None
     record_id: str | None
     date: str | None
+    payload: bytes | None = None
+    oversized: bool = False
+    length: int = 0  # bytes of the record in the file (compressed), for one ranged read
 
     @property
     def http_status(self) -> int | None:
@@ -78,22 +89,64 @@ def clean_target_uri(uri: str | None) -> str | None:
     return uri
 
 
-def iter_warc(stream: IO[bytes], path: str = "<stream>") -> Iterator[WarcEntry]:
-    """Yield every record of a WARC stream with its byte offset; raise WarcReadError on damage."""
+class TruncatedRecord(Exception):
+    pass
+
+
+def _read_payload(rec, max_payload: int) -> tuple[bytes | None, bool]:
+    """Read the record's remaining block, bounded; raise TruncatedRecord if the file ends inside it."""
+    stream = rec.raw_stream
+    data = stream.read(max_payload + 1)
+    oversized = len(data) > max_payload
+    if oversized:
+        data = None
+        while stream.read(1 << 20):  # drain without holding it
+            pass
+    # warcio's LimitReader counts down what the record declared; a cut file leaves some undelivered.
+    missing = getattr(stream, "limit", 0)
+    if missing > 0:
+        raise TruncatedRecord(f"record ends {missing} bytes short of its Content-Length")
+    return data, oversized
+
+
+def iter_warc(stream: IO[bytes], path: str = "<stream>", max_payload: int = MAX_PAYLOAD_BYTES) -> Iterator[WarcEntry]:
+    """Yield every complete record of a WARC stream with its byte offset; raise WarcReadError on damage.
+
+    A record cut short by the end of the file is not yielded: the error says how many
+    complete records came before it.
+    """
     it = ArchiveIterator(stream, arc2warc=False, check_digests=False)
     n = 0
     try:
         for rec in it:
             headers = rec.rec_headers
+            if rec.format != "warc":
+                # warcio falls back to ARC for anything without a WARC/ version line, and then
+                # "parses" arbitrary bytes as a record; accept ARC only when its header is a real URL line.
+                uri = headers.get_header("uri") or ""
+                if not re.match(r"^(https?|ftp|dns|filedesc)://\S+$", uri):
+                    raise ArchiveLoadFailed("no WARC/ARC record header at offset %d" % it.get_record_offset())
+            payload, oversized = _read_payload(rec, max_payload)
+            # only now: warcio's get_record_offset() finishes the record, reading (and losing)
+            # whatever payload is still unread
+            offset = it.get_record_offset()
+            length = it.get_record_length()
+            if payload is not None:
+                rec.raw_stream = io.BytesIO(payload)  # so content_stream() still works
             yield WarcEntry(
                 record=rec,
-                offset=it.get_record_offset(),
+                offset=offset,
                 rec_type=rec.rec_type,
-                target_uri=clean_target_uri(headers.get_header("WARC-Target-URI")),
+                target_uri=clean_target_uri(headers.get_header("WARC-Target-URI") or headers.get_header("uri")),
                 record_id=headers.get_header("WARC-Record-ID"),
                 date=headers.get_header("WARC-Date"),
+                payload=payload,
+                oversized=oversized,
+                length=length,
             )
             n += 1
+    except TruncatedRecord as exc:
+        raise WarcReadError(path, f"truncated file: {exc}", n) from None
     except ArchiveLoadFailed as exc:
         raise WarcReadError(path, f"not a WARC/ARC stream: {str(exc).strip()[:200]}", n) from None
     except (zlib.error, EOFError, OSError) as exc:
@@ -145,69 +198,26 @@ def scan_warc(path: str) -> WarcScan:
 
 
 def iter_raw_records(stream: IO[bytes], path: str, max_payload_bytes: int) -> Iterator["RawRecord"]:
-    """Yield every record of a WARC stream as a :class:`pipeline.extract.RawRecord`.
+    """:func:`iter_warc` as :class:`pipeline.extract.RawRecord` values, the pool's pure-core input.
 
-    The HTTP payload of a response is read raw (neither dechunked nor
-    decompressed: :func:`pipeline.extract.undo_http_encoding` decides) and
-    capped at ``max_payload_bytes``; the rest of the record is skipped
-    unread into memory. ``offset`` and ``length`` are the record's compressed
-    bytes in the file, so ``warc_offset``/``warc_length`` allow one ranged read.
-    Raises :class:`WarcReadError` on damage after yielding the good records.
+    The HTTP payload stays raw (neither dechunked nor decompressed:
+    :func:`pipeline.extract.undo_http_encoding` decides, since crawlers often store
+    decoded bodies under their original headers).
     """
     from pipeline.extract import RawRecord
 
-    it = ArchiveIterator(stream, arc2warc=False, check_digests=False)
-    n = 0
-    # A truncated gzip member ends the stream without an error from warcio, so each record
-    # is held back until the next one parses (or the file ends on a complete member).
-    pending = None
-    pending_incomplete = False
-    try:
-        for rec in it:
-            if pending is not None:
-                n += 1
-                yield pending
-                pending = None
-            headers = rec.rec_headers
-            raw = RawRecord(
-                warc_path=path,
-                rec_type=rec.rec_type,
-                offset=0,
-                length=0,
-                record_id=headers.get_header("WARC-Record-ID"),
-                target_uri=clean_target_uri(headers.get_header("WARC-Target-URI")),
-                date=headers.get_header("WARC-Date"),
-            )
-            hh = rec.http_headers
-            if rec.rec_type in ("response", "revisit") and hh is not None and hh.get_statuscode():
-                try:
-                    raw.http_status = int(hh.get_statuscode())
-                except ValueError:
-                    raw.http_status = None
-                raw.content_type = hh.get_header("Content-Type")
-                raw.content_encoding = hh.get_header("Content-Encoding")
-                raw.transfer_encoding = hh.get_header("Transfer-Encoding")
-                if rec.rec_type == "response" and raw.http_status == 200:
-                    body = rec.raw_stream.read(max_payload_bytes + 1)
-                    raw.payload_truncated = len(body) > max_payload_bytes
-                    raw.payload = body[:max_payload_bytes]
-            # reading the offset finishes the record (warcio skips its remainder in blocks)
-            raw.offset = it.get_record_offset()
-            raw.length = it.get_record_length()
-            decomp = getattr(it.reader, "decompressor", None)
-            pending_incomplete = decomp is not None and hasattr(decomp, "eof") and not decomp.eof
-            pending = raw
-        if pending is not None:
-            if pending_incomplete:
-                raise WarcReadError(path, f"truncated gzip member at offset {pending.offset}", n)
-            n += 1
-            yield pending
-    except ArchiveLoadFailed as exc:
-        raise WarcReadError(path, f"not a WARC/ARC stream: {str(exc).strip()[:200]}", n) from None
-    except (zlib.error, EOFError, OSError) as exc:
-        raise WarcReadError(path, f"{type(exc).__name__}: {exc}", n) from None
-    except ValueError as exc:
-        raise WarcReadError(path, f"malformed record: {exc}", n) from None
+    for entry in iter_warc(stream, path, max_payload_bytes):
+        raw = RawRecord(warc_path=path, rec_type=entry.rec_type, offset=entry.offset, length=entry.length,
+                        record_id=entry.record_id, target_uri=entry.target_uri, date=entry.date)
+        hh = getattr(entry.record, "http_headers", None)
+        if entry.rec_type in ("response", "revisit") and hh is not None and hh.get_statuscode():
+            raw.http_status = entry.http_status
+            raw.content_type = hh.get_header("Content-Type")
+            raw.content_encoding = hh.get_header("Content-Encoding")
+            raw.transfer_encoding = hh.get_header("Transfer-Encoding")
+            raw.payload = entry.payload or b""
+            raw.payload_truncated = entry.oversized
+        yield raw
 
 
 def read_record_at(path: str, offset: int, length: int, storage_options: dict | None = None) -> "RawRecord":

@@ -1,4 +1,4 @@
-"""Shared fixtures: the shared real data, and one in-process Ray for the whole session."""
+"""Shared fixtures: the real data beside the checkout, and one small mini-CC per test session."""
 from __future__ import annotations
 
 import os
@@ -7,14 +7,32 @@ from pathlib import Path
 import pytest
 
 REPO = Path(__file__).resolve().parents[1]
-DATA = REPO.parent / "shared" / "data"
+SHARED_DATA = REPO.parent / "shared" / "data"
+
+# Ray 2.60 turns on token auth after a local ray.init(); keep local heads open (see README).
+os.environ.setdefault("RAY_AUTH_MODE", "disabled")
 
 
 @pytest.fixture(scope="session")
 def shared_data() -> Path:
-    if not DATA.is_dir():
-        pytest.skip(f"shared data not found at {DATA}")
-    return DATA
+    if not SHARED_DATA.is_dir():
+        pytest.skip(f"real data not found at {SHARED_DATA}")
+    return SHARED_DATA
+
+
+@pytest.fixture(scope="session")
+def minicc(tmp_path_factory) -> Path:
+    """A small mini-CC (2,500 response records), generated once per session."""
+    from pipeline.config import load_config
+    from pipeline.synth import generate_minicc
+
+    cfg = load_config(REPO / "configs" / "default.yaml", {
+        "synth.pages": 2500, "synth.records_per_warc": 500, "synth.seed_docs": 300, "synth.domains": 250,
+        "synth.math_domains": 16, "synth.planted_items": 25,
+    })
+    out = tmp_path_factory.mktemp("minicc") / "minicc"
+    generate_minicc(cfg.synth, out)
+    return out
 
 
 @pytest.fixture(scope="session")
@@ -22,7 +40,6 @@ def ray_session():
     """Ray in-process with 2 CPUs, started once; shut down only if this session started it."""
     import ray
 
-    os.environ.setdefault("RAY_AUTH_MODE", "disabled")
     started = False
     if not ray.is_initialized():
         ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
