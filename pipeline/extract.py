@@ -288,18 +288,20 @@ def decode_html(payload: bytes, content_type: str | None) -> tuple[str, str]:
         except (UnicodeDecodeError, LookupError):
             text = None
         if text is not None:
-            if declared in _SINGLE_BYTE or declared == "cp1252":
+            if declared in _SINGLE_BYTE and any(b > 0x7F for b in payload):
+                # valid multi-byte UTF-8 is almost never real cp1252/latin-1 text
+                try:
+                    return payload.decode("utf-8"), "utf-8"
+                except UnicodeDecodeError:
+                    pass
                 high = sum(b > 0x7F for b in payload[:65536])
-                if high > 64 and high > len(payload[:65536]) // 50:
-                    try:
-                        return payload.decode("utf-8"), "utf-8"
-                    except UnicodeDecodeError:
-                        guess = _detect(payload)
-                        if guess and guess not in _SINGLE_BYTE and guess != declared:
-                            try:
-                                return payload.decode(guess), guess
-                            except (UnicodeDecodeError, LookupError):
-                                pass
+                if high > 64 and high > len(payload[:65536]) // 50:  # many high bytes: a CJK page mislabelled
+                    guess = _detect(payload)
+                    if guess and guess not in _SINGLE_BYTE and guess != declared:
+                        try:
+                            return payload.decode(guess), guess
+                        except (UnicodeDecodeError, LookupError):
+                            pass
             return text, declared
     try:
         return payload.decode("utf-8"), "utf-8"

@@ -127,7 +127,21 @@ def _place(el, text: str, display: bool) -> None:
     parent.remove(el)
 
 
+_BLOCKS = {"div", "p", "center", "dd", "blockquote", "figure"}
+
+
+def _alone_in_block(el) -> bool:
+    """A formula that is the whole content of its block (``<div class="eq"><img ...></div>``) is displayed."""
+    parent = el.getparent()
+    if parent is None or local_name(parent) not in _BLOCKS:
+        return False
+    if (parent.text or "").strip() or (el.tail or "").strip():
+        return False
+    return sum(1 for c in parent if isinstance(c.tag, str)) == 1
+
+
 def _emit(el, tex: str, display: bool, kind: str, report: MathReport) -> None:
+    display = display or _alone_in_block(el)
     report.elements[kind] += 1
     tex = tex.strip()
     if not tex:
@@ -289,9 +303,10 @@ def _inside_class(el, cls: str) -> bool:
 
 
 def count_text_math(root) -> int:
-    """Delimited TeX written directly in the page's text (not in scripts or styles)."""
+    """Delimited TeX written directly in the page's body text (not in the head, scripts or styles)."""
     n = 0
-    for el in root.iter():
+    body = root.find("body")
+    for el in (body if body is not None else root).iter():
         if not isinstance(el.tag, str):
             continue
         name = local_name(el)
