@@ -251,11 +251,7 @@ def rewrite_math(root) -> MathReport:
             display = (el.get("display") or "").lower() == "block" or (el.get("mode") or "") == "display"
             _emit(el, tex, display, "mathml" if source == "annotation" else "mathml_noannot", report)
         elif kind == "katex":
-            tex = None
-            for m in el.iter():
-                if local_name(m) == "math":
-                    tex, _ = tex_of_math(m)
-                    break
+            tex = _inner_math_tex(el)
             display = "katex-display" in _classes(el) or (el.getparent() is not None and "katex-display" in _classes(el.getparent()))
             _emit(el, tex or "", display, "katex", report)
         elif kind == "wiki":
@@ -274,11 +270,7 @@ def rewrite_math(root) -> MathReport:
                     display = True
             _emit(el, tex or "", display, "wiki_img", report)
         elif kind == "mjx":
-            tex = None
-            for m in el.iter():
-                if local_name(m) == "math":
-                    tex, _ = tex_of_math(m)
-                    break
+            tex = _inner_math_tex(el)
             display = el.get("display") == "true" or el.get("jax") is not None and el.get("display") == "block"
             if tex:
                 _emit(el, tex, display, "mathjax", report)
@@ -291,6 +283,14 @@ def rewrite_math(root) -> MathReport:
             _emit(el, _tex_from_img(el) or "", _is_display_img(el), kind, report)
 
     return report
+
+
+def _inner_math_tex(container) -> str | None:
+    """TeX of the first ``<math>`` inside a renderer's container (KaTeX, MathJax 3's mjx-container)."""
+    for m in container.iter():
+        if local_name(m) == "math":
+            return tex_of_math(m)[0]
+    return None
 
 
 def _inside_class(el, cls: str) -> bool:
