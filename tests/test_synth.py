@@ -132,6 +132,10 @@ def test_mix_of_pages_is_realistic(truth_rows):
               "hard_code", "hard_physics_news", "hard_sports", "news", "robots", "non_html", "http_404", "redirect"]:
         assert kinds[k] > 0, k
     assert Counter(r["dup_kind"] for r in truth_rows).keys() >= {"original", "refetch", "url_variant", "exact", "near"}
+    urls = Counter(r["url"] for r in truth_rows)
+    repeated = {u for u, c in urls.items() if c > 1}
+    # The only URL served twice is a labelled refetch of the same page.
+    assert repeated == {r["url"] for r in truth_rows if r["dup_kind"] == "refetch"}
     charsets = Counter((r["declared_charset"], r["actual_charset"]) for r in html200)
     assert charsets[("gbk", "gb18030")] and charsets[(None, "gb18030")] and charsets[("iso-8859-1", "gb18030")]
     assert charsets[(None, "utf-8")] and charsets[("iso-8859-1", "utf-8")]

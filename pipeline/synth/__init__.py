@@ -221,29 +221,28 @@ class MiniCC:
         rng = self.rng
         site = self.pick(self.sites)
         r = rng.random()
-        if r < 0.25:
+        n = site.unique_number(rng)
+        if r < 0.25 and "/robots.txt" not in site.fixed_paths_used:
+            site.fixed_paths_used.add("/robots.txt")
             path, ctype = "/robots.txt", "text/plain"
             body = ("User-agent: *\nDisallow: /admin/\nDisallow: /search\n"
                     f"Crawl-delay: {rng.randint(1, 10)}\nSitemap: {site.scheme}://{site.host}/sitemap.xml\n").encode()
         elif r < 0.5:
-            path, ctype = f"/static/img/{rng.getrandbits(48):012x}.png", "image/png"
+            path, ctype = f"/static/img/{n}-{rng.getrandbits(32):08x}.png", "image/png"
             body = b"\x89PNG\r\n\x1a\n" + rng.randbytes(rng.randint(200, 3000))
         elif r < 0.65:
-            path, ctype = f"/uploads/{rng.getrandbits(40):010x}.jpg", "image/jpeg"
+            path, ctype = f"/uploads/{n}.jpg", "image/jpeg"
             body = b"\xff\xd8\xff\xe0\x00\x10JFIF" + rng.randbytes(rng.randint(200, 3000))
         elif r < 0.8:
-            path, ctype = f"/files/report-{rng.randint(1, 9999)}.pdf", "application/pdf"
+            path, ctype = f"/files/report-{n}.pdf", "application/pdf"
             body = (b"%PDF-1.4\n1 0 obj << /Type /Catalog >> endobj\n" + rng.randbytes(rng.randint(100, 2000))
                     + b"\n%%EOF\n")
         elif r < 0.9:
-            path, ctype = f"/api/v1/items/{rng.randint(1, 99999)}", "application/json"
+            path, ctype = f"/api/v1/items/{n}", "application/json"
             body = json.dumps({"id": rng.randint(1, 10**6), "name": self.fk_en.word(), "price": rng.randint(1, 999)}).encode()
         else:
-            path, ctype = f"/static/js/app.{rng.getrandbits(32):08x}.js", "application/javascript"
+            path, ctype = f"/static/js/app.{n}.js", "application/javascript"
             body = b"(function(){var x=" + str(rng.randint(1, 999)).encode() + b";window.app=x*2;})();"
-        while path in site.paths_used:
-            path += f"?v={rng.randint(2, 99)}"
-        site.paths_used.add(path)
         kind = "robots" if path == "/robots.txt" else "non_html"
         return Page(url=self.url(site, path), site=site, status=200, content_type=ctype, body=body, fetch_time=t,
                     is_html=False, is_math=False, kind=kind, math_markup="none", math_elements=0, language="none",

@@ -34,8 +34,12 @@ class Site:
     footer: str
     cookie_banner: bool
     weight: float
-    counter: int = 0
-    paths_used: set = field(default_factory=set)
+    counter: int = 0  # pages made so far: makes every path unique without remembering them
+    fixed_paths_used: set = field(default_factory=set)  # /about, /robots.txt ...: a handful per site
+
+    def unique_number(self, rng: random.Random) -> int:
+        self.counter += 1
+        return 1000 + self.counter * 10 + rng.randint(0, 9)
 
     @property
     def is_math_site(self) -> bool:
@@ -106,28 +110,28 @@ def make_sites(rng: random.Random, fk_en: Faker, fk_zh: Faker, n_sites: int, n_m
 
 
 def page_path(site: Site, rng: random.Random, prefix: str, title: str) -> str:
-    site.counter += 1
-    n = rng.randint(1000, 999_999)
+    """A path under ``prefix`` that this site has not served before."""
+    n = site.unique_number(rng)
     if prefix == "/questions/":
-        path = f"/questions/{n}/{_slug(title, rng)}"
-    elif prefix in ("/users/", "/user/"):
-        path = f"{prefix}{n}/{_slug(title, rng)}" if prefix == "/users/" else f"{prefix}{n}.html"
-    elif prefix == "/tags/":
-        path = f"/tags/{_slug(title, rng).split('-')[0]}" + ("" if rng.random() < 0.5 else f"?page={rng.randint(2, 40)}")
-    elif prefix == "/wiki/":
-        path = "/wiki/" + "_".join(w.capitalize() for w in _slug(title, rng).split("-")[:4])
-    elif prefix == "/wiki/Special:":
-        path = f"/wiki/Special:{rng.choice(['RecentChanges', 'Random', 'Contributions', 'Statistics'])}/{n}"
-    elif prefix in ("/about", "/contact"):
-        path = prefix if site.counter % 3 else f"{prefix}/{_slug(title, rng)}"
-    elif prefix.endswith(".html") or prefix in ("/shiti/", "/timu/", "/html/", "/news/") and site.lang == "zh":
-        path = f"{prefix}{n}.html"
-    else:
-        path = f"{prefix}{_slug(title, rng)}-{n}" + ("/" if rng.random() < 0.3 else "")
-    while path in site.paths_used:
-        path += f"-{rng.randint(2, 9)}"
-    site.paths_used.add(path)
-    return path
+        return f"/questions/{n}/{_slug(title, rng)}"
+    if prefix == "/users/":
+        return f"/users/{n}/{_slug(title, rng)}"
+    if prefix == "/user/":
+        return f"/user/{n}.html"
+    if prefix == "/tags/":
+        return f"/tags/{_slug(title, rng).split('-')[0]}?page={n}"
+    if prefix == "/wiki/":
+        return "/wiki/" + "_".join(w.capitalize() for w in _slug(title, rng).split("-")[:4]) + f"_({n})"
+    if prefix == "/wiki/Special:":
+        return f"/wiki/Special:{rng.choice(['RecentChanges', 'Random', 'Contributions', 'Statistics'])}/{n}"
+    if prefix in ("/about", "/contact"):
+        if prefix not in site.fixed_paths_used:
+            site.fixed_paths_used.add(prefix)
+            return prefix
+        return f"{prefix}/{_slug(title, rng)}-{n}"
+    if site.lang == "zh" and prefix in ("/shiti/", "/timu/", "/html/", "/news/", "/a/"):
+        return f"{prefix}{n}.html"
+    return f"{prefix}{_slug(title, rng)}-{n}" + ("/" if rng.random() < 0.3 else "")
 
 
 def _render_segments(segs, style: str, rng: random.Random, tex_inline: str) -> tuple[str, int]:
