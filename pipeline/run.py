@@ -30,8 +30,17 @@ def _stage_minicc(cfg: Config, folder: Path) -> dict:
     return generate_minicc(cfg.synth, folder, progress=True)
 
 
+def _stage_decontam(cfg: Config, folder: Path) -> dict:
+    # Reads decontam.input, else the latest complete of dedup/kept, dedup, pool (see
+    # decontam/stage.py); the recall issue points it at the last recall round.
+    from decontam.stage import run_decontam
+
+    return run_decontam(cfg, folder)
+
+
 STAGES: list[Stage] = [
     Stage("minicc", _stage_minicc),
+    Stage("decontam", _stage_decontam),
 ]
 
 
