@@ -14,9 +14,10 @@ Every file is written to a temporary name and renamed. A rerun skips units whose
 texts, same n and bounds); a unit scanned against other benchmarks is redone.
 
 Input: ``decontam.input`` when set, else the latest complete upstream output:
-``<workdir>/dedup/kept`` (or ``<workdir>/dedup``) and then ``<workdir>/pool``. Any
-Parquet file under it with ``id``, ``url`` and ``text`` columns is a page file (drop
-logs and other side tables are skipped). Once the recall rounds exist, ``make
+``<workdir>/dedup/kept`` (or ``<workdir>/dedup/pages``), then ``<workdir>/pool/pages``.
+Any Parquet file under the folder (recursively) with ``id``, ``url`` and ``text``
+columns is a page file (drop logs and other side tables are skipped), so point
+``decontam.input`` at the folder of published pages, not at a stage's intermediates. Once the recall rounds exist, ``make
 corpus`` wires their output in here (the recall issue does that).
 """
 from __future__ import annotations
@@ -84,12 +85,16 @@ def resolve_input(cfg: Config) -> Path:
             raise ConfigError(f"decontam.input: {folder} is not a folder")
         return folder
     w = cfg.workdir_path
-    for stage_dir, folder in ((w / "dedup", w / "dedup" / "kept"), (w / "dedup", w / "dedup"), (w / "pool", w / "pool")):
+    # Only the published page folders: a stage folder also holds intermediates (pool/warcs/
+    # has pages before URL dedup) that must not be read twice.
+    for stage_dir, folder in ((w / "dedup", w / "dedup" / "kept"), (w / "dedup", w / "dedup" / "pages"),
+                              (w / "pool", w / "pool" / "pages")):
         if is_complete(stage_dir) and folder.is_dir() and _page_files(folder):
             return folder
     raise ConfigError(
         f"decontam.input is not set and no complete upstream output was found under {w} "
-        "(looked for dedup/kept, dedup, pool with a _SUCCESS marker): run those stages first or set decontam.input"
+        "(looked for dedup/kept, dedup/pages, pool/pages with the stage's _SUCCESS marker): run those stages "
+        "first or set decontam.input"
     )
 
 

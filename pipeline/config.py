@@ -112,7 +112,7 @@ class DecontamConfig(_Section):
 
     input: str | None = Field(
         None, description="folder of Parquet pages (POOL or CORPUS schema); default: the latest of "
-        "<workdir>/dedup/kept and <workdir>/pool that is complete")
+        "<workdir>/dedup/kept, <workdir>/dedup/pages, <workdir>/pool/pages whose stage is complete")
     n: int = Field(10, ge=2, le=64, description="a page holding any n-gram of a benchmark text is removed")
     short_min: int = Field(3, ge=1, description="benchmark texts of short_min..short_max tokens match exactly")
     short_max: int = Field(9, ge=1)
