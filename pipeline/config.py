@@ -90,7 +90,7 @@ def _default_benchmarks() -> list[BenchmarkSpec]:
     real = "../shared/data/benchmarks"
     specs = [
         ("minicc-gsm8k", "{workdir}/minicc/benchmarks/gsm8k/test.jsonl", True),
-        ("minicc-math", "{workdir}/minicc/benchmarks/math/test", True),
+        ("minicc-math", "{workdir}/minicc/benchmarks/math", True),
         ("minicc-cmath", "{workdir}/minicc/benchmarks/cmath/test.jsonl", True),
         ("minicc-agieval-gaokao-mathqa", "{workdir}/minicc/benchmarks/agieval/gaokao-mathqa.jsonl", True),
         ("minicc-agieval-gaokao-mathcloze", "{workdir}/minicc/benchmarks/agieval/gaokao-mathcloze.jsonl", True),

@@ -347,3 +347,35 @@ def test_stage_removes_audits_and_resumes(tmp_path, ray_session, real_texts, sha
     cfg.decontam.n = 12
     third = run_decontam(cfg, out)
     assert third["files_resumed"] == 0 and third["removed"] == 2
+
+
+def test_default_yaml_matches_code_defaults():
+    from pipeline.config import Config
+
+    assert load_config("configs/default.yaml").decontam == Config().decontam
+
+
+def test_default_input_is_latest_complete_upstream(tmp_path):
+    from decontam.stage import resolve_input
+    from pipeline.io import mark_complete
+
+    cfg = load_config(None, {"workdir": str(tmp_path)})
+    with pytest.raises(ConfigError, match="no complete upstream output"):
+        resolve_input(cfg)
+    pool = tmp_path / "pool"
+    (pool / "pages").mkdir(parents=True)
+    (pool / "warcs" / "k").mkdir(parents=True)
+    pq.write_table(_pool_table([("p1", "https://a.example/1", "t")]), pool / "pages" / "k.parquet")
+    pq.write_table(_pool_table([("p1", "https://a.example/1", "t")]), pool / "warcs" / "k" / "pages.parquet")
+    with pytest.raises(ConfigError):
+        resolve_input(cfg)  # pool not complete yet
+    mark_complete(pool)
+    assert resolve_input(cfg) == pool / "pages"  # never the pre-dedup intermediates under warcs/
+    kept = tmp_path / "dedup" / "kept"
+    kept.mkdir(parents=True)
+    pq.write_table(_pool_table([("p1", "https://a.example/1", "t")]), kept / "part-0.parquet")
+    assert resolve_input(cfg) == pool / "pages"  # dedup not complete
+    mark_complete(tmp_path / "dedup")
+    assert resolve_input(cfg) == kept
+    cfg.decontam.input = "{workdir}/pool/pages"
+    assert resolve_input(cfg) == pool / "pages"
