@@ -3,16 +3,24 @@
 Index
     Every benchmark text is normalised and tokenised (:mod:`decontam.text`).
 
-    * Texts of at least ``n`` tokens contribute all their ``n``-grams. Each distinct
+    * A text whose tokens are mostly CJK characters uses ``n_cjk`` (default 20: ten
+      Chinese words are about twenty characters; with 10 characters, template phrases
+      such as "小时一共行驶了多少千" removed clean Chinese pages), other texts ``n``.
+    * Texts of at least their ``n`` tokens contribute all their ``n``-grams. Each distinct
       token of the benchmarks gets a fixed pseudo-random 64-bit value (blake2b of the
       token), and an ``n``-gram's hash is ``sum(value[t_j] * MULT[j]) mod 2**64`` with
       fixed odd multipliers. The hashes, sorted, are one numpy ``uint64`` array;
       ``owners`` (same order) says which benchmark text each came from, so one
       n-gram shared by two benchmarks (AGIEval's MATH subset) names both.
-    * Texts of ``short_min``..``short_max`` tokens are matched as exact substrings of
-      the normalised page with an Aho-Corasick automaton (pyahocorasick). A match may
-      not start or end inside a (non-CJK) word: ``x = 12`` does not match in ``x = 123``.
+    * Texts of ``short_min``..``short_max`` tokens (``short_min``..``n_cjk - 1`` for
+      CJK texts) are matched as exact substrings of the normalised page with an
+      Aho-Corasick automaton (pyahocorasick). A match may not start or end inside a
+      (non-CJK) word: ``x = 12`` does not match in ``x = 123``.
     * Shorter texts are ignored (a bare answer ``18`` says nothing).
+    * With ``require_word`` (default), formula-only material is not evidence: an
+      n-gram window, or a short text, counts only if it holds a word of two or more
+      letters or a CJK character. ``\\frac{1}{6}`` or ``1 2 3 4 5 6 7 8 9 10`` occur on
+      countless clean pages; a quoted question or solution always has words.
 
 Scan
     One regex pass tokenises the normalised page; tokens are mapped to their values
@@ -36,7 +44,10 @@ from typing import Iterable, Sequence
 import numpy as np
 
 from decontam.loaders import BenchmarkText
-from decontam.text import is_word_char, normalize, token_spans, tokens
+from decontam.text import is_cjk, is_word_char, is_wordy, normalize, token_spans, tokens
+
+#: Bumped whenever tokenisation changes, so resumed runs rescan.
+TOKENISER_VERSION = 2
 
 
 def _token_value(tok: str) -> int:
@@ -83,44 +94,60 @@ class ScanResult:
 
 
 class BenchmarkIndex:
-    """All benchmark n-gram hashes in one sorted array, plus the short-text automaton."""
+    """All benchmark n-gram hashes in sorted arrays (one per window size), plus the short-text automaton."""
 
-    def __init__(self, texts: Sequence[BenchmarkText], n: int = 10, short_min: int = 3, short_max: int = 9):
-        if n < 2:
-            raise ValueError("n must be at least 2")
-        if not 1 <= short_min <= short_max < n:
-            raise ValueError(f"need 1 <= short_min <= short_max < n, got {short_min}, {short_max}, n={n}")
-        self.n, self.short_min, self.short_max = n, short_min, short_max
+    def __init__(self, texts: Sequence[BenchmarkText], n: int = 10, short_min: int = 3, short_max: int = 9,
+                 n_cjk: int = 20, require_word: bool = True):
+        if n < 2 or n_cjk < 2:
+            raise ValueError("n and n_cjk must be at least 2")
+        if not 1 <= short_min <= short_max < n or short_min >= n_cjk:
+            raise ValueError(f"need 1 <= short_min <= short_max < n and short_min < n_cjk, got "
+                             f"{short_min}, {short_max}, n={n}, n_cjk={n_cjk}")
+        self.n, self.short_min, self.short_max, self.n_cjk = n, short_min, short_max, n_cjk
+        self.require_word = require_word
         self.texts = list(texts)
-        self.mult = _multipliers(n)
+        self.mult = _multipliers(max(n, n_cjk))
         self.vocab: dict[str, int] = {}
-        hashes: list[np.ndarray] = []
-        owners: list[np.ndarray] = []
+        parts: dict[int, tuple[list, list]] = {}
         self.short: dict[str, list[int]] = {}
-        self.stats = {"texts": len(self.texts), "ngram_texts": 0, "short_texts": 0, "ignored_texts": 0}
+        self.stats = {"texts": len(self.texts), "ngram_texts": 0, "short_texts": 0, "ignored_texts": 0,
+                      "cjk_texts": 0, "formula_windows_skipped": 0}
         for i, t in enumerate(self.texts):
             norm = normalize(t.text)
             toks = tokens(norm)
-            if len(toks) >= n:
+            cjk = sum(1 for tok in toks if is_cjk(tok)) * 2 >= len(toks) > 0
+            self.stats["cjk_texts"] += cjk
+            tn = n_cjk if cjk else n
+            wordy = [is_wordy(tok) for tok in toks]
+            if len(toks) >= tn:
                 for tok in toks:
                     if tok not in self.vocab:
                         self.vocab[tok] = _token_value(tok)
                 vals = np.fromiter((self.vocab[tok] for tok in toks), dtype=np.uint64, count=len(toks))
-                h = np.unique(_window_hashes(vals, self.mult))
-                hashes.append(h)
-                owners.append(np.full(len(h), i, dtype=np.int32))
+                h = _window_hashes(vals, self.mult[:tn])
+                if require_word:
+                    c = np.concatenate(([0], np.cumsum(wordy)))
+                    ok = (c[tn:] - c[:-tn]) > 0
+                    self.stats["formula_windows_skipped"] += int((~ok).sum())
+                    h = h[ok]
+                h = np.unique(h)
+                hs, os_ = parts.setdefault(tn, ([], []))
+                hs.append(h)
+                os_.append(np.full(len(h), i, dtype=np.int32))
                 self.stats["ngram_texts"] += 1
-            elif len(toks) >= short_min:
+            elif len(toks) >= short_min and (not require_word or any(wordy)):
                 self.short.setdefault(norm, []).append(i)
                 self.stats["short_texts"] += 1
             else:
                 self.stats["ignored_texts"] += 1
-        h = np.concatenate(hashes) if hashes else np.zeros(0, dtype=np.uint64)
-        o = np.concatenate(owners) if owners else np.zeros(0, dtype=np.int32)
-        order = np.lexsort((o, h))
-        self.hashes, self.owners = h[order], o[order]
-        self.stats.update(ngrams=int(len(np.unique(self.hashes))), vocab=len(self.vocab),
-                          items=len({(t.benchmark, t.item_id) for t in self.texts}))
+        # window size -> (sorted hashes, owners in the same order)
+        self.tables: dict[int, tuple[np.ndarray, np.ndarray]] = {}
+        for tn, (hs, os_) in sorted(parts.items()):
+            h, o = np.concatenate(hs), np.concatenate(os_)
+            order = np.lexsort((o, h))
+            self.tables[tn] = (h[order], o[order])
+        self.stats.update(ngrams=int(sum(len(np.unique(h)) for h, _ in self.tables.values())),
+                          vocab=len(self.vocab), items=len({(t.benchmark, t.item_id) for t in self.texts}))
         self._automaton = None
 
     # -- pickling: the automaton is rebuilt where it is used (cheap, and keeps the pickle small)
@@ -131,7 +158,8 @@ class BenchmarkIndex:
 
     def fingerprint(self) -> str:
         """Changes whenever the benchmark texts or the rule's parameters change (resume safety)."""
-        h = hashlib.sha256(json.dumps([self.n, self.short_min, self.short_max]).encode())
+        h = hashlib.sha256(json.dumps([TOKENISER_VERSION, self.n, self.short_min, self.short_max, self.n_cjk,
+                                       self.require_word]).encode())
         for t in self.texts:
             h.update(json.dumps([t.benchmark, t.item_id, t.field, t.text], ensure_ascii=False).encode())
         return h.hexdigest()[:16]
@@ -155,7 +183,22 @@ class BenchmarkIndex:
         toks = tokens(norm)
         res = ScanResult(tokens=len(toks))
         found: dict[tuple[str, str], Match] = {}
-        self._scan_ngrams(norm, toks, res, found, all_items)
+        if self.tables and len(toks) >= min(self.tables):
+            vals = np.fromiter(map(self.vocab.get, toks, repeat(0)), dtype=np.uint64, count=len(toks))
+            spans: list | None = None
+            for tn, (hashes, owners) in self.tables.items():
+                if len(toks) < tn:
+                    continue
+                hits = self._ngram_hits(vals, tn, hashes)
+                if hits is None:
+                    continue
+                idx, pos = hits
+                res.hits += len(idx)
+                if spans is None:
+                    spans = token_spans(norm)
+                self._record_ngrams(norm, spans, tn, hashes, owners, idx, pos, found, all_items)
+                if found and not all_items:
+                    break
         if all_items or not found:
             self._scan_short(norm, res, found, all_items)
         res.matches = sorted(found.values(), key=lambda m: (m.offset, m.owner))
@@ -168,35 +211,35 @@ class BenchmarkIndex:
         if old is None or match.offset < old.offset:
             found[key] = match
 
-    def _scan_ngrams(self, norm: str, toks: list[str], res: ScanResult, found: dict, all_items: bool) -> None:
-        n = self.n
-        if len(toks) < n or not len(self.hashes):
-            return
-        vals = np.fromiter(map(self.vocab.get, toks, repeat(0)), dtype=np.uint64, count=len(toks))
-        oov = vals == 0
-        if oov.all():
-            return
-        wh = _window_hashes(vals, self.mult)
-        pos = np.searchsorted(self.hashes, wh)
-        np.minimum(pos, len(self.hashes) - 1, out=pos)
-        hit = self.hashes[pos] == wh
+    def _ngram_hits(self, vals: np.ndarray, tn: int, hashes: np.ndarray):
+        """Window indices whose hash is in ``hashes`` (and their first position there), or None."""
+        wh = _window_hashes(vals, self.mult[:tn])
+        pos = np.searchsorted(hashes, wh)
+        np.minimum(pos, len(hashes) - 1, out=pos)
+        hit = hashes[pos] == wh
         if not hit.any():
-            return
-        # A window holding an out-of-vocabulary token cannot be a benchmark n-gram.
-        c = np.concatenate(([0], np.cumsum(oov)))
-        hit &= (c[n:] - c[:-n]) == 0
+            return None
+        # A window holding a token the benchmarks never use cannot be a benchmark n-gram.
+        c = np.concatenate(([0], np.cumsum(vals == 0)))
+        hit &= (c[tn:] - c[:-tn]) == 0
         idx = np.flatnonzero(hit)
-        if not len(idx):
-            return
-        res.hits += len(idx)
-        spans = token_spans(norm)
-        for i in (idx if all_items else idx[:1]):
-            hv = wh[i]
-            lo = int(pos[i])
-            hi = int(np.searchsorted(self.hashes, hv, side="right"))
-            start, end = spans[i][0], spans[i + n - 1][1]
-            for owner in self.owners[lo:hi]:
-                self._record(found, int(owner), Match(int(owner), "ngram", start, norm[start:end], n))
+        return (idx, pos[idx]) if len(idx) else None
+
+    def _record_ngrams(self, norm, spans, tn, hashes, owners, idx, pos, found, all_items) -> None:
+        # Every (window, owner) pair, vectorised; then only each owner's first window is kept.
+        hi = np.searchsorted(hashes, hashes[pos], side="right")
+        counts = hi - pos
+        win = np.repeat(idx, counts)
+        starts = np.repeat(pos - np.cumsum(counts) + counts, counts)
+        own = owners[np.arange(len(win)) + starts]
+        first_owner, first_at = np.unique(own, return_index=True)
+        if not all_items:
+            k = int(np.argmin(win[first_at]))
+            first_owner, first_at = first_owner[k:k + 1], first_at[k:k + 1]
+        for owner, at in zip(first_owner.tolist(), first_at.tolist()):
+            i = int(win[at])
+            start, end = spans[i][0], spans[i + tn - 1][1]
+            self._record(found, owner, Match(owner, "ngram", start, norm[start:end], tn))
 
     def _scan_short(self, norm: str, res: ScanResult, found: dict, all_items: bool) -> None:
         auto = self._get_automaton()
@@ -216,5 +259,7 @@ class BenchmarkIndex:
                 return
 
 
-def build_index(texts: Iterable[BenchmarkText], n: int = 10, short_min: int = 3, short_max: int = 9) -> BenchmarkIndex:
-    return BenchmarkIndex(list(texts), n=n, short_min=short_min, short_max=short_max)
+def build_index(texts: Iterable[BenchmarkText], n: int = 10, short_min: int = 3, short_max: int = 9,
+                n_cjk: int = 20, require_word: bool = True) -> BenchmarkIndex:
+    return BenchmarkIndex(list(texts), n=n, short_min=short_min, short_max=short_max, n_cjk=n_cjk,
+                          require_word=require_word)

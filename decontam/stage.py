@@ -206,7 +206,8 @@ def run_decontam(cfg: Config, out: Path, input_folder: Path | None = None, force
         shutil.rmtree(out)
     (out / MARKER).unlink(missing_ok=True)  # a stale marker must not outlive a run that did not finish
     texts, loaded = load_benchmarks(dcfg, cfg.workdir_path)
-    index = BenchmarkIndex(texts, n=dcfg.n, short_min=dcfg.short_min, short_max=dcfg.short_max)
+    index = BenchmarkIndex(texts, n=dcfg.n, short_min=dcfg.short_min, short_max=dcfg.short_max, n_cjk=dcfg.n_cjk,
+                           require_word=dcfg.require_word)
     fp = index.fingerprint()
     log.info("decontam: index of %d benchmark items, %d n-grams, %d short texts (fingerprint %s)",
              index.stats["items"], index.stats["ngrams"], index.stats["short_texts"], fp)
@@ -241,7 +242,8 @@ def run_decontam(cfg: Config, out: Path, input_folder: Path | None = None, force
             ray.kill(a)
     stats = _aggregate(units, out)
     stats.update(input=str(folder), files=len(files), files_resumed=resumed, fingerprint=fp,
-                 n=dcfg.n, short_min=dcfg.short_min, short_max=dcfg.short_max,
+                 n=dcfg.n, short_min=dcfg.short_min, short_max=dcfg.short_max, n_cjk=dcfg.n_cjk,
+                 require_word=dcfg.require_word,
                  benchmarks=loaded, index=index.stats, seconds=round(time.perf_counter() - t0, 2))
     write_json_atomic(out / "stats.json", stats)
     mark_complete(out, stats)

@@ -7,11 +7,12 @@ The rule (README "Decontamination"):
   this string, and audit-log offsets are character offsets into it.
 * tokens: each CJK character (Han ideographs, kana) is one token; any other run
   of letters and digits is one token (a "word"); punctuation, symbols and the
-  underscore separate tokens and are not tokens themselves.
+  underscore separate tokens and are not tokens themselves; TeX control words
+  (``\\frac``, ``\\sqrt``, ``\\left``) are markup and are not tokens either.
 
 Mixed Chinese + LaTeX text therefore tokenises per character for the Chinese and
 per word for the LaTeX: ``已知 $a \\in R,(1+a i) i=3+i$`` gives
-``已 知 a in r 1 a i i 3 i``. Dropping the punctuation makes the 10-gram test blind
+``已 知 a r 1 a i i 3 i``. Dropping the punctuation makes the 10-gram test blind
 to how a page spaces or delimits its formulas (``$x+1$`` vs ``\\( x + 1 \\)``),
 which differs between extractors, while word and digit order still has to match.
 """
@@ -34,8 +35,14 @@ CJK_RANGES = (
 
 # One CJK character, or a maximal run of word characters that are neither CJK nor
 # "_" (LaTeX ``a_1`` is two tokens). One compiled regex keeps tokenising in C.
-TOKEN_RE = re.compile(f"[{CJK_RANGES}]|[^\\W_{CJK_RANGES}]+")
+_TOKEN = f"[{CJK_RANGES}]|[^\\W_{CJK_RANGES}]+"
+TOKEN_RE = re.compile(_TOKEN)
+# TeX control words (``\frac``, ``\left``) are markup, not words of the text: they are
+# blanked before tokenising, so a 10-gram means ten tokens of content.
+TEX_COMMAND_RE = re.compile(r"\\[a-z]+")
+_SPAN_RE = re.compile(rf"(?P<tex>\\[a-z]+)|{_TOKEN}")
 _CJK_RE = re.compile(f"[{CJK_RANGES}]")
+_WORD_RE = re.compile(r"[^\W\d_]{2,}")
 _WS_RE = re.compile(r"\s+")
 
 
@@ -46,12 +53,17 @@ def normalize(text: str) -> str:
 
 def tokens(norm: str) -> list[str]:
     """Tokens of an already normalised string (see module docstring)."""
-    return TOKEN_RE.findall(norm)
+    return TOKEN_RE.findall(TEX_COMMAND_RE.sub(" ", norm))
 
 
 def token_spans(norm: str) -> list[tuple[int, int]]:
     """Character spans of :func:`tokens` in ``norm`` (only needed to report a match)."""
-    return [m.span() for m in TOKEN_RE.finditer(norm)]
+    return [m.span() for m in _SPAN_RE.finditer(norm) if m.lastgroup is None]
+
+
+def is_wordy(tok: str) -> bool:
+    """A CJK character or a word of two or more letters: what makes a window more than a formula."""
+    return bool(_CJK_RE.match(tok) or _WORD_RE.fullmatch(tok))
 
 
 def is_cjk(ch: str) -> bool:

@@ -116,6 +116,10 @@ class DecontamConfig(_Section):
     n: int = Field(10, ge=2, le=64, description="a page holding any n-gram of a benchmark text is removed")
     short_min: int = Field(3, ge=1, description="benchmark texts of short_min..short_max tokens match exactly")
     short_max: int = Field(9, ge=1)
+    n_cjk: int = Field(20, ge=2, le=128, description="n for benchmark texts that are mostly CJK characters "
+                       "(10 = the literal per-character rule); their exact-match bound is n_cjk - 1")
+    require_word: bool = Field(True, description="formula-only n-grams and short texts (no word of 2+ letters, "
+                               "no CJK character) are not evidence")
     workers: int = Field(2, ge=1, le=1024, description="Ray actors scanning pages")
     batch_rows: int = Field(2_000, ge=1, description="pages per Arrow batch read and written")
     benchmarks: list[BenchmarkSpec] = Field(default_factory=_default_benchmarks)
@@ -124,6 +128,8 @@ class DecontamConfig(_Section):
     def _consistent(self) -> "DecontamConfig":
         if not self.short_min <= self.short_max < self.n:
             raise ValueError(f"need short_min <= short_max < n (got {self.short_min}, {self.short_max}, n={self.n})")
+        if self.short_min >= self.n_cjk:
+            raise ValueError(f"need short_min < n_cjk (got {self.short_min}, n_cjk={self.n_cjk})")
         names = [b.name for b in self.benchmarks]
         dup = sorted({x for x in names if names.count(x) > 1})
         if dup:

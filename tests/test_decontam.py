@@ -14,7 +14,7 @@ import pytest
 
 from decontam.index import BenchmarkIndex
 from decontam.loaders import BenchmarkFileError, BenchmarkText, count_items, load_benchmark
-from decontam.text import normalize, tokens
+from decontam.text import normalize, token_spans, tokens
 from pipeline.config import ConfigError, load_config
 from pipeline.schema import DECONTAM_AUDIT_SCHEMA, DROP_LOG_SCHEMA, POOL_SCHEMA, validate_table
 
@@ -167,8 +167,11 @@ def test_cli_reports_bad_benchmark_file(tmp_path, capsys):
 
 def test_normalisation_and_mixed_tokenisation():
     assert normalize("  Ｘ\u00a0＋ 1\n\n =  ２ ") == "x + 1 = 2"  # NFKC folds full width and nbsp
-    assert tokens(normalize("已知 $a \\in R,(1+a i) i=3+i$")) == ["已", "知", "a", "in", "r", "1", "a", "i", "i", "3", "i"]
-    assert tokens("x_1^2 + \\frac{3}{4}") == ["x", "1", "2", "frac", "3", "4"]
+    assert tokens(normalize("已知 $a \\in R,(1+a i) i=3+i$")) == ["已", "知", "a", "r", "1", "a", "i", "i", "3", "i"]
+    # TeX control words are markup, not tokens; their spans still line up with the tokens
+    assert tokens("x_1^2 + \\frac{3}{4}\\times5") == ["x", "1", "2", "3", "4", "5"]
+    s = "x_1^2 + \\frac{3}{4}\\times5 已知"
+    assert [s[a:b] for a, b in token_spans(s)] == tokens(s)
     assert tokens("ひらがなカナ漢字abc") == ["ひ", "ら", "が", "な", "カ", "ナ", "漢", "字", "abc"]
 
 
@@ -196,20 +199,46 @@ def test_chinese_matching_counts_characters(real_index, real_texts):
 
 
 def test_ten_grams_exactly():
-    idx = BenchmarkIndex([BenchmarkText("b", "1", "question", "甲乙丙丁戊己庚辛壬癸子丑")])
-    assert idx.scan("前文甲乙丙丁戊己庚辛壬癸后文").contaminated  # 10 characters in a row
-    assert not idx.scan("前文甲乙丙丁戊己庚辛壬后文").contaminated  # 9
     eng = BenchmarkIndex([BenchmarkText("b", "1", "q", "one two three four five six seven eight nine ten eleven")])
     assert eng.scan("x One, two; three four five six seven eight nine TEN y").contaminated
     assert not eng.scan("one two three four five six seven eight nine").contaminated
     assert not eng.scan("one two three four five six seven eight nine zen").contaminated
 
 
+def test_cjk_texts_count_characters_with_n_cjk():
+    q = "甲乙丙丁戊己庚辛壬癸子丑寅卯辰巳午未申酉戌亥"  # 22 characters
+    idx = BenchmarkIndex([BenchmarkText("b", "1", "question", q)])  # default n_cjk = 20
+    assert idx.scan("前文" + q[:20] + "后文").contaminated
+    assert not idx.scan("前文" + q[:19] + "后文").contaminated
+    # the literal per-character rule: n_cjk = 10
+    literal = BenchmarkIndex([BenchmarkText("b", "1", "question", q)], n_cjk=10)
+    assert literal.scan("前文" + q[3:13] + "后文").contaminated
+    assert not literal.scan("前文" + q[3:12] + "后文").contaminated
+    # a CJK text shorter than n_cjk matches exactly
+    short = BenchmarkIndex([BenchmarkText("b", "2", "question", "小明有3个苹果，吃了1个，还剩几个？")])
+    assert short.scan("练习：小明有3个苹果，吃了1个，还剩几个？答案是2").contaminated
+    assert not short.scan("练习：小明有3个苹果，吃了1个。还剩几个？").contaminated
+
+
+def test_formula_only_material_is_not_evidence():
+    texts = [BenchmarkText("b", "1", "question", "Count down: 10, 9, 8, 7, 6, 5, 4, 3, 2, 1, then shout loudly"),
+             BenchmarkText("b", "2", "answer", "$\\frac{1}{6}$"),
+             BenchmarkText("b", "3", "answer", "$x^2+2x+1 = y_3$")]
+    idx = BenchmarkIndex(texts)
+    assert not idx.scan("launch sequence 10 9 8 7 6 5 4 3 2 1 go").contaminated  # digits only
+    assert idx.scan("count down 10 9 8 7 6 5 4 3 2 1").contaminated             # holds a word
+    assert not idx.scan("the probability is $\\frac{1}{6}$.").contaminated
+    assert not idx.scan("expand $x^2+2x+1 = y_3$ here").contaminated
+    literal = BenchmarkIndex(texts, require_word=False)
+    assert literal.scan("launch sequence 10 9 8 7 6 5 4 3 2 1 go").contaminated
+    assert literal.scan("expand $x^2+2x+1 = y_3$ here").contaminated
+
+
 def test_short_text_rule():
     texts = [
         BenchmarkText("b", "s1", "question", "Evaluate $\\log_2 64$."),    # 4 tokens: exact
         BenchmarkText("b", "s2", "answer", "x = 12 or y"),                 # 4 tokens: exact
-        BenchmarkText("b", "s3", "answer", "$\\frac{1}{2}$"),              # 3 tokens: exact
+        BenchmarkText("b", "s3", "answer", "the sum is $\\frac{1}{2}$"),   # 5 tokens: exact
         BenchmarkText("b", "s4", "answer", "x = 5"),                       # 2 tokens: ignored
     ]
     idx = BenchmarkIndex(texts)
@@ -219,10 +248,10 @@ def test_short_text_rule():
     assert not idx.scan("Evaluate $\\log_2 (64)$.").contaminated          # not the exact string
     assert not idx.scan("so x = 123 or y = 2").contaminated               # would cut through a word
     assert idx.scan("so x = 12 or y = 2").contaminated
-    assert idx.scan("half is $\\frac{1}{2}$ here").contaminated
+    assert idx.scan("so The sum is $\\frac{1}{2}$ here").contaminated
     assert not idx.scan("we know x = 5 now").contaminated                 # shorter than 3 tokens: ignored
     # the bounds are configurable
-    loose = BenchmarkIndex(texts, n=10, short_min=2, short_max=9)
+    loose = BenchmarkIndex(texts, n=10, short_min=2, short_max=9, require_word=False)
     assert loose.scan("we know x = 5 now").contaminated
 
 
