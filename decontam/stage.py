@@ -35,6 +35,7 @@ from decontam.index import BenchmarkIndex
 from decontam.loaders import BenchmarkText, load_benchmark
 from pipeline.config import Config, ConfigError, DecontamConfig
 from pipeline.io import MARKER, atomic_path, is_complete, mark_complete, write_json_atomic, write_parquet_atomic
+from pipeline.ray_env import ensure_ray
 from pipeline.schema import DECONTAM_AUDIT_SCHEMA, DROP_LOG_SCHEMA, validate_table
 
 log = logging.getLogger(__name__)
@@ -178,19 +179,6 @@ def _scanner_class():
     return Scanner
 
 
-def _ensure_ray(workers: int) -> None:
-    import os
-
-    import ray
-
-    if ray.is_initialized():
-        return
-    if os.environ.get("RAY_ADDRESS"):
-        ray.init(include_dashboard=False)  # a cluster: use its resources
-    else:
-        ray.init(num_cpus=workers, include_dashboard=False)
-
-
 def run_decontam(cfg: Config, out: Path, input_folder: Path | None = None, force: bool = False,
                  progress: bool = True) -> dict[str, Any]:
     """Run the stage into ``out`` (normally ``<workdir>/decontam``); resumes unfinished work."""
@@ -227,7 +215,7 @@ def run_decontam(cfg: Config, out: Path, input_folder: Path | None = None, force
         todo.append((f, key))
     resumed = len(units)
     if todo:
-        _ensure_ray(dcfg.workers)
+        ensure_ray(dcfg.workers)
         index_ref = ray.put(index)
         scanner = _scanner_class()
         actors = [scanner.remote(index_ref) for _ in range(min(dcfg.workers, len(todo)))]

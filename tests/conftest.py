@@ -1,4 +1,4 @@
-"""Shared fixtures: real data location and one in-process Ray for the whole session."""
+"""Shared fixtures: the real data beside the checkout, and one small mini-CC per test session."""
 from __future__ import annotations
 
 import os
@@ -9,15 +9,30 @@ import pytest
 REPO = Path(__file__).resolve().parents[1]
 SHARED_DATA = REPO.parent / "shared" / "data"
 
-# Ray 2.60 turns on token auth after a local ray.init(); keep local heads open.
+# Ray 2.60 turns on token auth after a local ray.init(); keep local heads open (see README).
 os.environ.setdefault("RAY_AUTH_MODE", "disabled")
 
 
 @pytest.fixture(scope="session")
 def shared_data() -> Path:
     if not SHARED_DATA.is_dir():
-        pytest.skip(f"real test data not found at {SHARED_DATA}")
+        pytest.skip(f"real data not found at {SHARED_DATA}")
     return SHARED_DATA
+
+
+@pytest.fixture(scope="session")
+def minicc(tmp_path_factory) -> Path:
+    """A small mini-CC (2,500 response records), generated once per session."""
+    from pipeline.config import load_config
+    from pipeline.synth import generate_minicc
+
+    cfg = load_config(REPO / "configs" / "default.yaml", {
+        "synth.pages": 2500, "synth.records_per_warc": 500, "synth.seed_docs": 300, "synth.domains": 250,
+        "synth.math_domains": 16, "synth.planted_items": 25,
+    })
+    out = tmp_path_factory.mktemp("minicc") / "minicc"
+    generate_minicc(cfg.synth, out)
+    return out
 
 
 @pytest.fixture(scope="session")
