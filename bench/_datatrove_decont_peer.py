@@ -1,6 +1,6 @@
 """Peer side of bench_decontam.py: datatrove's NGramsDecontFilter, run in its own venv.
 
-Usage (the benchmark calls it): PEER_PYTHON _datatrove_decont_peer.py WORK_DIR N
+Usage (the benchmark calls it): PEER_PYTHON _datatrove_decont_peer.py WORK_DIR N [N_CLEAN]
 
 WORK_DIR holds ``bench_texts.jsonl`` (benchmark, item_id, field, text) and
 ``pages.jsonl`` (id, text). The index is built with datatrove's own n-gram hashing
@@ -16,7 +16,8 @@ offline we give it an empty ``punkt_tab/english`` model (no abbreviations or
 collocations), which runs the same algorithm. datatrove strips punctuation before
 tokenising, so sentence splitting has little to do either way.
 
-Writes ``datatrove_result.json``: seconds, flagged ids with task and n-gram.
+Writes ``datatrove_result.json``: seconds (the first N_CLEAN pages and the rest apart),
+flagged ids with task and n-gram.
 """
 from __future__ import annotations
 
@@ -72,13 +73,17 @@ def main() -> None:
             p = json.loads(line)
             docs.append(Document(text=p["text"], id=p["id"]))
     flagged = []
-    t0 = time.perf_counter()
-    for doc in docs:
-        res = filt.filter(doc)
-        if res is not True:
-            flagged.append([doc.id, doc.metadata.get("contaminated_task"), doc.metadata.get("contaminated_ngram")])
-    scan_s = time.perf_counter() - t0
-    out = {"index_seconds": index_s, "load_seconds": load_s, "scan_seconds": scan_s, "pages": len(docs),
+    split = int(sys.argv[3]) if len(sys.argv) > 3 else len(docs)  # pages before it are the clean ones
+    part_s = []
+    for part in (docs[:split], docs[split:]):
+        t0 = time.perf_counter()
+        for doc in part:
+            res = filt.filter(doc)
+            if res is not True:
+                flagged.append([doc.id, doc.metadata.get("contaminated_task"), doc.metadata.get("contaminated_ngram")])
+        part_s.append(time.perf_counter() - t0)
+    out = {"index_seconds": index_s, "load_seconds": load_s, "scan_seconds": sum(part_s),
+           "clean_seconds": part_s[0], "planted_seconds": part_s[1], "pages": len(docs),
            "flagged": flagged, "ngrams": sum(len(h) for h in per_task.values())}
     (work / "datatrove_result.json").write_text(json.dumps(out))
 

@@ -71,6 +71,27 @@ def _window_hashes(vals: np.ndarray, mult: np.ndarray) -> np.ndarray:
     return h
 
 
+def _filter_shift(n_hashes: int) -> int:
+    # about 32 bits per stored hash: a clean window passes with probability ~3%
+    bits = max(16, min(30, int(np.ceil(np.log2(max(n_hashes, 1) * 32)))))
+    return 64 - bits
+
+
+def _bit_filter(hashes: np.ndarray) -> np.ndarray:
+    """A one-hash Bloom filter over the top bits of each hash (little-endian bit order)."""
+    shift = _filter_shift(len(hashes))
+    top = (hashes >> np.uint64(shift)).astype(np.int64)
+    flags = np.zeros(1 << (64 - shift), dtype=bool)
+    flags[top] = True
+    return np.packbits(flags, bitorder="little")
+
+
+def _bit_test(bits: np.ndarray, wh: np.ndarray) -> np.ndarray:
+    shift = 64 - int(np.log2(len(bits) * 8))
+    top = (wh >> np.uint64(shift)).astype(np.int64)
+    return (bits[top >> 3] >> (top & 7).astype(np.uint8)) & 1
+
+
 @dataclass(frozen=True)
 class Match:
     """One benchmark text found in a page."""
@@ -140,13 +161,13 @@ class BenchmarkIndex:
                 self.stats["short_texts"] += 1
             else:
                 self.stats["ignored_texts"] += 1
-        # window size -> (sorted hashes, owners in the same order)
-        self.tables: dict[int, tuple[np.ndarray, np.ndarray]] = {}
+        # window size -> (sorted hashes, owners in the same order, bit filter)
+        self.tables: dict[int, tuple[np.ndarray, np.ndarray, np.ndarray]] = {}
         for tn, (hs, os_) in sorted(parts.items()):
             h, o = np.concatenate(hs), np.concatenate(os_)
             order = np.lexsort((o, h))
-            self.tables[tn] = (h[order], o[order])
-        self.stats.update(ngrams=int(sum(len(np.unique(h)) for h, _ in self.tables.values())),
+            self.tables[tn] = (h[order], o[order], _bit_filter(h))
+        self.stats.update(ngrams=int(sum(len(np.unique(h)) for h, _o, _b in self.tables.values())),
                           vocab=len(self.vocab), items=len({(t.benchmark, t.item_id) for t in self.texts}))
         self._automaton = None
 
@@ -186,10 +207,10 @@ class BenchmarkIndex:
         if self.tables and len(toks) >= min(self.tables):
             vals = np.fromiter(map(self.vocab.get, toks, repeat(0)), dtype=np.uint64, count=len(toks))
             spans: list | None = None
-            for tn, (hashes, owners) in self.tables.items():
+            for tn, (hashes, owners, bits) in self.tables.items():
                 if len(toks) < tn:
                     continue
-                hits = self._ngram_hits(vals, tn, hashes)
+                hits = self._ngram_hits(vals, tn, hashes, bits)
                 if hits is None:
                     continue
                 idx, pos = hits
@@ -211,19 +232,24 @@ class BenchmarkIndex:
         if old is None or match.offset < old.offset:
             found[key] = match
 
-    def _ngram_hits(self, vals: np.ndarray, tn: int, hashes: np.ndarray):
+    def _ngram_hits(self, vals: np.ndarray, tn: int, hashes: np.ndarray, bits: np.ndarray):
         """Window indices whose hash is in ``hashes`` (and their first position there), or None."""
         wh = _window_hashes(vals, self.mult[:tn])
-        pos = np.searchsorted(hashes, wh)
+        # The bit filter rejects almost every window with one random access each; only the
+        # few that pass pay for the binary search in the sorted array.
+        cand = np.flatnonzero(_bit_test(bits, wh))
+        if not len(cand):
+            return None
+        wc = wh[cand]
+        pos = np.searchsorted(hashes, wc)
         np.minimum(pos, len(hashes) - 1, out=pos)
-        hit = hashes[pos] == wh
+        hit = hashes[pos] == wc
         if not hit.any():
             return None
         # A window holding a token the benchmarks never use cannot be a benchmark n-gram.
         c = np.concatenate(([0], np.cumsum(vals == 0)))
-        hit &= (c[tn:] - c[:-tn]) == 0
-        idx = np.flatnonzero(hit)
-        return (idx, pos[idx]) if len(idx) else None
+        hit &= (c[tn + cand] - c[cand]) == 0
+        return (cand[hit], pos[hit]) if hit.any() else None
 
     def _record_ngrams(self, norm, spans, tn, hashes, owners, idx, pos, found, all_items) -> None:
         # Every (window, owner) pair, vectorised; then only each owner's first window is kept.
@@ -238,7 +264,7 @@ class BenchmarkIndex:
             first_owner, first_at = first_owner[k:k + 1], first_at[k:k + 1]
         for owner, at in zip(first_owner.tolist(), first_at.tolist()):
             i = int(win[at])
-            start, end = spans[i][0], spans[i + tn - 1][1]
+            start, end = int(spans[0][i]), int(spans[1][i + tn - 1])
             self._record(found, owner, Match(owner, "ngram", start, norm[start:end], tn))
 
     def _scan_short(self, norm: str, res: ScanResult, found: dict, all_items: bool) -> None:

@@ -21,6 +21,8 @@ from __future__ import annotations
 import re
 import unicodedata
 
+import numpy as np
+
 #: Scripts written without spaces, counted one character per token: CJK unified
 #: ideographs (+ extension A, compatibility, extension B..F), hiragana, katakana,
 #: CJK symbols are punctuation and excluded. Hangul is written with spaces and is
@@ -40,7 +42,7 @@ TOKEN_RE = re.compile(_TOKEN)
 # TeX control words (``\frac``, ``\left``) are markup, not words of the text: they are
 # blanked before tokenising, so a 10-gram means ten tokens of content.
 TEX_COMMAND_RE = re.compile(r"\\[a-z]+")
-_SPAN_RE = re.compile(rf"(?P<tex>\\[a-z]+)|{_TOKEN}")
+_SPLIT_RE = re.compile(f"({_TOKEN})")
 _CJK_RE = re.compile(f"[{CJK_RANGES}]")
 _WORD_RE = re.compile(r"[^\W\d_]{2,}")
 _WS_RE = re.compile(r"\s+")
@@ -53,12 +55,20 @@ def normalize(text: str) -> str:
 
 def tokens(norm: str) -> list[str]:
     """Tokens of an already normalised string (see module docstring)."""
-    return TOKEN_RE.findall(TEX_COMMAND_RE.sub(" ", norm))
+    return TOKEN_RE.findall(TEX_COMMAND_RE.sub(" ", norm) if "\\" in norm else norm)
 
 
-def token_spans(norm: str) -> list[tuple[int, int]]:
-    """Character spans of :func:`tokens` in ``norm`` (only needed to report a match)."""
-    return [m.span() for m in _SPAN_RE.finditer(norm) if m.lastgroup is None]
+def token_spans(norm: str) -> tuple[np.ndarray, np.ndarray]:
+    """(starts, ends): character spans of :func:`tokens` in ``norm`` (only needed to report a match).
+
+    TeX words are blanked with as many spaces as they have characters, so offsets hold; one
+    ``split`` and a cumulative sum of part lengths give every span without a Python loop.
+    """
+    blank = TEX_COMMAND_RE.sub(lambda m: " " * (m.end() - m.start()), norm) if "\\" in norm else norm
+    parts = _SPLIT_RE.split(blank)  # [separator, token, separator, token, ..., separator]
+    lens = np.fromiter(map(len, parts), dtype=np.int64, count=len(parts))
+    ends = np.cumsum(lens)[1::2]
+    return ends - lens[1::2], ends
 
 
 def is_wordy(tok: str) -> bool:
