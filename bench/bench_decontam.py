@@ -27,6 +27,7 @@ import argparse
 import json
 import os
 import random
+import shutil
 import statistics
 import subprocess
 import sys
@@ -276,6 +277,8 @@ def main() -> int:
     ap.add_argument("--seed", type=int, default=7)
     ap.add_argument("--n", type=int, default=10)
     ap.add_argument("--json", type=Path, default=None, help="also write the figures here")
+    ap.add_argument("--work", type=Path, default=None,
+                    help="keep intermediate files here (the pool stage resumes from its markers); default: a temp dir")
     args = ap.parse_args()
     if not (DATA / "benchmarks").is_dir():
         print(f"real benchmarks not found under {DATA}: nothing to measure")
@@ -283,7 +286,10 @@ def main() -> int:
     rng = random.Random(args.seed)
     report: dict = {"machine_note": "2-core machine shared with other developers' test runs: timings are noisy"}
     with tempfile.TemporaryDirectory(prefix="bench-decontam-") as tmp:
-        work = Path(tmp)
+        work = args.work or Path(tmp)
+        work.mkdir(parents=True, exist_ok=True)
+        for stale in ("stage_in", "w", "datatrove_index"):
+            shutil.rmtree(work / stale, ignore_errors=True)
         texts = []
         for name, rel, _ in REAL:
             texts += load_benchmark(name, DATA / "benchmarks" / rel)

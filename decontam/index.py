@@ -18,8 +18,8 @@ Index
       (non-CJK) word: ``x = 12`` does not match in ``x = 123``.
     * Shorter texts are ignored (a bare answer ``18`` says nothing).
     * With ``require_word`` (default), formula-only material is not evidence: an
-      n-gram window, or a short text, counts only if it holds a word of two or more
-      letters or a CJK character. ``\\frac{1}{6}`` or ``1 2 3 4 5 6 7 8 9 10`` occur on
+      n-gram window, or a short answer/option text, counts only if it holds a word of
+      two or more letters or a CJK character (a short *question* always counts). ``\\frac{1}{6}`` or ``1 2 3 4 5 6 7 8 9 10`` occur on
       countless clean pages; a quoted question or solution always has words.
 
 Scan
@@ -46,8 +46,13 @@ import numpy as np
 from decontam.loaders import BenchmarkText
 from decontam.text import is_cjk, is_word_char, is_wordy, normalize, token_spans, tokens
 
+#: A short text in one of these fields is a whole question: it identifies its item even
+#: when it is all formula (``$(1+\\sqrt{3} i)^{3}=(\\qquad)$``), unlike a bare final
+#: answer or option list, so ``require_word`` does not apply to it.
+QUESTION_FIELDS = frozenset({"question", "problem", "passage"})
+
 #: Bumped whenever tokenisation changes, so resumed runs rescan.
-TOKENISER_VERSION = 2
+TOKENISER_VERSION = 3
 
 
 def _token_value(tok: str) -> int:
@@ -156,7 +161,7 @@ class BenchmarkIndex:
                 hs.append(h)
                 os_.append(np.full(len(h), i, dtype=np.int32))
                 self.stats["ngram_texts"] += 1
-            elif len(toks) >= short_min and (not require_word or any(wordy)):
+            elif len(toks) >= short_min and (not require_word or t.field in QUESTION_FIELDS or any(wordy)):
                 self.short.setdefault(norm, []).append(i)
                 self.stats["short_texts"] += 1
             else:

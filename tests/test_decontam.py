@@ -229,6 +229,9 @@ def test_formula_only_material_is_not_evidence():
     assert idx.scan("count down 10 9 8 7 6 5 4 3 2 1").contaminated             # holds a word
     assert not idx.scan("the probability is $\\frac{1}{6}$.").contaminated
     assert not idx.scan("expand $x^2+2x+1 = y_3$ here").contaminated
+    # a short question that is all formula still identifies its item
+    q = BenchmarkIndex([BenchmarkText("b", "4", "question", "$(1+\\sqrt{3} i)^{3}=(\\qquad)$")])
+    assert q.scan("第5题 $(1+\\sqrt{3} i)^{3}=(\\qquad)$ 选B").contaminated
     literal = BenchmarkIndex(texts, require_word=False)
     assert literal.scan("launch sequence 10 9 8 7 6 5 4 3 2 1 go").contaminated
     assert literal.scan("expand $x^2+2x+1 = y_3$ here").contaminated
