@@ -141,6 +141,39 @@ def cmd_extract(args: argparse.Namespace) -> int:
     return 1 if stats["failures"] else 0
 
 
+# --- decontam -------------------------------------------------------------------
+
+def _add_decontam(sub) -> None:
+    p = sub.add_parser(
+        "decontam", help="remove pages that quote a benchmark (GSM8K, MATH, CMATH, AGIEval, ...)",
+        description="Drop every page holding an n-gram (default 10) of a benchmark question or answer, or a whole "
+        "short benchmark text (3-9 tokens) as an exact substring. Writes kept pages, an audit log and a drop log "
+        "under <workdir>/decontam (or --out); a rerun resumes.",
+    )
+    _add_config_args(p)
+    p.add_argument("--input", default=None, help="folder of Parquet pages (overrides decontam.input)")
+    p.add_argument("--out", default=None, help="output folder (default: <workdir>/decontam)")
+    p.add_argument("--force", action="store_true", help="discard earlier output and rescan everything")
+    p.set_defaults(func=cmd_decontam)
+
+
+def cmd_decontam(args: argparse.Namespace) -> int:
+    from decontam.loaders import BenchmarkFileError
+    from decontam.stage import run_decontam
+
+    cfg = _config_from_args(args)
+    if args.input is not None:
+        cfg.decontam.input = args.input
+    out = Path(args.out) if args.out else cfg.workdir_path / "decontam"
+    try:
+        stats = run_decontam(cfg, out, force=args.force)
+    except BenchmarkFileError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    print(json.dumps({k: v for k, v in stats.items() if k not in ("benchmarks", "index")}, indent=2, sort_keys=True))
+    return 0
+
+
 # --- run ----------------------------------------------------------------------
 
 def _add_run(sub) -> None:
@@ -186,7 +219,7 @@ def cmd_inspect(args: argparse.Namespace) -> int:
     return 0
 
 
-COMMANDS: list[Callable] = [_add_run, _add_synth, _add_extract, _add_scan, _add_inspect]
+COMMANDS: list[Callable] = [_add_run, _add_synth, _add_extract, _add_decontam, _add_scan, _add_inspect]
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -7,7 +7,7 @@ user editing ``configs/default.yaml`` sees at once what to fix.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
@@ -80,12 +80,94 @@ class PoolConfig(_Section):
     storage_options: dict[str, Any] = Field(default_factory=dict, description="fsspec options, e.g. {anon: false}")
 
 
+class BenchmarkSpec(_Section):
+    """One benchmark source for decontamination (see decontam/loaders.py for the formats)."""
+
+    name: str = Field(min_length=1, pattern=r"^[A-Za-z0-9_.-]+$", description="benchmark name in the audit log")
+    path: str | None = Field(None, description="file or folder; relative to the working directory; {workdir} expands")
+    format: Literal["auto", "gsm8k", "math", "cmath", "agieval", "jsonl", "parquet", "hf"] = "auto"
+    fields: list[str] | None = Field(None, description="text fields (dotted paths) for jsonl, parquet and hf")
+    id_field: str | None = Field(None, description="item id field for jsonl, parquet and hf (default: row number)")
+    hf_id: str | None = Field(None, description="Hugging Face datasets id (format hf; needs internet)")
+    hf_config: str | None = None
+    split: str = "test"
+    required: bool = Field(True, description="false: a missing path is skipped with a warning")
+
+    @model_validator(mode="after")
+    def _consistent(self) -> "BenchmarkSpec":
+        if self.format == "hf":
+            if not self.hf_id or not self.fields:
+                raise ValueError("format hf needs hf_id and fields")
+        elif not self.path:
+            raise ValueError(f"format {self.format} needs path")
+        if self.format in ("jsonl", "parquet") and not self.fields:
+            raise ValueError(f"format {self.format} needs fields")
+        return self
+
+    def resolved_path(self, workdir: str | Path) -> Path | None:
+        return None if self.path is None else Path(self.path.replace("{workdir}", str(workdir)))
+
+
+def _default_benchmarks() -> list[BenchmarkSpec]:
+    # The mini-CC's own generated benchmarks (always there in a default run), then the
+    # real test sets where a checkout has ../shared/data beside it.
+    real = "../shared/data/benchmarks"
+    specs = [
+        ("minicc-gsm8k", "{workdir}/minicc/benchmarks/gsm8k/test.jsonl", True),
+        ("minicc-math", "{workdir}/minicc/benchmarks/math", True),
+        ("minicc-cmath", "{workdir}/minicc/benchmarks/cmath/test.jsonl", True),
+        ("minicc-agieval-gaokao-mathqa", "{workdir}/minicc/benchmarks/agieval/gaokao-mathqa.jsonl", True),
+        ("minicc-agieval-gaokao-mathcloze", "{workdir}/minicc/benchmarks/agieval/gaokao-mathcloze.jsonl", True),
+        ("minicc-agieval-sat-math", "{workdir}/minicc/benchmarks/agieval/sat-math.jsonl", True),
+        ("minicc-agieval-math", "{workdir}/minicc/benchmarks/agieval/math.jsonl", True),
+        ("gsm8k", f"{real}/gsm8k/test.jsonl", False),
+        ("math", f"{real}/math/MATH_test.tar.gz", False),
+        ("cmath", f"{real}/cmath/test.jsonl", False),
+        ("agieval-gaokao-mathqa", f"{real}/agieval/gaokao-mathqa.jsonl", False),
+        ("agieval-gaokao-mathcloze", f"{real}/agieval/gaokao-mathcloze.jsonl", False),
+        ("agieval-sat-math", f"{real}/agieval/sat-math.jsonl", False),
+        ("agieval-math", f"{real}/agieval/math.jsonl", False),
+    ]
+    return [BenchmarkSpec(name=n, path=p, required=r) for n, p, r in specs]
+
+
+class DecontamConfig(_Section):
+    """Benchmark decontamination (``python -m pipeline decontam``; stage ``decontam``)."""
+
+    input: str | None = Field(
+        None, description="folder of Parquet pages (POOL or CORPUS schema); default: the latest of "
+        "<workdir>/dedup/kept, <workdir>/dedup/pages, <workdir>/pool/pages whose stage is complete")
+    n: int = Field(10, ge=2, le=64, description="a page holding any n-gram of a benchmark text is removed")
+    short_min: int = Field(3, ge=1, description="benchmark texts of short_min..short_max tokens match exactly")
+    short_max: int = Field(9, ge=1)
+    n_cjk: int = Field(20, ge=2, le=128, description="n for benchmark texts that are mostly CJK characters "
+                       "(10 = the literal per-character rule); their exact-match bound is n_cjk - 1")
+    require_word: bool = Field(True, description="formula-only n-grams and short texts (no word of 2+ letters, "
+                               "no CJK character) are not evidence")
+    workers: int = Field(2, ge=1, le=1024, description="Ray actors scanning pages")
+    batch_rows: int = Field(2_000, ge=1, description="pages per Arrow batch read and written")
+    benchmarks: list[BenchmarkSpec] = Field(default_factory=_default_benchmarks)
+
+    @model_validator(mode="after")
+    def _consistent(self) -> "DecontamConfig":
+        if not self.short_min <= self.short_max < self.n:
+            raise ValueError(f"need short_min <= short_max < n (got {self.short_min}, {self.short_max}, n={self.n})")
+        if self.short_min >= self.n_cjk:
+            raise ValueError(f"need short_min < n_cjk (got {self.short_min}, n_cjk={self.n_cjk})")
+        names = [b.name for b in self.benchmarks]
+        dup = sorted({x for x in names if names.count(x) > 1})
+        if dup:
+            raise ValueError(f"benchmark names must be unique: {dup}")
+        return self
+
+
 class Config(_Section):
     """The whole run. ``workdir`` holds one sub-folder per stage."""
 
     workdir: str = Field("out", min_length=1)
     synth: SynthConfig = Field(default_factory=SynthConfig)
     pool: PoolConfig = Field(default_factory=PoolConfig)
+    decontam: DecontamConfig = Field(default_factory=DecontamConfig)
 
     @property
     def workdir_path(self) -> Path:

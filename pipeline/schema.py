@@ -110,11 +110,36 @@ TRUTH_SCHEMA = pa.schema(
     metadata={"contract": "truth/v1"},
 )
 
+#: One row per (removed page, benchmark item found in it) (``<workdir>/decontam/audit/*.parquet``).
+#: ``offset`` is the character offset of ``matched`` in the page text after the
+#: rule's normalisation (NFKC, lower case, white space collapsed, ends stripped),
+#: so ``normalize(text)[offset:offset + len(matched)] == matched``. ``match_kind``
+#: is ``ngram`` (an n-gram of a long benchmark text; ``n_tokens`` = n) or ``exact``
+#: (a whole benchmark text of short_min..short_max tokens). ``page_hits`` counts all
+#: matching windows and exact matches on the page, every item together.
+DECONTAM_AUDIT_SCHEMA = pa.schema(
+    [
+        pa.field("id", pa.string(), nullable=False),
+        pa.field("url", pa.string(), nullable=False),
+        pa.field("benchmark", pa.string(), nullable=False),
+        pa.field("item_id", pa.string(), nullable=False),
+        pa.field("field", pa.string(), nullable=False),
+        pa.field("match_kind", pa.string(), nullable=False),
+        pa.field("matched", pa.string(), nullable=False),
+        pa.field("offset", pa.int64(), nullable=False),
+        pa.field("n_tokens", pa.int16(), nullable=False),
+        pa.field("page_hits", pa.int32(), nullable=False),
+        pa.field("source_file", pa.string(), nullable=False),
+    ],
+    metadata={"contract": "decontam-audit/v1"},
+)
+
 SCHEMAS = {
     "pool": POOL_SCHEMA,
     "corpus": CORPUS_SCHEMA,
     "drops": DROP_LOG_SCHEMA,
     "truth": TRUTH_SCHEMA,
+    "decontam_audit": DECONTAM_AUDIT_SCHEMA,
 }
 
 
