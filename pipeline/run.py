@@ -30,8 +30,21 @@ def _stage_minicc(cfg: Config, folder: Path) -> dict:
     return generate_minicc(cfg.synth, folder, progress=True)
 
 
+def _stage_dedup(cfg: Config, folder: Path) -> dict:
+    """Exact + near dedup of the pool (before recall, as DeepSeekMath does)."""
+    from dedup.stage import run_dedup
+
+    pool = cfg.workdir_path / "pool"
+    inputs = cfg.dedup.inputs or [str(pool)]
+    if not cfg.dedup.inputs and not is_complete(pool):
+        raise RuntimeError(f"dedup needs the pool stage's output: {pool}/_SUCCESS is missing")
+    return run_dedup(inputs, folder, cfg.dedup)
+
+
 STAGES: list[Stage] = [
     Stage("minicc", _stage_minicc),
+    # the pool stage goes here, before dedup
+    Stage("dedup", _stage_dedup),
 ]
 
 
