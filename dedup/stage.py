@@ -49,6 +49,8 @@ log = logging.getLogger(__name__)
 
 STAGE = "dedup"
 REQUIRED_COLUMNS = ("id", "text")
+#: where a stage folder keeps its rows (pool: pages/, dedup: kept/); the corpus has part-*.parquet on top
+STAGE_ROW_FOLDERS = ("pages", "kept")
 _TS_UNSIGNED = 1 << 63
 _MAX_LEN = (1 << 48) - 1
 _SUFFIX = 16 + 6  # exact hash + chunk, fixed width, after the id and a NUL
@@ -78,12 +80,21 @@ class Chunk:
 # --- input ----------------------------------------------------------------------------------------
 
 def expand_inputs(inputs: Iterable[str | Path]) -> list[str]:
-    """Parquet files named by paths, folders (their ``*.parquet``) or globs, sorted and de-duplicated."""
+    """Parquet files named by paths, folders (their ``*.parquet``, or a stage folder's rows) or globs.
+
+    Sorted within each item and de-duplicated; names starting with ``.`` or ``_`` are skipped.
+    """
     files: list[str] = []
     for item in inputs:
         item = str(item)
         p = Path(item)
         if p.is_dir():
+            # A stage folder stands for its rows: the pool's pages/, a dedup run's kept/.
+            if not any(p.glob("*.parquet")):
+                for sub in STAGE_ROW_FOLDERS:
+                    if (p / sub).is_dir():
+                        p = p / sub
+                        break
             files.extend(str(f) for f in sorted(p.glob("*.parquet")))
         elif any(ch in item for ch in "*?["):
             files.extend(sorted(glob.glob(item)))

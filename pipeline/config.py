@@ -59,7 +59,7 @@ class SynthConfig(_Section):
 class DedupConfig(_Section):
     """Exact and MinHash near-dedup (``python -m pipeline dedup``; stage ``dedup`` after ``pool``)."""
 
-    inputs: list[str] = Field(default_factory=list, description="Parquet files/folders/globs; empty = <workdir>/pool")
+    inputs: list[str] = Field(default_factory=list, description="Parquet files/folders/globs; empty = <workdir>/pool/pages")
     threshold: float = Field(0.8, gt=0.0, lt=1.0, description="Jaccard similarity the LSH bands are tuned for")
     num_perm: int = Field(128, ge=8, le=1024, description="MinHash permutations")
     bands: int | None = Field(None, ge=1, description="LSH bands; set with rows to override the optimum")
