@@ -8,6 +8,8 @@ many records were read before the damage, so callers can keep them.
 from __future__ import annotations
 
 import glob
+import io
+import re
 import zlib
 from collections import Counter
 from dataclasses import dataclass, field
@@ -41,9 +43,15 @@ def expand_inputs(inputs: list[str]) -> list[str]:
     return [p for p in out if not (p in seen or seen.add(p))]
 
 
+#: Payloads above this are not held in memory: the entry is yielded with ``oversized=True``
+#: and no payload (Common Crawl itself truncates payloads at 1 MiB).
+MAX_PAYLOAD_BYTES = 16 << 20
+
+
 @dataclass
 class WarcEntry:
-    """One WARC record as the iterator yields it; ``record`` is warcio's, streamable."""
+    """One complete WARC record. ``payload`` is the record's block after any HTTP headers
+    (None when ``oversized``); ``record.content_stream()`` reads the same bytes, decoded."""
 
     record: object
     offset: int
@@ -51,6 +59,8 @@ class WarcEntry:
     target_uri: str | None
     record_id: str | None
     date: str | None
+    payload: bytes | None = None
+    oversized: bool = False
 
     @property
     def http_status(self) -> int | None:
@@ -78,22 +88,60 @@ def clean_target_uri(uri: str | None) -> str | None:
     return uri
 
 
-def iter_warc(stream: IO[bytes], path: str = "<stream>") -> Iterator[WarcEntry]:
-    """Yield every record of a WARC stream with its byte offset; raise WarcReadError on damage."""
+class TruncatedRecord(Exception):
+    pass
+
+
+def _read_payload(rec, max_payload: int) -> tuple[bytes | None, bool]:
+    """Read the record's remaining block, bounded; raise TruncatedRecord if the file ends inside it."""
+    stream = rec.raw_stream
+    data = stream.read(max_payload + 1)
+    oversized = len(data) > max_payload
+    if oversized:
+        data = None
+        while stream.read(1 << 20):  # drain without holding it
+            pass
+    # warcio's LimitReader counts down what the record declared; a cut file leaves some undelivered.
+    missing = getattr(stream, "limit", 0)
+    if missing > 0:
+        raise TruncatedRecord(f"record ends {missing} bytes short of its Content-Length")
+    return data, oversized
+
+
+def iter_warc(stream: IO[bytes], path: str = "<stream>", max_payload: int = MAX_PAYLOAD_BYTES) -> Iterator[WarcEntry]:
+    """Yield every complete record of a WARC stream with its byte offset; raise WarcReadError on damage.
+
+    A record cut short by the end of the file is not yielded: the error says how many
+    complete records came before it.
+    """
     it = ArchiveIterator(stream, arc2warc=False, check_digests=False)
     n = 0
     try:
         for rec in it:
             headers = rec.rec_headers
+            if rec.format != "warc":
+                # warcio falls back to ARC for anything without a WARC/ version line, and then
+                # "parses" arbitrary bytes as a record; accept ARC only when its header is a real URL line.
+                uri = headers.get_header("uri") or ""
+                if not re.match(r"^(https?|ftp|dns|filedesc)://\S+$", uri):
+                    raise ArchiveLoadFailed("no WARC/ARC record header at offset %d" % it.get_record_offset())
+            offset = it.get_record_offset()
+            payload, oversized = _read_payload(rec, max_payload)
+            if payload is not None:
+                rec.raw_stream = io.BytesIO(payload)  # so content_stream() still works
             yield WarcEntry(
                 record=rec,
-                offset=it.get_record_offset(),
+                offset=offset,
                 rec_type=rec.rec_type,
-                target_uri=clean_target_uri(headers.get_header("WARC-Target-URI")),
+                target_uri=clean_target_uri(headers.get_header("WARC-Target-URI") or headers.get_header("uri")),
                 record_id=headers.get_header("WARC-Record-ID"),
                 date=headers.get_header("WARC-Date"),
+                payload=payload,
+                oversized=oversized,
             )
             n += 1
+    except TruncatedRecord as exc:
+        raise WarcReadError(path, f"truncated file: {exc}", n) from None
     except ArchiveLoadFailed as exc:
         raise WarcReadError(path, f"not a WARC/ARC stream: {str(exc).strip()[:200]}", n) from None
     except (zlib.error, EOFError, OSError) as exc:

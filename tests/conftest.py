@@ -1,4 +1,4 @@
-"""Shared fixtures: one in-process Ray for the whole test session, and the shared data folder."""
+"""Shared fixtures: the real data beside the checkout, one small mini-CC and one in-process Ray per test session."""
 from __future__ import annotations
 
 import os
@@ -6,16 +6,38 @@ from pathlib import Path
 
 import pytest
 
-# Ray 2.60 turns on token auth after a local ray.init(); keep it off for tests.
-os.environ.setdefault("RAY_AUTH_MODE", "disabled")
-
 REPO = Path(__file__).resolve().parents[1]
 SHARED_DATA = REPO.parent / "shared" / "data"
+
+# Ray 2.60 turns on token auth after a local ray.init(); keep local heads open (see README).
+os.environ.setdefault("RAY_AUTH_MODE", "disabled")
+
+
+@pytest.fixture(scope="session")
+def shared_data() -> Path:
+    if not SHARED_DATA.is_dir():
+        pytest.skip(f"real data not found at {SHARED_DATA}")
+    return SHARED_DATA
+
+
+@pytest.fixture(scope="session")
+def minicc(tmp_path_factory) -> Path:
+    """A small mini-CC (2,500 response records), generated once per session."""
+    from pipeline.config import load_config
+    from pipeline.synth import generate_minicc
+
+    cfg = load_config(REPO / "configs" / "default.yaml", {
+        "synth.pages": 2500, "synth.records_per_warc": 500, "synth.seed_docs": 300, "synth.domains": 250,
+        "synth.math_domains": 16, "synth.planted_items": 25,
+    })
+    out = tmp_path_factory.mktemp("minicc") / "minicc"
+    generate_minicc(cfg.synth, out)
+    return out
 
 
 @pytest.fixture(scope="session")
 def ray_session():
-    """Ray started once, in-process, 2 CPUs; shut down (only ours) at the end."""
+    """Ray started once, in-process, 2 CPUs, no dashboard; only this Ray is shut down at the end."""
     import ray
 
     started = False
@@ -27,10 +49,3 @@ def ray_session():
     yield ray
     if started:
         ray.shutdown()
-
-
-@pytest.fixture(scope="session")
-def shared_data() -> Path:
-    if not SHARED_DATA.is_dir():
-        pytest.skip(f"shared data not found at {SHARED_DATA}")
-    return SHARED_DATA
