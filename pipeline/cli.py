@@ -144,13 +144,12 @@ def cmd_extract(args: argparse.Namespace) -> int:
 # --- dedup ------------------------------------------------------------------------
 
 def _add_dedup(sub) -> None:
-    p = sub.add_parser(
-        "dedup", help="exact + MinHash LSH near-dedup of Parquet texts (the pool, or a finished corpus)",
-        description="Remove exact and near-duplicate texts from Parquet files with id, text and fetch_time "
-        "columns. Writes OUT/kept (surviving rows, input schema), OUT/removed (id, cluster_id, kept_id, "
-        "reason), OUT/drops and OUT/_SUCCESS with stats. Keeps, per cluster, the earliest fetch, then the "
-        "longest text, then the smallest id. A rerun resumes unfinished work.",
-    )
+    description = ("Remove exact and near-duplicate texts from Parquet files with id, text and fetch_time columns. "
+                   "Writes OUT/kept (surviving rows, input schema), OUT/removed (id, cluster_id, kept_id, reason), "
+                   "OUT/drops and OUT/_SUCCESS with stats. Keeps, per cluster, the earliest fetch, then the longest "
+                   "text, then the smallest id. A rerun resumes unfinished work.")
+    p = sub.add_parser("dedup", description=description,
+                       help="exact + MinHash LSH near-dedup of Parquet texts (the pool, or a finished corpus)")
     _add_config_args(p)
     p.add_argument("inputs", nargs="*", help="Parquet files, folders or globs (default: dedup.inputs, "
                    "else <workdir>/pool)")
