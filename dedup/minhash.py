@@ -46,8 +46,8 @@ class ShingleParams:
     cjk_dominant: float = 0.5  # share of CJK tokens above which a text uses cjk_ngram
     max_chars: int = 500_000   # longer texts are signed on their first max_chars characters
     num_perm: int = 128
-    bands: int = 11
-    rows: int = 11
+    bands: int = 16
+    rows: int = 8
     seed: int = 1
 
 

@@ -84,12 +84,12 @@ class DedupConfig(_Section):
     """Exact and MinHash near-dedup (``python -m pipeline dedup``; stage ``dedup`` after ``pool``)."""
 
     inputs: list[str] = Field(default_factory=list, description="Parquet files/folders/globs; empty = <workdir>/pool/pages")
-    threshold: float = Field(0.8, gt=0.0, lt=1.0, description="Jaccard similarity the LSH bands are tuned for")
+    threshold: float = Field(0.75, gt=0.0, lt=1.0, description="Jaccard similarity the LSH bands are tuned for")
     num_perm: int = Field(128, ge=8, le=1024, description="MinHash permutations")
     bands: int | None = Field(None, ge=1, description="LSH bands; set with rows to override the optimum")
     rows: int | None = Field(None, ge=1, description="rows (hashes) per band")
-    fp_weight: float = Field(0.3, ge=0.0, le=1.0, description="weight of false positives when choosing bands/rows")
-    fn_weight: float = Field(0.7, ge=0.0, le=1.0, description="weight of false negatives when choosing bands/rows")
+    fp_weight: float = Field(0.2, ge=0.0, le=1.0, description="weight of false positives when choosing bands/rows")
+    fn_weight: float = Field(0.8, ge=0.0, le=1.0, description="weight of false negatives when choosing bands/rows")
     word_ngram: int = Field(5, ge=1, le=50, description="shingle size in words")
     cjk_ngram: int = Field(5, ge=1, le=50, description="shingle size in characters for CJK-dominant texts")
     cjk_dominant: float = Field(0.5, ge=0.0, le=1.0, description="share of CJK tokens making a text CJK-dominant")

@@ -69,8 +69,8 @@ def corpus(tmp_path_factory, shared_data):
             exp["near"][f"n{j:05d}"] = src["id"]
     taken = {v for v in list(exp["exact"].values()) + list(exp["near"].values())}
     for j, src in enumerate([r for r in rows if r["id"].startswith("b") and r["id"] not in taken][:20]):
-        # a paraphrase: one word in 12 changed, Jaccard ~0.45, well below the 0.8 threshold
-        add({"id": f"p{j:05d}", "url": src["url"] + "/para", "text": _change_words(src["text"], 12, rng),
+        # a paraphrase: one word in 8 changed, Jaccard ~0.35, well below the threshold
+        add({"id": f"p{j:05d}", "url": src["url"] + "/para", "text": _change_words(src["text"], 8, rng),
              "fetch_time": src["fetch_time"] + dt.timedelta(days=1)})
         exp["paraphrase"].append((f"p{j:05d}", src["id"]))
     base = rows[300]["text"]
