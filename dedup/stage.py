@@ -424,8 +424,10 @@ def run_dedup(inputs: Iterable[str | Path], out: str | Path, cfg, workers: int |
         raise FileNotFoundError("dedup: no input Parquet files")
     chunks = plan_chunks(files, cfg.chunk_rows)
     total_rows = sum(c.rows for c in chunks)
+    t = time.perf_counter()
     if not ray.is_initialized():
         ray.init(num_cpus=workers or cfg.workers or None, include_dashboard=False)
+    ray_start = time.perf_counter() - t
     cpus = int(ray.cluster_resources().get("CPU", 1))
     workers = max(1, min(workers or cfg.workers or cpus, cpus))
     params = params_from_config(cfg, total_rows, workers)
@@ -444,7 +446,7 @@ def run_dedup(inputs: Iterable[str | Path], out: str | Path, cfg, workers: int |
     log.info("dedup: %d rows in %d chunks from %d files; b=%d r=%d; %d partitions; %d workers",
              total_rows, len(chunks), len(files), params.shingles.bands, params.shingles.rows,
              params.partitions, workers)
-    timings = {}
+    timings = {"ray_start": ray_start}
     parts = list(range(params.partitions))
 
     t = time.perf_counter()
