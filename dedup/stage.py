@@ -509,7 +509,7 @@ def run_dedup(inputs: Iterable[str | Path], out: str | Path, cfg, workers: int |
         "partitions": params.partitions,
         "chunks": len(chunks),
         "workers": workers,
-        "signature_docs_per_cpu_second": round(total(sign, "docs") / sign_seconds, 1) if sign_seconds else None,
+        "signature_docs_per_task_second": round(total(sign, "docs") / sign_seconds, 1) if sign_seconds else None,
         "seconds": {k: round(v, 2) for k, v in timings.items()} | {"total": round(time.perf_counter() - t_start, 2)},
     }
     accounted = stats["kept"] + stats["removed_exact"] + stats["removed_near"] + stats["dropped_empty"]
