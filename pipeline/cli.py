@@ -174,6 +174,44 @@ def cmd_decontam(args: argparse.Namespace) -> int:
     return 0
 
 
+# --- dedup ------------------------------------------------------------------------
+
+def _add_dedup(sub) -> None:
+    description = ("Remove exact and near-duplicate texts from Parquet files with id, text and fetch_time columns. "
+                   "Writes OUT/kept (surviving rows, input schema), OUT/removed (id, cluster_id, kept_id, reason), "
+                   "OUT/drops and OUT/_SUCCESS with stats. Keeps, per cluster, the earliest fetch, then the longest "
+                   "text, then the smallest id. A rerun resumes unfinished work.")
+    p = sub.add_parser("dedup", description=description,
+                       help="exact + MinHash LSH near-dedup of Parquet texts (the pool, or a finished corpus)")
+    _add_config_args(p)
+    p.add_argument("inputs", nargs="*", help="Parquet files, folders or globs (default: dedup.inputs, "
+                   "else <workdir>/pool)")
+    p.add_argument("--out", default=None, help="output folder (default: <workdir>/dedup)")
+    p.add_argument("--workers", type=int, default=None, help="Ray tasks in flight (default: dedup.workers)")
+    p.add_argument("--force", action="store_true", help="redo even if OUT is already complete")
+    p.set_defaults(func=cmd_dedup)
+
+
+def cmd_dedup(args: argparse.Namespace) -> int:
+    import shutil
+
+    from dedup.stage import run_dedup
+    from pipeline.io import is_complete, read_marker
+
+    cfg = _config_from_args(args)
+    inputs = args.inputs or cfg.dedup.inputs or [str(cfg.workdir_path / "pool")]
+    out = Path(args.out) if args.out else cfg.workdir_path / "dedup"
+    if is_complete(out):
+        if not args.force:
+            print(f"{out} is complete; --force to redo")
+            print(json.dumps(read_marker(out), indent=2, sort_keys=True))
+            return 0
+        shutil.rmtree(out)
+    stats = run_dedup(inputs, out, cfg.dedup, workers=args.workers)
+    print(json.dumps(stats, indent=2, sort_keys=True))
+    return 0
+
+
 # --- run ----------------------------------------------------------------------
 
 def _add_run(sub) -> None:
@@ -220,6 +258,7 @@ def cmd_inspect(args: argparse.Namespace) -> int:
 
 
 COMMANDS: list[Callable] = [_add_run, _add_synth, _add_extract, _add_decontam, _add_scan, _add_inspect]
+COMMANDS: list[Callable] = [_add_run, _add_synth, _add_extract, _add_dedup, _add_scan]
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -158,6 +158,37 @@ class DecontamConfig(_Section):
         dup = sorted({x for x in names if names.count(x) > 1})
         if dup:
             raise ValueError(f"benchmark names must be unique: {dup}")
+class DedupConfig(_Section):
+    """Exact and MinHash near-dedup (``python -m pipeline dedup``; stage ``dedup`` after ``pool``)."""
+
+    inputs: list[str] = Field(default_factory=list, description="Parquet files/folders/globs; empty = <workdir>/pool/pages")
+    threshold: float = Field(0.75, gt=0.0, lt=1.0, description="Jaccard similarity the LSH bands are tuned for")
+    num_perm: int = Field(128, ge=8, le=1024, description="MinHash permutations")
+    bands: int | None = Field(None, ge=1, description="LSH bands; set with rows to override the optimum")
+    rows: int | None = Field(None, ge=1, description="rows (hashes) per band")
+    fp_weight: float = Field(0.2, ge=0.0, le=1.0, description="weight of false positives when choosing bands/rows")
+    fn_weight: float = Field(0.8, ge=0.0, le=1.0, description="weight of false negatives when choosing bands/rows")
+    word_ngram: int = Field(5, ge=1, le=50, description="shingle size in words")
+    cjk_ngram: int = Field(5, ge=1, le=50, description="shingle size in characters for CJK-dominant texts")
+    cjk_dominant: float = Field(0.5, ge=0.0, le=1.0, description="share of CJK tokens making a text CJK-dominant")
+    max_chars: int = Field(500_000, ge=1_000, description="longer texts are signed on this many leading characters")
+    seed: int = Field(1, ge=0, description="MinHash permutation seed")
+    batch_rows: int = Field(2_000, ge=1, description="texts hashed per vectorised batch")
+    chunk_rows: int = Field(50_000, ge=1, description="rows per signature task (whole row groups)")
+    partition_rows: int = Field(4_000_000, ge=1_000, description="target (key, node) rows per shuffle partition")
+    workers: int = Field(0, ge=0, description="Ray tasks in flight; 0 = every CPU of the Ray cluster")
+    write_kept: bool = Field(True, description="write the surviving rows (input schema) to dedup/kept/")
+    keep_work: bool = Field(False, description="keep the shuffle files in dedup/_work/ after success")
+    max_rounds: int = Field(100, ge=1, description="connected-components rounds before giving up")
+
+    @model_validator(mode="after")
+    def _consistent(self) -> "DedupConfig":
+        if (self.bands is None) != (self.rows is None):
+            raise ValueError("bands and rows must be set together (or both left out)")
+        if self.bands is not None and self.bands * self.rows > self.num_perm:
+            raise ValueError(f"bands*rows = {self.bands * self.rows} exceeds num_perm = {self.num_perm}")
+        if self.fp_weight + self.fn_weight <= 0:
+            raise ValueError("fp_weight + fn_weight must be positive")
         return self
 
 
@@ -168,6 +199,7 @@ class Config(_Section):
     synth: SynthConfig = Field(default_factory=SynthConfig)
     pool: PoolConfig = Field(default_factory=PoolConfig)
     decontam: DecontamConfig = Field(default_factory=DecontamConfig)
+    dedup: DedupConfig = Field(default_factory=DedupConfig)
 
     @property
     def workdir_path(self) -> Path:

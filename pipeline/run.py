@@ -47,6 +47,17 @@ def _stage_pool(cfg: Config, folder: Path) -> dict:
     return summary
 
 
+def _stage_dedup(cfg: Config, folder: Path) -> dict:
+    """Exact + near dedup of the pool (before recall, as DeepSeekMath does)."""
+    from dedup.stage import run_dedup
+
+    pool = cfg.workdir_path / "pool"
+    inputs = cfg.dedup.inputs or [str(pool)]
+    if not cfg.dedup.inputs and not is_complete(pool):
+        raise RuntimeError(f"dedup needs the pool stage's output: {pool}/_SUCCESS is missing")
+    return run_dedup(inputs, folder, cfg.dedup)
+
+
 def _stage_decontam(cfg: Config, folder: Path) -> dict:
     # Reads decontam.input, else the latest complete of dedup/kept, dedup/pages, pool/pages
     # (see decontam/stage.py); the recall issue points it at the last recall round.
@@ -64,6 +75,7 @@ def _stage_decontam(cfg: Config, folder: Path) -> dict:
 STAGES: list[Stage] = [
     Stage("minicc", _stage_minicc),
     Stage("pool", _stage_pool),
+    Stage("dedup", _stage_dedup),
     Stage("decontam", _stage_decontam),
 ]
 

@@ -82,6 +82,21 @@ DROP_LOG_SCHEMA = pa.schema(
     metadata={"contract": "drops/v1"},
 )
 
+#: Texts the dedup stage removed as duplicates (``<workdir>/dedup/removed/part-*.parquet``):
+#: one row per removed text, with its cluster and the text kept for that cluster.
+#: ``reason`` is ``exact`` (same normalised text as the kept one) or ``near``
+#: (MinHash LSH candidate, linked to the kept text through connected components).
+#: The kept rows themselves, in the input's own schema, are in ``dedup/kept/``.
+DEDUP_REMOVED_SCHEMA = pa.schema(
+    [
+        pa.field("id", pa.string(), nullable=False),
+        pa.field("cluster_id", pa.int64(), nullable=False),
+        pa.field("kept_id", pa.string(), nullable=False),
+        pa.field("reason", pa.string(), nullable=False),
+    ],
+    metadata={"contract": "dedup-removed/v1"},
+)
+
 #: Labels of the generated mini Common Crawl (``<minicc>/truth.parquet``): one
 #: row per WARC *response* record, in file and offset order.
 TRUTH_SCHEMA = pa.schema(
@@ -140,6 +155,7 @@ SCHEMAS = {
     "drops": DROP_LOG_SCHEMA,
     "truth": TRUTH_SCHEMA,
     "decontam_audit": DECONTAM_AUDIT_SCHEMA,
+    "dedup_removed": DEDUP_REMOVED_SCHEMA,
 }
 
 
