@@ -97,6 +97,50 @@ def cmd_scan(args: argparse.Namespace) -> int:
     return 1 if failed else 0
 
 
+# --- extract ------------------------------------------------------------------
+
+def _add_extract(sub) -> None:
+    p = sub.add_parser(
+        "extract", help="the pool stage: extract math-preserving text from WARC files with Ray",
+        description="Read WARC files (local paths or globs, s3:// or https:// URLs, Common Crawl warc.paths.gz "
+        "manifests) on Ray actors, keep HTML 200 responses, rewrite math as LaTeX, extract the main text, "
+        "identify the language and deduplicate URLs (earliest fetch wins). A rerun skips finished WARCs. "
+        "Exit status 1 if any input failed (see OUTPUT/failures.json).",
+    )
+    _add_config_args(p)
+    p.add_argument("--input", "-i", dest="inputs", nargs="+", action="extend", required=True, metavar="PATH",
+                   help="WARC files, globs, URLs or warc.paths.gz manifests (repeatable)")
+    p.add_argument("--output", "-o", required=True, help="stage folder (pages/, drops/, stats.json, ...)")
+    p.add_argument("--workers", type=int, default=None, help="Ray actors (overrides pool.workers)")
+    p.add_argument("--limit", type=int, default=None, help="first N WARCs of each manifest")
+    p.add_argument("--sample", type=int, default=None, help="seeded random N WARCs of each manifest")
+    p.add_argument("--seed", type=int, default=None, help="seed for --sample")
+    p.add_argument("--base-url", default=None, help="prefix for manifest entries (pool.cc_base_url)")
+    p.set_defaults(func=cmd_extract)
+
+
+def cmd_extract(args: argparse.Namespace) -> int:
+    from pipeline.pool import run_pool
+
+    cfg = _config_from_args(args)
+    for attr, key in (("workers", "workers"), ("limit", "manifest_limit"), ("sample", "manifest_sample"),
+                      ("seed", "manifest_seed"), ("base_url", "cc_base_url")):
+        value = getattr(args, attr)
+        if value is not None:
+            try:
+                setattr(cfg.pool, key, value)
+            except ValueError as exc:
+                raise ConfigError(f"pool.{key}: {exc}") from None
+    stats = run_pool(args.inputs, args.output, cfg.pool, progress=True)
+    t = stats["totals"]
+    print(json.dumps({k: t.get(k) for k in ("records_seen", "kept", "dropped", "dropped_by_reason",
+                                            "math_elements_html", "math_fragments_text", "math_survival",
+                                            "accounting_ok")}, indent=2, sort_keys=True))
+    for f in stats["failures"]:
+        print(f"FAILED {f['path']}: {f['reason']}", file=sys.stderr)
+    return 1 if stats["failures"] else 0
+
+
 # --- run ----------------------------------------------------------------------
 
 def _add_run(sub) -> None:
@@ -116,7 +160,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     return run_pipeline(cfg)
 
 
-COMMANDS: list[Callable] = [_add_run, _add_synth, _add_scan]
+COMMANDS: list[Callable] = [_add_run, _add_synth, _add_extract, _add_scan]
 
 
 def build_parser() -> argparse.ArgumentParser:

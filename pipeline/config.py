@@ -56,11 +56,36 @@ class SynthConfig(_Section):
         return self
 
 
+class PoolConfig(_Section):
+    """The pool stage (``python -m pipeline extract``; ``pool/`` in ``make corpus``)."""
+
+    inputs: list[str] = Field(
+        default_factory=list,
+        description="WARC paths, globs, fsspec URLs or warc.paths.gz manifests; empty: <workdir>/minicc/warc/*.warc.gz",
+    )
+    workers: int = Field(2, ge=1, le=4096, description="Ray actors, one WARC in flight each")
+    max_retries: int = Field(2, ge=0, le=20, description="actor restarts and task retries after a crash")
+    max_record_bytes: int = Field(5 * 1024 * 1024, ge=1024, description="payload cap per record; larger: too_large")
+    max_seconds_per_record: float = Field(10.0, gt=0, description="parse+extract time cap per record")
+    min_text_chars: int = Field(1, ge=1, description="shorter extracted text: empty_text")
+    lang_chars: int = Field(2000, ge=50, description="characters of text given to the language identifier")
+    include_tables: bool = True
+    include_comments: bool = Field(True, description="keep comment sections (forum answers often hold the math)")
+    favor_recall: bool = False
+    manifest_limit: int | None = Field(None, ge=1, description="first N WARCs of each manifest")
+    manifest_sample: int | None = Field(None, ge=1, description="seeded random N WARCs of each manifest")
+    manifest_seed: int = 0
+    cc_base_url: str = Field("https://data.commoncrawl.org/", min_length=1,
+                             description="prefix for crawl-data/... manifest entries (or s3://commoncrawl/)")
+    storage_options: dict[str, Any] = Field(default_factory=dict, description="fsspec options, e.g. {anon: false}")
+
+
 class Config(_Section):
     """The whole run. ``workdir`` holds one sub-folder per stage."""
 
     workdir: str = Field("out", min_length=1)
     synth: SynthConfig = Field(default_factory=SynthConfig)
+    pool: PoolConfig = Field(default_factory=PoolConfig)
 
     @property
     def workdir_path(self) -> Path:

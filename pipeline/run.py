@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Callable
 
 from pipeline.config import Config
-from pipeline.io import is_complete, read_marker, write_json_atomic
+from pipeline.io import is_complete, mark_complete, read_marker, write_json_atomic
 
 log = logging.getLogger(__name__)
 
@@ -30,8 +30,26 @@ def _stage_minicc(cfg: Config, folder: Path) -> dict:
     return generate_minicc(cfg.synth, folder, progress=True)
 
 
+def _stage_pool(cfg: Config, folder: Path) -> dict:
+    """Extract the pool. Inputs that fail (the mini-CC's damaged files) are listed in the stats,
+    not fatal: the stage keeps every record it could read and the run goes on."""
+    from pipeline.pool import run_pool
+
+    inputs = cfg.pool.inputs or [str(cfg.workdir_path / "minicc" / "warc" / "*.warc.gz")]
+    stats = run_pool(inputs, folder, cfg.pool, progress=True)
+    for f in stats["failures"]:
+        log.warning("pool: input failed: %s: %s", f["path"], f["reason"])
+    summary = {k: v for k, v in stats.items() if k != "per_warc"}
+    if stats["failures"] and not any(f["retryable"] for f in stats["failures"]):
+        # run_pool leaves its marker off while inputs fail (so `extract` retries them); inside
+        # `make corpus` the damaged inputs are known and final, so the stage is complete.
+        mark_complete(folder, summary)
+    return summary
+
+
 STAGES: list[Stage] = [
     Stage("minicc", _stage_minicc),
+    Stage("pool", _stage_pool),
 ]
 
 

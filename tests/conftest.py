@@ -33,3 +33,17 @@ def minicc(tmp_path_factory) -> Path:
     out = tmp_path_factory.mktemp("minicc") / "minicc"
     generate_minicc(cfg.synth, out)
     return out
+
+
+@pytest.fixture(scope="session")
+def ray_session():
+    """Ray in-process with 2 CPUs, started once; shut down only if this session started it."""
+    import ray
+
+    started = False
+    if not ray.is_initialized():
+        ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
+        started = True
+    yield ray
+    if started:
+        ray.shutdown()
