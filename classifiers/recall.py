@@ -363,7 +363,7 @@ def run_round(cfg, root: Path, n: int, seed: SeedLoad, pool: Pool, truth: Path |
     if not model_path.exists():
         train_stats = build_training_set(cfg, rdir, n, seed, added, pool)
         write_json_atomic(train_stats_path, train_stats)
-        ftm.train(rdir / "train.txt", model_path, rc.fasttext, seed=rc.random_seed + n)
+        ftm.train_isolated(rdir / "train.txt", model_path, rc.fasttext, seed=rc.random_seed + n)
     train_stats = json.loads(train_stats_path.read_text())
     timings["train"] = time.perf_counter() - t
 
@@ -446,6 +446,8 @@ def run_recall(cfg, out_dir: str | Path, *, stop_after: int | None = None, progr
     if len(langs) == 1:
         log.warning("recall: the pool holds pages in one language only (%s): negatives come from it alone, so "
                     "seed pages in other languages are separable by language, not by math", langs[0])
+    if rc.annotation_file:
+        ann.read_annotation(rc.annotation_file)  # a bad user file fails now, not after round 1
     truth = truth_path(cfg, workdir)
     root.mkdir(parents=True, exist_ok=True)
     rounds: list[dict] = []

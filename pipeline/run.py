@@ -47,9 +47,21 @@ def _stage_pool(cfg: Config, folder: Path) -> dict:
     return summary
 
 
+def _stage_rounds(cfg: Config, folder: Path) -> dict:
+    """The iterative recall loop on dedup's kept pages when dedup ran, else on the pool (rounds/rN/)."""
+    from classifiers.recall import run_recall
+
+    summary = run_recall(cfg, folder, progress=True)
+    return {k: v for k, v in summary.items() if k != "rounds"} | {
+        "per_round": [{k: r.get(k) for k in ("round", "pages_recalled", "tokens_recalled", "overlap_prev",
+                                              "seed_growth", "new_domains", "truth")} for r in summary["rounds"]]}
+
+
 STAGES: list[Stage] = [
     Stage("minicc", _stage_minicc),
     Stage("pool", _stage_pool),
+    # dedup (when it lands) goes here: the recall rounds read its kept pages when it finished
+    Stage("rounds", _stage_rounds),
 ]
 
 
