@@ -103,9 +103,9 @@ def load_seed(patterns: list[str], min_tokens: int = 20, max_chars: int | None =
             file_rows += 1
             text = obj.get("text")
             if text is None:
-                filtered["empty_text"] += 1
-                if not is_parquet:
+                if not is_parquet:  # a jsonl line without text is a broken line; a Parquet null is an empty page
                     raise SeedError(f"{where}: no 'text' field (keys: {', '.join(sorted(obj)) or 'none'})")
+                filtered["empty_text"] += 1
                 continue
             if not isinstance(text, str):
                 raise SeedError(f"{where}: 'text' must be a string, got {type(text).__name__}")
