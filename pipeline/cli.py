@@ -202,7 +202,33 @@ def cmd_run(args: argparse.Namespace) -> int:
     return run_pipeline(cfg)
 
 
-COMMANDS: list[Callable] = [_add_run, _add_synth, _add_extract, _add_recall, _add_scan]
+# --- inspect ------------------------------------------------------------------
+
+def _add_inspect(sub) -> None:
+    p = sub.add_parser(
+        "inspect", help="summarise corpus shards: schema, counts by language, domain and round, scores, samples",
+        description="Summarise a corpus folder (part-*.parquet + manifest.json) or a run folder holding corpus/.",
+    )
+    p.add_argument("dir", help="corpus folder or run folder")
+    p.add_argument("--top", type=int, default=20, help="domains to list")
+    p.add_argument("--samples", type=int, default=3, help="sample rows to print")
+    p.add_argument("--json", action="store_true", help="print the summary as JSON")
+    p.set_defaults(func=cmd_inspect)
+
+
+def cmd_inspect(args: argparse.Namespace) -> int:
+    from pipeline.inspect import render, summarize
+
+    try:
+        summary = summarize(args.dir, top_domains=args.top, samples=args.samples)
+    except FileNotFoundError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    print(json.dumps(summary, indent=2, default=str, ensure_ascii=False) if args.json else render(summary))
+    return 0
+
+
+COMMANDS: list[Callable] = [_add_run, _add_synth, _add_extract, _add_recall, _add_scan, _add_inspect]
 
 
 def build_parser() -> argparse.ArgumentParser:

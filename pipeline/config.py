@@ -68,7 +68,7 @@ class PoolConfig(_Section):
     max_record_bytes: int = Field(5 * 1024 * 1024, ge=1024, description="payload cap per record; larger: too_large")
     max_seconds_per_record: float = Field(10.0, gt=0, description="parse+extract time cap per record")
     min_text_chars: int = Field(1, ge=1, description="shorter extracted text: empty_text")
-    lang_chars: int = Field(2000, ge=50, description="characters of text given to the language identifier")
+    lang_chars: int = Field(600, ge=50, description="characters of text given to the language identifier")
     include_tables: bool = True
     include_comments: bool = Field(True, description="keep comment sections (forum answers often hold the math)")
     favor_recall: bool = False

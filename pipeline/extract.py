@@ -56,7 +56,7 @@ class ExtractSettings:
     max_record_bytes: int = 5 * 1024 * 1024
     max_seconds_per_record: float = 10.0
     min_text_chars: int = 1
-    lang_chars: int = 2000
+    lang_chars: int = 600
     include_tables: bool = True
     include_comments: bool = True
     favor_recall: bool = False
@@ -288,18 +288,20 @@ def decode_html(payload: bytes, content_type: str | None) -> tuple[str, str]:
         except (UnicodeDecodeError, LookupError):
             text = None
         if text is not None:
-            if declared in _SINGLE_BYTE or declared == "cp1252":
+            if declared in _SINGLE_BYTE and any(b > 0x7F for b in payload):
+                # valid multi-byte UTF-8 is almost never real cp1252/latin-1 text
+                try:
+                    return payload.decode("utf-8"), "utf-8"
+                except UnicodeDecodeError:
+                    pass
                 high = sum(b > 0x7F for b in payload[:65536])
-                if high > 64 and high > len(payload[:65536]) // 50:
-                    try:
-                        return payload.decode("utf-8"), "utf-8"
-                    except UnicodeDecodeError:
-                        guess = _detect(payload)
-                        if guess and guess not in _SINGLE_BYTE and guess != declared:
-                            try:
-                                return payload.decode(guess), guess
-                            except (UnicodeDecodeError, LookupError):
-                                pass
+                if high > 64 and high > len(payload[:65536]) // 50:  # many high bytes: a CJK page mislabelled
+                    guess = _detect(payload)
+                    if guess and guess not in _SINGLE_BYTE and guess != declared:
+                        try:
+                            return payload.decode(guess), guess
+                        except (UnicodeDecodeError, LookupError):
+                            pass
             return text, declared
     try:
         return payload.decode("utf-8"), "utf-8"
@@ -332,7 +334,7 @@ def _identifier():
     return _LANGID
 
 
-def identify_language(text: str, chars: int = 2000) -> tuple[str, float]:
+def identify_language(text: str, chars: int = 600) -> tuple[str, float]:
     """(ISO 639-1 code, probability) from py3langid's shipped model; ("und", 0) for no letters."""
     sample = text[:chars]
     if not any(ch.isalpha() for ch in sample):
@@ -373,6 +375,18 @@ def time_limit(seconds: float):
 
 # --- the core ------------------------------------------------------------------
 
+#: Substrings (of the lower-cased page) without which a page holds no math element that
+#: :func:`rewrite_math` would rewrite; plain ``in`` tests are far cheaper than a regex or a tree walk.
+_MATH_MARKERS = ("<math", ":math", "math/tex", "math/latex", "katex", "mwe-math", "latex", "codecogs", "mimetex",
+                 "mathtex", "mjx-", "mathjax", "cht=tx", "/math/render", 'class="tex', "class='tex",
+                 'class="math', "class='math", " tex\"", " tex'", " math\"", " math'")
+
+
+def has_math_markup(html: str) -> bool:
+    low = html.lower()
+    return any(marker in low for marker in _MATH_MARKERS)
+
+
 def html_to_text(html: str, settings: ExtractSettings) -> tuple[str | None, str | None, Any]:
     """(main text, title, MathReport) of an HTML document, math rewritten as LaTeX first."""
     import lxml.html
@@ -386,12 +400,16 @@ def html_to_text(html: str, settings: ExtractSettings) -> tuple[str | None, str 
     tree = lxml.html.document_fromstring(html)
     title_el = tree.find(".//title")
     title = title_el.text_content().strip()[:1000] if title_el is not None else None
+    report = MathReport()
     if settings.rewrite_math:
-        in_text = count_text_math(tree)  # before the rewrite adds its own $..$
-        report = rewrite_math(tree)
+        # Most pages hold no math: a substring scan is far cheaper than walking the tree.
+        if "$" in html or "\\(" in html or "\\[" in html:
+            in_text = count_text_math(tree)  # before the rewrite adds its own $..$
+        else:
+            in_text = 0
+        if has_math_markup(html):
+            report = rewrite_math(tree)
         report.elements["tex_text"] += in_text
-    else:
-        report = MathReport()
     text = trafilatura.extract(
         tree, fast=True, include_comments=settings.include_comments, include_tables=settings.include_tables,
         include_images=False, include_links=False, deduplicate=False, favor_recall=settings.favor_recall,

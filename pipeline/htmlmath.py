@@ -127,7 +127,21 @@ def _place(el, text: str, display: bool) -> None:
     parent.remove(el)
 
 
+_BLOCKS = {"div", "p", "center", "dd", "blockquote", "figure"}
+
+
+def _alone_in_block(el) -> bool:
+    """A formula that is the whole content of its block (``<div class="eq"><img ...></div>``) is displayed."""
+    parent = el.getparent()
+    if parent is None or local_name(parent) not in _BLOCKS:
+        return False
+    if (parent.text or "").strip() or (el.tail or "").strip():
+        return False
+    return sum(1 for c in parent if isinstance(c.tag, str)) == 1
+
+
 def _emit(el, tex: str, display: bool, kind: str, report: MathReport) -> None:
+    display = display or _alone_in_block(el)
     report.elements[kind] += 1
     tex = tex.strip()
     if not tex:
@@ -237,11 +251,7 @@ def rewrite_math(root) -> MathReport:
             display = (el.get("display") or "").lower() == "block" or (el.get("mode") or "") == "display"
             _emit(el, tex, display, "mathml" if source == "annotation" else "mathml_noannot", report)
         elif kind == "katex":
-            tex = None
-            for m in el.iter():
-                if local_name(m) == "math":
-                    tex, _ = tex_of_math(m)
-                    break
+            tex = _inner_math_tex(el)
             display = "katex-display" in _classes(el) or (el.getparent() is not None and "katex-display" in _classes(el.getparent()))
             _emit(el, tex or "", display, "katex", report)
         elif kind == "wiki":
@@ -260,11 +270,7 @@ def rewrite_math(root) -> MathReport:
                     display = True
             _emit(el, tex or "", display, "wiki_img", report)
         elif kind == "mjx":
-            tex = None
-            for m in el.iter():
-                if local_name(m) == "math":
-                    tex, _ = tex_of_math(m)
-                    break
+            tex = _inner_math_tex(el)
             display = el.get("display") == "true" or el.get("jax") is not None and el.get("display") == "block"
             if tex:
                 _emit(el, tex, display, "mathjax", report)
@@ -279,6 +285,14 @@ def rewrite_math(root) -> MathReport:
     return report
 
 
+def _inner_math_tex(container) -> str | None:
+    """TeX of the first ``<math>`` inside a renderer's container (KaTeX, MathJax 3's mjx-container)."""
+    for m in container.iter():
+        if local_name(m) == "math":
+            return tex_of_math(m)[0]
+    return None
+
+
 def _inside_class(el, cls: str) -> bool:
     node = el.getparent()
     while node is not None:
@@ -289,9 +303,10 @@ def _inside_class(el, cls: str) -> bool:
 
 
 def count_text_math(root) -> int:
-    """Delimited TeX written directly in the page's text (not in scripts or styles)."""
+    """Delimited TeX written directly in the page's body text (not in the head, scripts or styles)."""
     n = 0
-    for el in root.iter():
+    body = root.find("body")
+    for el in (body if body is not None else root).iter():
         if not isinstance(el.tag, str):
             continue
         name = local_name(el)

@@ -91,49 +91,43 @@ KATEX_DISPLAY = ('<span class="katex-display"><span class="katex"><span class="k
                  '</span><span class="katex-html" aria-hidden="true"><span class="mord">∫</span></span></span></span>')
 
 
-def test_katex_inline_and_display():
-    text, report = run(page(f"<p>Euler's identity {KATEX_INLINE} is famous.</p><p>Then{KATEX_DISPLAY}follows.</p>"))
-    assert report.elements["katex"] == 2
-    assert "Euler's identity $e^{i\\pi}+1=0$ is famous." in text
-    assert "$$\\int_0^1 x\\,dx=\\frac12$$" in text.splitlines()
-    assert "π" not in text  # the rendered katex-html copy is gone
+MML_QUADRATIC = ('<math xmlns="http://www.w3.org/1998/Math/MathML"><mfrac><mrow><mo>−</mo><mi>b</mi><mo>±</mo>'
+                 '<msqrt><msup><mi>b</mi><mn>2</mn></msup><mo>−</mo><mn>4</mn><mi>a</mi><mi>c</mi></msqrt></mrow>'
+                 '<mrow><mn>2</mn><mi>a</mi></mrow></mfrac></math>')
+MML_BLOCK = ('<math display="block"><semantics><mi>x</mi><annotation encoding="application/x-tex">'
+             'x=\\frac{-b\\pm\\sqrt{b^2-4ac}}{2a}</annotation></semantics></math>')
 
-
-def test_mathjax_inline_and_display_scripts():
-    html = page('<p>Let <span class="MathJax_Preview">x2</span><script type="math/tex">x^2</script> be given and'
+# (body, markup kind, elements, text that must appear inline, lines that must stand alone, text that must be gone)
+RENDERERS = {
+    "katex": (f"<p>Euler's identity {KATEX_INLINE} is famous.</p><p>Then{KATEX_DISPLAY}follows.</p>", "katex", 2,
+              ["Euler's identity $e^{i\\pi}+1=0$ is famous."], ["$$\\int_0^1 x\\,dx=\\frac12$$"],
+              ["π"]),  # the rendered katex-html copy is gone
+    "mathjax": ('<p>Let <span class="MathJax_Preview">x2</span><script type="math/tex">x^2</script> be given and'
                 '<script type="math/tex; mode=display">\\sum_{n=1}^\\infty \\frac{1}{n^2}=\\frac{\\pi^2}{6}</script>'
-                'holds.</p>')
-    text, report = run(html)
-    assert report.elements["mathjax"] == 2
-    assert "Let $x^2$ be given and" in text
-    assert "$$\\sum_{n=1}^\\infty \\frac{1}{n^2}=\\frac{\\pi^2}{6}$$" in text.splitlines()
-    assert "x2" not in text
+                'holds.</p>', "mathjax", 2, ["Let $x^2$ be given and"],
+                ["$$\\sum_{n=1}^\\infty \\frac{1}{n^2}=\\frac{\\pi^2}{6}$$"], ["x2"]),
+    "mathml_noannot": (f"<p>The roots are x = {MML_QUADRATIC} for any quadratic.</p>", "mathml_noannot", 1,
+                       ["The roots are x = $\\frac{-b\\pm\\sqrt{b^2-4ac}}{2a}$ for any quadratic."], [], []),
+    "mathml_block": (f"<p>Hence {MML_BLOCK} as claimed.</p>", "mathml", 1, [],
+                     ["$$x=\\frac{-b\\pm\\sqrt{b^2-4ac}}{2a}$$"], []),
+    "latex_img": ('<p>Area <img src="https://s0.wp.com/latex.php?latex=%5Cpi+r%5E2&bg=ffffff" alt="\\pi r^2" '
+                  'class="latex"/> of a disc, and <img src="https://latex.codecogs.com/gif.latex?a%5E2%2Bb%5E2%3Dc%5E2"/>'
+                  ' for triangles.</p><div class="eq"><img src="https://latex.codecogs.com/gif.latex?e%5Ex"/></div>',
+                  "latex_img", 3, ["Area $\\pi r^2$ of a disc, and $a^2+b^2=c^2$ for triangles."], ["$$e^x$$"], []),
+}
 
 
-def test_mathml_without_annotation_is_converted():
-    mml = ('<math xmlns="http://www.w3.org/1998/Math/MathML"><mfrac><mrow><mo>−</mo><mi>b</mi><mo>±</mo>'
-           '<msqrt><msup><mi>b</mi><mn>2</mn></msup><mo>−</mo><mn>4</mn><mi>a</mi><mi>c</mi></msqrt></mrow>'
-           '<mrow><mn>2</mn><mi>a</mi></mrow></mfrac></math>')
-    text, report = run(page(f"<p>The roots are x = {mml} for any quadratic.</p>"))
-    assert report.elements["mathml_noannot"] == 1
-    assert "The roots are x = $\\frac{-b\\pm\\sqrt{b^2-4ac}}{2a}$ for any quadratic." in text
-
-
-def test_mathml_block_with_annotation():
-    mml = ('<math display="block"><semantics><mi>x</mi><annotation encoding="application/x-tex">'
-           'x=\\frac{-b\\pm\\sqrt{b^2-4ac}}{2a}</annotation></semantics></math>')
-    text, report = run(page(f"<p>Hence {mml} as claimed.</p>"))
-    assert report.elements["mathml"] == 1
-    assert "$$x=\\frac{-b\\pm\\sqrt{b^2-4ac}}{2a}$$" in text.splitlines()
-
-
-def test_latex_images_by_alt_text_or_url():
-    html = page('<p>Area <img src="https://s0.wp.com/latex.php?latex=%5Cpi+r%5E2&bg=ffffff" alt="\\pi r^2" '
-                'class="latex"/> of a disc, and <img src="https://latex.codecogs.com/gif.latex?a%5E2%2Bb%5E2%3Dc%5E2"/>'
-                ' for triangles.</p>')
-    text, report = run(html)
-    assert report.elements["latex_img"] == 2
-    assert "Area $\\pi r^2$ of a disc, and $a^2+b^2=c^2$ for triangles." in text
+@pytest.mark.parametrize("name", sorted(RENDERERS))
+def test_each_renderer_inline_and_display(name):
+    body, kind, count, inline, display, gone = RENDERERS[name]
+    text, report = run(page(body))
+    assert report.elements[kind] == count
+    for snippet in inline:
+        assert snippet in text
+    for line in display:  # display math stands on its own line
+        assert line in text.splitlines()
+    for snippet in gone:
+        assert snippet not in text
 
 
 def test_delimited_tex_in_text_is_kept_as_written():

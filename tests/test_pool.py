@@ -245,3 +245,116 @@ def test_https_inputs_and_a_manifest_with_limit_and_sample(shared_data, ray_sess
     missing = run_pool([f"{base}/crawl-data/none.warc.gz"], tmp_path / "404", cfg(storage_options=opts),
                        progress=False)
     assert len(missing["failures"]) == 1 and missing["failures"][0]["retryable"]
+
+
+# -- the mini Common Crawl ---------------------------------------------------------
+
+@pytest.fixture(scope="module")
+def minicc_pool(minicc, ray_session, tmp_path_factory):
+    out = tmp_path_factory.mktemp("minicc_pool")
+    stats = run_pool([str(minicc / "warc.paths.gz")], out, PoolConfig(workers=2), progress=False)
+    return minicc, out, stats
+
+
+def test_minicc_damaged_files_fail_and_keep_their_good_records(minicc_pool):
+    minicc, out, stats = minicc_pool
+    damaged = {Path(f["path"]).name: f for f in stats["failures"]}
+    assert len(damaged) == 2 and not any(f["retryable"] for f in damaged.values())
+    reasons = sorted(f["reason"] for f in damaged.values())
+    assert any("not a WARC" in r for r in reasons) and any("truncated" in r for r in reasons)
+    per = {Path(s["path"]).name: s for s in stats["per_warc"]}
+    truncated = next(per[n] for n, f in damaged.items() if "truncated" in f["reason"])
+    assert truncated["records_seen"] > 0 and truncated["kept"] > 0
+    for s in stats["per_warc"]:
+        assert s["records_seen"] == s["kept"] + s["dropped"]
+        if Path(s["path"]).name not in damaged:
+            assert s["records_seen"] == scan_warc(s["path"]).records and not s["error"]
+
+
+def test_minicc_every_response_is_accounted_for(minicc_pool):
+    minicc, out, stats = minicc_pool
+    truth = pq.read_table(minicc / "truth.parquet").to_pylist()
+    pool = read_pool(out).to_pylist()
+    drops = read_drops(out).to_pylist()
+    t = stats["totals"]
+    assert t["records_seen"] == len(pool) + len(drops) == t["kept"] + t["dropped"]
+    kept_ids = {r["warc_record_id"] for r in pool}
+    dropped = {d["warc_record_id"]: d["reason"] for d in drops}
+    assert not kept_ids & set(dropped)
+    for row in truth:  # every complete response record of the crawl: kept, or dropped for the right reason
+        rid = row["warc_record_id"]
+        assert rid in kept_ids or rid in dropped, row
+        if row["http_status"] != 200:
+            assert dropped[rid] == "http_status"
+        elif not row["is_html"]:
+            assert dropped[rid] == "not_html"
+
+
+def test_minicc_url_dedup_keeps_the_earliest_capture(minicc_pool):
+    from pipeline.extract import normalize_url
+
+    minicc, out, stats = minicc_pool
+    truth = [r for r in pq.read_table(minicc / "truth.parquet").to_pylist() if r["is_html"] and r["http_status"] == 200]
+    pool = read_pool(out).to_pylist()
+    ids = [r["id"] for r in pool]
+    assert len(ids) == len(set(ids))
+    by_url: dict[str, list] = {}
+    for r in truth:
+        by_url.setdefault(normalize_url(r["url"]), []).append(r)
+    kept = {r["url_normalized"]: r for r in pool}
+    groups = [g for g in by_url.values() if len(g) > 1]
+    assert any(r["dup_kind"] == "url_variant" for g in groups for r in g)
+    assert any(r["dup_kind"] == "refetch" for g in groups for r in g)
+    for g in groups:
+        norm = normalize_url(g[0]["url"])
+        if norm not in kept:  # every capture was dropped for another reason
+            continue
+        earliest = min(g, key=lambda r: (r["fetch_time"], r["warc_file"], r["warc_offset"]))
+        assert kept[norm]["warc_record_id"] == earliest["warc_record_id"]
+    assert stats["totals"]["dropped_by_reason"]["duplicate_url"] == sum(len(g) - 1 for g in groups
+                                                                        if normalize_url(g[0]["url"]) in kept)
+
+
+def test_minicc_math_survives_for_every_markup_kind(minicc_pool):
+    minicc, out, stats = minicc_pool
+    truth = {r["warc_record_id"]: r for r in pq.read_table(minicc / "truth.parquet").to_pylist()}
+    per_kind: dict[str, list[int]] = {}
+    for row in read_pool(out).to_pylist():
+        t = truth[row["warc_record_id"]]
+        if t["is_math"] and t["math_elements"]:
+            acc = per_kind.setdefault(t["math_markup"], [0, 0])
+            acc[0] += t["math_elements"]
+            acc[1] += min(row["math_fragments_text"], t["math_elements"] + 4)  # titles repeat a formula or two
+    assert {"mathjax", "tex", "katex", "mathml", "mathml_noannot", "wiki_img", "latex_img"} <= set(per_kind)
+    for kind, (want, got) in per_kind.items():
+        assert got >= 0.95 * want, (kind, got, want)
+    assert stats["totals"]["math_survival"] >= 0.95
+
+
+def test_minicc_language_and_charset(minicc_pool):
+    minicc, out, stats = minicc_pool
+    truth = {r["warc_record_id"]: r for r in pq.read_table(minicc / "truth.parquet").to_pylist()}
+    rows = [(truth[r["warc_record_id"]], r) for r in read_pool(out).to_pylist()]
+    for lang in ("en", "zh"):
+        pairs = [(t, r) for t, r in rows if t["language"] == lang]
+        assert pairs and sum(r["lang"] == lang for t, r in pairs) >= 0.97 * len(pairs), lang
+    gbk = [(t, r) for t, r in rows if t["actual_charset"] == "gb18030"]
+    assert gbk and all(r["charset"] == "gb18030" for t, r in gbk)  # missing or wrong labels included
+    assert any(t["declared_charset"] != "gbk" for t, r in gbk)
+    assert not any("\ufffd" in r["text"] or "Ã" in r["text"] or "Â" in r["text"] for t, r in rows)
+
+
+def test_pool_stage_in_the_run_lists_damaged_inputs(minicc, ray_session, tmp_path):
+    from pipeline.config import load_config
+    from pipeline.io import is_complete
+    from pipeline.run import STAGES
+
+    workdir = tmp_path / "out"
+    workdir.mkdir()
+    (workdir / "minicc").symlink_to(minicc, target_is_directory=True)
+    cfg = load_config(REPO / "configs" / "default.yaml", {"workdir": str(workdir)})
+    stage = next(s for s in STAGES if s.name == "pool")
+    assert [s.name for s in STAGES].index("pool") == [s.name for s in STAGES].index("minicc") + 1
+    stats = stage.run(cfg, workdir / "pool")
+    assert len(stats["failures"]) == 2 and stats["totals"]["kept"] > 0
+    assert is_complete(workdir / "pool")  # the damaged files are final, not retryable
