@@ -430,9 +430,9 @@ def run_recall(cfg, out_dir: str | Path, *, stop_after: int | None = None, progr
 
     ``stop_after`` ends after that round without completing the stage (to edit its annotation.tsv).
     """
-    import os
-
     import ray
+
+    from pipeline.ray_env import ensure_ray
 
     rc = cfg.recall
     root = Path(out_dir)
@@ -452,11 +452,8 @@ def run_recall(cfg, out_dir: str | Path, *, stop_after: int | None = None, progr
     root.mkdir(parents=True, exist_ok=True)
     rounds: list[dict] = []
     reason = "max_rounds"
-    started_ray = False
-    if not ray.is_initialized():
-        os.environ.setdefault("RAY_AUTH_MODE", "disabled")
-        ray.init(num_cpus=rc.workers, include_dashboard=False, log_to_driver=False, ignore_reinit_error=True)
-        started_ray = True
+    # joins RAY_ADDRESS (a cluster, `ray job submit`) or starts a local Ray of `workers` CPUs
+    started_ray = ensure_ray(num_cpus=rc.workers)
     try:
         for n in range(1, rc.max_rounds + 1):
             rdir = _round_dir(root, n)

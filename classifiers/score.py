@@ -18,6 +18,7 @@ import pyarrow.parquet as pq
 
 from classifiers.text import count_tokens, normalize
 from pipeline.io import is_complete, mark_complete, write_parquet_atomic
+from pipeline.ray_env import ensure_ray
 from pipeline.schema import SCORE_SCHEMA, validate_table
 
 log = logging.getLogger(__name__)
@@ -32,7 +33,7 @@ def score_file(model, in_path: str | Path, out_path: str | Path, *, max_chars: i
     """The pure core: score one pool file with a loaded model and write its scores atomically."""
     from classifiers.model import math_probability
 
-    t0 = time.perf_counter()
+    t0, c0 = time.perf_counter(), time.process_time()
     t_norm = t_pred = 0.0
     ids: list[pa.Array] = []
     scores: list[pa.Array] = []
@@ -56,6 +57,7 @@ def score_file(model, in_path: str | Path, out_path: str | Path, *, max_chars: i
     validate_table(table, SCORE_SCHEMA, f"scores of {in_path}")
     write_parquet_atomic(out_path, table)
     return {"file": str(in_path), "rows": rows, "seconds": round(time.perf_counter() - t0, 4),
+            "cpu_seconds": round(time.process_time() - c0, 4),
             "normalize_seconds": round(t_norm, 4), "predict_seconds": round(t_pred, 4)}
 
 
@@ -69,15 +71,20 @@ def _make_actor_class():
         def __init__(self, model_path: str, max_chars: int, batch_rows: int):
             from classifiers.model import load
 
-            t = time.perf_counter()
+            t, c = time.perf_counter(), time.process_time()
             self.model = load(model_path)
             self.load_seconds = time.perf_counter() - t
+            self.load_cpu_seconds = time.process_time() - c
+            self.first = True
             self.max_chars = max_chars
             self.batch_rows = batch_rows
 
         def score(self, in_path: str, out_path: str) -> dict:
             stats = score_file(self.model, in_path, out_path, max_chars=self.max_chars, batch_rows=self.batch_rows)
-            stats["model_load_seconds"] = round(self.load_seconds, 4)
+            # the model load is charged once per actor, to its first file
+            stats["model_load_seconds"] = round(self.load_seconds, 4) if self.first else 0.0
+            stats["cpu_seconds"] += round(self.load_cpu_seconds, 4) if self.first else 0.0
+            self.first = False
             return stats
 
     return ScoringActor
@@ -100,19 +107,22 @@ def score_pool(files: list[str], model_path: str | Path, out_dir: str | Path, *,
     pending = [(str(f), str(o)) for f, o in todo if not o.exists()]
     per_file: list[dict] = []
     if pending:
-        if not ray.is_initialized():
-            ray.init(include_dashboard=False, log_to_driver=False)
-        actor_cls = _make_actor_class()
-        n = max(1, min(workers, len(pending)))
-        actors = [actor_cls.remote(str(model_path), max_chars, batch_rows) for _ in range(n)]
-        pool = ActorPool(actors)
-        for i, stats in enumerate(pool.map_unordered(lambda a, job: a.score.remote(*job), pending), 1):
-            per_file.append(stats)
-            if progress:
-                log.info("score: %d/%d %s: %d pages in %.1fs", i, len(pending), Path(stats["file"]).name,
-                         stats["rows"], stats["seconds"])
-        for a in actors:
-            ray.kill(a)
+        started = ensure_ray(num_cpus=workers)
+        try:
+            actor_cls = _make_actor_class()
+            n = max(1, min(workers, len(pending)))
+            actors = [actor_cls.remote(str(model_path), max_chars, batch_rows) for _ in range(n)]
+            pool = ActorPool(actors)
+            for i, stats in enumerate(pool.map_unordered(lambda a, job: a.score.remote(*job), pending), 1):
+                per_file.append(stats)
+                if progress:
+                    log.info("score: %d/%d %s: %d pages in %.1fs", i, len(pending), Path(stats["file"]).name,
+                             stats["rows"], stats["seconds"])
+            for a in actors:
+                ray.kill(a)
+        finally:
+            if started:
+                ray.shutdown()
     wall = time.perf_counter() - t0
     rows = sum(s["rows"] for s in per_file)
     stats = {
@@ -120,6 +130,7 @@ def score_pool(files: list[str], model_path: str | Path, out_dir: str | Path, *,
         "workers": min(workers, len(pending)) if pending else 0,
         "normalize_seconds": round(sum(s["normalize_seconds"] for s in per_file), 3),
         "predict_seconds": round(sum(s["predict_seconds"] for s in per_file), 3),
+        "actor_cpu_seconds": round(sum(s["cpu_seconds"] for s in per_file), 3),
         "pages_per_second": round(rows / wall, 1) if rows and wall else None,
     }
     mark_complete(out_dir, stats)
