@@ -209,6 +209,45 @@ def cmd_dedup(args: argparse.Namespace) -> int:
         shutil.rmtree(out)
     stats = run_dedup(inputs, out, cfg.dedup, workers=args.workers)
     print(json.dumps(stats, indent=2, sort_keys=True))
+# --- recall -------------------------------------------------------------------
+
+def _add_recall(sub) -> None:
+    p = sub.add_parser(
+        "recall", help="the iterative fastText recall loop over the pool (rounds/rN/)",
+        description="Train a fastText math classifier on the seed and random pool negatives, score the whole pool "
+        "on Ray, keep the top pages, discover math domains, propose URL path prefixes (rounds/rN/annotation.tsv, "
+        "editable) and grow the seed; repeat until a round recalls what the round before did (recall.saturation) "
+        "or recall.max_rounds. A rerun resumes from each round's artefacts.",
+    )
+    _add_config_args(p)
+    p.add_argument("--out", default=None, help="stage folder (default: <workdir>/rounds)")
+    p.add_argument("--pool", default=None, help="pool stage folder or Parquet glob (overrides recall.input)")
+    p.add_argument("--seed-file", dest="seed_files", action="append", default=None, metavar="PATH",
+                   help="OpenWebMath-format jsonl/Parquet seed (repeatable; overrides recall.seed_files)")
+    p.add_argument("--annotation", default=None, help="your annotation TSV (overrides recall.annotation_file)")
+    p.add_argument("--stop-after", type=int, default=None, metavar="N",
+                   help="stop after round N (edit rounds/rN/annotation.tsv, then rerun to go on)")
+    p.set_defaults(func=cmd_recall)
+
+
+def cmd_recall(args: argparse.Namespace) -> int:
+    from classifiers.annotation import AnnotationError
+    from classifiers.recall import RecallError, run_recall
+    from classifiers.report import format_rounds
+    from classifiers.seed import SeedError
+
+    cfg = _config_from_args(args)
+    for attr, key in (("pool", "input"), ("seed_files", "seed_files"), ("annotation", "annotation_file")):
+        if getattr(args, attr) is not None:
+            setattr(cfg.recall, key, getattr(args, attr))
+    out = Path(args.out) if args.out else cfg.workdir_path / "rounds"
+    try:
+        summary = run_recall(cfg, out, stop_after=args.stop_after, progress=True)
+    except (SeedError, AnnotationError, RecallError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    print(format_rounds(summary["rounds"]))
+    print(f"stopped: {summary['stop_reason']} after round {summary['last_round']}; curve: {out / 'recall_curve.png'}")
     return 0
 
 
@@ -257,8 +296,8 @@ def cmd_inspect(args: argparse.Namespace) -> int:
     return 0
 
 
-COMMANDS: list[Callable] = [_add_run, _add_synth, _add_extract, _add_decontam, _add_scan, _add_inspect]
-COMMANDS: list[Callable] = [_add_run, _add_synth, _add_extract, _add_dedup, _add_scan]
+COMMANDS: list[Callable] = [_add_run, _add_synth, _add_extract, _add_dedup, _add_recall, _add_decontam, _add_scan,
+                            _add_inspect]
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -158,6 +158,9 @@ class DecontamConfig(_Section):
         dup = sorted({x for x in names if names.count(x) > 1})
         if dup:
             raise ValueError(f"benchmark names must be unique: {dup}")
+        return self
+
+
 class DedupConfig(_Section):
     """Exact and MinHash near-dedup (``python -m pipeline dedup``; stage ``dedup`` after ``pool``)."""
 
@@ -192,14 +195,64 @@ class DedupConfig(_Section):
         return self
 
 
+class FastTextParams(_Section):
+    """fastText supervised training; defaults are DeepSeekMath's (dim 256, lr 0.1, wordNgrams 3, minCount 3, epoch 3)."""
+
+    dim: int = Field(256, ge=2, le=1024)
+    lr: float = Field(0.1, gt=0.0, le=10.0)
+    word_ngrams: int = Field(3, ge=1, le=6)
+    min_count: int = Field(3, ge=1)
+    epoch: int = Field(3, ge=1, le=1000)
+    bucket: int = Field(200_000, ge=1_000, description="hash buckets for word n-grams (model size ~ bucket*dim*4 bytes)")
+    threads: int = Field(1, ge=1, le=256, description="training threads; 1 makes a model depend only on its seed")
+
+
+class RecallConfig(_Section):
+    """The iterative recall loop (``python -m pipeline recall``; ``rounds/rN/`` in ``make corpus``)."""
+
+    input: str | None = Field(None, description="pool rows: a stage folder or Parquet glob; "
+                              "empty: <workdir>/dedup/kept if dedup finished, else <workdir>/pool/pages")
+    seed_files: list[str] = Field(default_factory=list, description="OpenWebMath-format jsonl(.gz)/Parquet files "
+                                  "or globs; empty: <workdir>/minicc/seed/openwebmath.jsonl")
+    seed_min_tokens: int = Field(20, ge=1, description="shorter seed texts (classifier tokens) are filtered out")
+    negatives_ratio: float = Field(1.0, gt=0.0, le=100.0, description="negatives per positive, drawn from the pool")
+    holdout_fraction: float = Field(0.1, gt=0.0, lt=0.5, description="share of the training pages held out for metrics")
+    max_chars: int = Field(20_000, ge=100, description="characters of a page the classifier reads")
+    fasttext: FastTextParams = Field(default_factory=FastTextParams)
+    threshold: float | None = Field(0.5, ge=0.0, le=1.0, description="keep pages scoring at least this (null: none)")
+    token_budget: int | None = Field(None, ge=1, description="keep the top pages up to this many tokens (null: none)")
+    math_domain_share: float = Field(0.1, gt=0.0, lt=1.0, description="a domain is math when more than this share "
+                                     "of its pool pages were recalled")
+    prefix_depth: int = Field(1, ge=1, le=4, description="path segments of the proposed URL prefixes")
+    prefix_min_pages: int = Field(5, ge=1, description="prefixes with fewer pool pages are not proposed")
+    prefix_share: float = Field(0.5, gt=0.0, le=1.0, description="a prefix is proposed (accepted) when at least "
+                                "this share of its pages were recalled")
+    annotation_file: str | None = Field(None, description="a user's annotation TSV; wins over every round's proposal")
+    saturation: float = Field(0.98, gt=0.0, le=1.0, description="stop when this share of a round's pages "
+                              "were already recalled by the round before")
+    max_rounds: int = Field(5, ge=1, le=100)
+    workers: int = Field(2, ge=1, le=4096, description="Ray scoring actors (one model copy each)")
+    batch_rows: int = Field(2_000, ge=1, description="pages per scoring batch inside an actor")
+    truth: str | None = Field(None, description="truth.parquet for precision/recall; empty: <workdir>/minicc/"
+                              "truth.parquet when it exists")
+    random_seed: int = Field(0, description="negatives, held-out split and fastText initialisation")
+
+    @model_validator(mode="after")
+    def _selects(self) -> "RecallConfig":
+        if self.threshold is None and self.token_budget is None:
+            raise ValueError("set threshold, token_budget or both (otherwise every page is recalled)")
+        return self
+
+
 class Config(_Section):
     """The whole run. ``workdir`` holds one sub-folder per stage."""
 
     workdir: str = Field("out", min_length=1)
     synth: SynthConfig = Field(default_factory=SynthConfig)
     pool: PoolConfig = Field(default_factory=PoolConfig)
-    decontam: DecontamConfig = Field(default_factory=DecontamConfig)
     dedup: DedupConfig = Field(default_factory=DedupConfig)
+    recall: RecallConfig = Field(default_factory=RecallConfig)
+    decontam: DecontamConfig = Field(default_factory=DecontamConfig)
 
     @property
     def workdir_path(self) -> Path:

@@ -72,10 +72,21 @@ def _stage_decontam(cfg: Config, folder: Path) -> dict:
     return run_decontam(cfg, folder)
 
 
+def _stage_rounds(cfg: Config, folder: Path) -> dict:
+    """The iterative recall loop on dedup's kept pages when dedup ran, else on the pool (rounds/rN/)."""
+    from classifiers.recall import run_recall
+
+    summary = run_recall(cfg, folder, progress=True)
+    return {k: v for k, v in summary.items() if k != "rounds"} | {
+        "per_round": [{k: r.get(k) for k in ("round", "pages_recalled", "tokens_recalled", "overlap_prev",
+                                              "seed_growth", "new_domains", "truth")} for r in summary["rounds"]]}
+
+
 STAGES: list[Stage] = [
     Stage("minicc", _stage_minicc),
     Stage("pool", _stage_pool),
     Stage("dedup", _stage_dedup),
+    Stage("rounds", _stage_rounds),
     Stage("decontam", _stage_decontam),
 ]
 
