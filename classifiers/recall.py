@@ -489,5 +489,31 @@ def run_recall(cfg, out_dir: str | Path, *, stop_after: int | None = None, progr
     brief["per_round"] = [{k: r.get(k) for k in ("round", "pages_recalled", "overlap_prev", "seed_growth",
                                                   "new_domains")} for r in rounds]
     if reason != "stopped":
+        brief["recalled"] = write_recalled(root, files, _round_dir(root, rounds[-1]["round"]))
         mark_complete(root, brief)
     return summary
+
+
+def write_recalled(root: Path, pool_files: list[str], last_round_dir: Path) -> dict:
+    """Materialise the last round's selection as pages (RECALLED_SCHEMA) in ``rounds/recalled/``.
+
+    One output file per pool file, written atomically; the stage marker is written after all of
+    them, so a crash here redoes this step only.
+    """
+    from pipeline.io import write_parquet_atomic
+    from pipeline.schema import POOL_SCHEMA, RECALLED_SCHEMA
+
+    sel = pq.read_table(last_round_dir / "selected.parquet", columns=["id", "score", "first_round", "tokens"])
+    out = root / "recalled"
+    out.mkdir(parents=True, exist_ok=True)
+    pages = 0
+    for f in pool_files:
+        t = pq.read_table(f, columns=POOL_SCHEMA.names)
+        t = t.join(sel, keys="id", join_type="inner")
+        t = t.sort_by([("id", "ascending")])
+        t = pa.table([*(t.column(n) for n in POOL_SCHEMA.names),
+                      pc.cast(t.column("score"), pa.float32()), pc.cast(t.column("first_round"), pa.int16()),
+                      pc.cast(t.column("tokens"), pa.int32())], schema=RECALLED_SCHEMA)
+        write_parquet_atomic(out / Path(f).name, t)
+        pages += t.num_rows
+    return {"pages": pages, "files": len(pool_files), "folder": str(out)}

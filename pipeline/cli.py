@@ -296,8 +296,31 @@ def cmd_inspect(args: argparse.Namespace) -> int:
     return 0
 
 
+# --- report -------------------------------------------------------------------
+
+def _add_report(sub) -> None:
+    p = sub.add_parser(
+        "report", help="(re)build <workdir>/report/index.html and its PNG plots from a run's outputs",
+        description="Read what the stages left under the config's workdir (markers, stats, rounds, logs, shards) "
+        "and write report/index.html with plots: time per stage, the page funnel and drop reasons, recall per "
+        "round, score histogram, top domains, dedup clusters, decontamination hits, and the accounting table.",
+    )
+    _add_config_args(p)
+    p.set_defaults(func=cmd_report)
+
+
+def cmd_report(args: argparse.Namespace) -> int:
+    from pipeline.report import build_report
+
+    cfg = _config_from_args(args)
+    stats = build_report(cfg.workdir_path)
+    print(f"{cfg.workdir_path / 'report' / 'index.html'}: {len(stats['plots'])} plots; accounting balanced: "
+          f"{stats['totals'].get('balanced')}")
+    return 0
+
+
 COMMANDS: list[Callable] = [_add_run, _add_synth, _add_extract, _add_dedup, _add_recall, _add_decontam, _add_scan,
-                            _add_inspect]
+                            _add_inspect, _add_report]
 
 
 def build_parser() -> argparse.ArgumentParser:

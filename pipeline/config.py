@@ -244,6 +244,21 @@ class RecallConfig(_Section):
         return self
 
 
+class CorpusConfig(_Section):
+    """The final shards (``<workdir>/corpus/part-*.parquet`` + ``manifest.json``)."""
+
+    target_rows: int | None = Field(5_000, ge=1, description="close a shard at this many rows (null: no limit)")
+    target_bytes: int | None = Field(64 << 20, ge=1 << 10, description="or at this many uncompressed bytes")
+    row_group_rows: int = Field(1_000, ge=1, description="rows per Parquet row group")
+    compression: Literal["zstd", "snappy", "gzip", "none"] = "zstd"
+
+    @model_validator(mode="after")
+    def _some_target(self) -> "CorpusConfig":
+        if self.target_rows is None and self.target_bytes is None:
+            raise ValueError("set target_rows, target_bytes or both")
+        return self
+
+
 class Config(_Section):
     """The whole run. ``workdir`` holds one sub-folder per stage."""
 
@@ -253,6 +268,7 @@ class Config(_Section):
     dedup: DedupConfig = Field(default_factory=DedupConfig)
     recall: RecallConfig = Field(default_factory=RecallConfig)
     decontam: DecontamConfig = Field(default_factory=DecontamConfig)
+    corpus: CorpusConfig = Field(default_factory=CorpusConfig)
 
     @property
     def workdir_path(self) -> Path:

@@ -211,7 +211,20 @@ DECONTAM_AUDIT_SCHEMA = pa.schema(
     metadata={"contract": "decontam-audit/v1"},
 )
 
+#: The pages the last recall round kept (``rounds/recalled/*.parquet``): pool rows plus the
+#: classifier's score, the round that first recalled the page and its approximate token count
+#: (words plus CJK characters). Decontamination reads these; the corpus shards are made from them.
+RECALLED_SCHEMA = pa.schema(
+    list(POOL_SCHEMA) + [
+        pa.field("math_score", pa.float32(), nullable=False),
+        pa.field("round", pa.int16(), nullable=False),
+        pa.field("token_count", pa.int32(), nullable=False),
+    ],
+    metadata={"contract": "recalled/v1"},
+)
+
 SCHEMAS = {
+    "recalled": RECALLED_SCHEMA,
     "pool": POOL_SCHEMA,
     "corpus": CORPUS_SCHEMA,
     "drops": DROP_LOG_SCHEMA,
