@@ -28,6 +28,7 @@ import glob
 import json
 import logging
 import math
+import os
 import shutil
 import time
 from dataclasses import asdict, dataclass
@@ -426,7 +427,11 @@ def run_dedup(inputs: Iterable[str | Path], out: str | Path, cfg, workers: int |
     total_rows = sum(c.rows for c in chunks)
     t = time.perf_counter()
     if not ray.is_initialized():
-        ray.init(num_cpus=workers or cfg.workers or None, include_dashboard=False)
+        if os.environ.get("RAY_ADDRESS"):  # `ray job submit` or a cluster: join it, use all its CPUs
+            ray.init(address=os.environ["RAY_ADDRESS"], log_to_driver=False)
+        else:  # a local head; Ray 2.60's token auth would break `ray job submit` against it
+            os.environ.setdefault("RAY_AUTH_MODE", "disabled")
+            ray.init(num_cpus=workers or cfg.workers or None, include_dashboard=False, log_to_driver=False)
     ray_start = time.perf_counter() - t
     cpus = int(ray.cluster_resources().get("CPU", 1))
     workers = max(1, min(workers or cfg.workers or cpus, cpus))
