@@ -135,6 +135,8 @@ def _headline(stats: dict) -> str:
     keys = [("response_records", "records"), ("records_seen", "seen"), ("kept", "kept"), ("dropped", "dropped"),
             ("removed_exact", "exact dups"), ("removed_near", "near dups"), ("last_round", "rounds"),
             ("removed", "removed"), ("rows", "rows"), ("files", "files")]
+    if "bands" in t:  # dedup's "rows" is its LSH rows per band, not a row count
+        keys = [kl for kl in keys if kl[0] != "rows"]
     parts = [f"{label} {t[k]:,}" if isinstance(t.get(k), int) else "" for k, label in keys if k in t]
     return ", ".join(p for p in parts if p)
 
