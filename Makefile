@@ -5,7 +5,7 @@ CONFIG ?= configs/default.yaml
 # Ray 2.60 turns on token auth after a local ray.init(); `ray job submit` then fails.
 export RAY_AUTH_MODE ?= disabled
 
-.PHONY: setup corpus test bench clean
+.PHONY: setup corpus train test bench clean
 
 # Idempotent: the stamp is rebuilt only when the requirements or project metadata change.
 setup: .venv/.setup-stamp
@@ -22,6 +22,11 @@ setup: .venv/.setup-stamp
 
 corpus: setup
 	$(PY) -m pipeline run --config $(CONFIG)
+
+# A short continued pre-training of the default tiny model on out/megatron's blend (tokenised by `make corpus`).
+# Until a corpus exists, name another text set: make train TRAIN_CORPUS=out/minicc/seed/openwebmath.jsonl
+train: corpus
+	$(PY) -m pipeline train --config $(CONFIG) $(if $(TRAIN_CORPUS),--corpus $(TRAIN_CORPUS))
 
 test: setup
 	$(PY) -m pytest -q tests

@@ -30,8 +30,25 @@ def _stage_minicc(cfg: Config, folder: Path) -> dict:
     return generate_minicc(cfg.synth, folder, progress=True)
 
 
+def corpus_files(folder: Path) -> list[Path]:
+    """The corpus stage's shards, ``<workdir>/corpus/part-*.parquet`` (empty when there is no corpus yet)."""
+    return sorted(folder.glob("part-*.parquet")) if folder.is_dir() else []
+
+
+def _stage_megatron(cfg: Config, folder: Path) -> dict:
+    from training.mixture import build_megatron
+
+    corpus = cfg.workdir_path / "corpus"
+    if not corpus_files(corpus):
+        log.warning("stage megatron: no corpus shards in %s yet, nothing to tokenise: skipped (no marker written; "
+                    "a later run tokenises the corpus once it exists)", corpus)
+        return {"skipped": f"no corpus in {corpus}"}
+    return build_megatron(cfg, folder)
+
+
 STAGES: list[Stage] = [
     Stage("minicc", _stage_minicc),
+    Stage("megatron", _stage_megatron),
 ]
 
 
@@ -47,7 +64,8 @@ def run_pipeline(cfg: Config) -> int:
             stats, status = read_marker(folder), "cached"
         else:
             log.info("stage %s: running", stage.name)
-            stats, status = stage.run(cfg, folder), "ran"
+            stats = stage.run(cfg, folder)
+            status = "skipped" if stats.get("skipped") else "ran"
         summary.append({"stage": stage.name, "status": status, "seconds": round(time.perf_counter() - t0, 2),
                         "stats": stats})
     write_json_atomic(workdir / "run_stats.json", {"stages": summary})

@@ -267,8 +267,8 @@ def tokenize_to_megatron(paths: list[str], tokenizer_dir: str | Path, out_folder
     if not files:
         raise FileNotFoundError(f"source {name}: no .parquet or .jsonl files under {paths}")
     total = sum(fsspec.core.url_to_fs(f)[0].size(fsspec.core.url_to_fs(f)[1]) for f in files)
-    # at least ~4 units per worker so the last task does not run alone; never below 1 MiB
-    units = plan_units(files, max(1 << 20, min(task_bytes, total // (4 * max(workers, 1)) + 1)))
+    # at least ~4 units per worker so the last task does not run alone
+    units = plan_units(files, max(1, min(task_bytes, total // (4 * max(workers, 1)) + 1)))
     tokenizer_dir = str(Path(tokenizer_dir).resolve())
     dtype = token_dtype(vocab_size(load_tokenizer(tokenizer_dir)))
     plan = json.dumps({"units": [asdict(u) for u in units], "tokenizer": _tokenizer_fingerprint(tokenizer_dir),

@@ -292,7 +292,9 @@ def run_training(config: dict, workers: int, use_gpu: bool = False) -> dict:
     result = trainer.fit()
     if result.error:
         raise result.error
-    return dict(result.metrics or {})
+    # Ray Train keeps metrics only beside checkpoints it manages; rank 0's log holds the last step's.
+    lines = (run_dir / LOG_FILE).read_text().splitlines()
+    return json.loads(lines[-1]) if lines else {}
 
 
 def loop_config(cfg, stop_after: int | None = None) -> dict:

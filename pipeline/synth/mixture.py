@@ -13,6 +13,7 @@ non-math page generators (``pipeline.synth.text``). Same seed and size, same byt
 from __future__ import annotations
 
 import json
+import keyword
 import random
 from pathlib import Path
 
@@ -20,6 +21,9 @@ from faker import Faker
 
 from pipeline.io import atomic_path, is_complete, mark_complete, read_marker
 from pipeline.synth import text as T
+
+_RESERVED = {"new", "function", "var", "let", "const", "this", "case", "default", "delete", "do", "switch", "throw",
+             "typeof", "void", "with", "yield", "select", "from", "where", "order", "group", "table", "by", "all"}
 
 _PY_STMTS = [
     "{a} = [{x} * {n} for {x} in {b} if {x} % {m}]",
@@ -42,13 +46,18 @@ _JS_STMTS = [
 ]
 
 
+def _word(fk: Faker) -> str:
+    w = fk.word().lower()
+    # Python, JavaScript and SQL keywords ("or", "class", "new") would make the code invalid
+    return w if w.isidentifier() and not keyword.iskeyword(w) and w not in _RESERVED else f"{w}_"
+
+
 def _ident(fk: Faker, rng: random.Random) -> str:
-    words = [fk.word().lower() for _ in range(rng.randint(1, 3))]
-    return "_".join(w for w in words if w.isidentifier()) or "value"
+    return "_".join(_word(fk) for _ in range(rng.randint(1, 3)))
 
 
 def _fill(stmt: str, fk: Faker, rng: random.Random) -> str:
-    return stmt.format(a=_ident(fk, rng), b=_ident(fk, rng), x=fk.word().lower(), n=rng.randint(2, 999),
+    return stmt.format(a=_ident(fk, rng), b=_ident(fk, rng), x=_word(fk), n=rng.randint(2, 999),
                        m=rng.randint(2, 9))
 
 
