@@ -140,6 +140,10 @@ def cmd_synth_mixture(args: argparse.Namespace) -> int:
 
 # --- tokenize ------------------------------------------------------------------
 
+def _add_corpus_arg(p: argparse.ArgumentParser, help_text: str) -> None:
+    p.add_argument("--corpus", nargs="+", default=None, metavar="PATH", help=help_text)
+
+
 def _add_tokenize(sub) -> None:
     p = sub.add_parser(
         "tokenize", help="tokenise the corpus and the other mixture sources into Megatron .bin/.idx files",
@@ -148,8 +152,7 @@ def _add_tokenize(sub) -> None:
         "Megatron --data-path blend and a pretrain_gpt.py launch script. Skips the work if megatron/ is complete.",
     )
     _add_config_args(p)
-    p.add_argument("--corpus", nargs="+", default=None, metavar="PATH",
-                   help="tokenise these Parquet/jsonl files or folders as the math corpus (default: <workdir>/corpus)")
+    _add_corpus_arg(p, "tokenise these Parquet/jsonl files or folders as the math corpus (default: <workdir>/corpus)")
     p.add_argument("--force", action="store_true", help="redo even if megatron/ is complete")
     p.set_defaults(func=cmd_tokenize)
 
@@ -179,8 +182,7 @@ def _add_train(sub) -> None:
         "as Hugging Face folders; a rerun resumes from the newest one exactly.",
     )
     _add_config_args(p)
-    p.add_argument("--corpus", nargs="+", default=None, metavar="PATH",
-                   help="when megatron/ is not built yet, tokenise these files as the math corpus first")
+    _add_corpus_arg(p, "when megatron/ is not built yet, tokenise these files as the math corpus first")
     p.add_argument("--stop-after", type=int, default=None, metavar="N",
                    help="end after N steps of this invocation (the schedule still spans train.steps); resume later")
     p.set_defaults(func=cmd_train)

@@ -159,8 +159,9 @@ done
 
 def build_megatron(cfg: Config, folder: Path, corpus_paths: list[str] | None = None) -> dict:
     """Tokeniser, one indexed dataset per present source, the blend and the launch script under ``folder``."""
+    import ray
+
     from pipeline.synth.mixture import generate_mixture_standins
-    from training.indexed import dataset_prefix, tokenize_to_megatron
     from training.tokenizer import train_bpe_tokenizer
 
     folder.mkdir(parents=True, exist_ok=True)
@@ -188,21 +189,14 @@ def build_megatron(cfg: Config, folder: Path, corpus_paths: list[str] | None = N
             train_bpe_tokenizer(_first_texts(first.paths, tk.text_column, tk.train_docs), tokenizer_dir,
                                 tk.vocab_size)
 
-    per_source = []
-    for src in sources:
-        prefix = dataset_prefix(folder, src.name)
-        stats_file = folder / f"{src.name}_stats.json"
-        if stats_file.exists() and Path(f"{prefix}.idx").exists():
-            import json
-
-            log.info("source %s: already tokenised, reused", src.name)
-            st = json.loads(stats_file.read_text())
-        else:
-            st = asdict(tokenize_to_megatron(src.paths, tokenizer_dir, folder, src.name, workers=tk.workers,
-                                             text_column=tk.text_column, batch_docs=tk.batch_docs,
-                                             task_bytes=tk.task_mib << 20, add_special_tokens=tk.add_special_tokens))
-        per_source.append({**asdict(src), "prefix": str(prefix.resolve()), "tokens": st["tokens"],
-                           "docs": st["docs"], "dropped": st["dropped"]})
+    started_ray = not ray.is_initialized()
+    if started_ray:  # one Ray for all sources; shut down after, so `train` can start its own workers
+        ray.init(num_cpus=tk.workers, include_dashboard=False, log_to_driver=False)
+    try:
+        per_source = [_tokenize_source(src, folder, tokenizer_dir, tk) for src in sources]
+    finally:
+        if started_ray:
+            ray.shutdown()
     blend = blend_string([(s["weight"], s["prefix"]) for s in per_source])
     write_bytes_atomic(folder / "data_path.txt", (blend + "\n").encode())
     write_json_atomic(folder / "mixture.json", {"tokenizer": str(tokenizer_dir.resolve()), "sources": per_source,
@@ -215,6 +209,24 @@ def build_megatron(cfg: Config, folder: Path, corpus_paths: list[str] | None = N
                          for s in per_source}, "tokens": sum(s["tokens"] for s in per_source)}
     mark_complete(folder, stats)
     return stats
+
+
+def _tokenize_source(src: PresentSource, folder: Path, tokenizer_dir: Path, tk) -> dict:
+    import json
+
+    from training.indexed import dataset_prefix, tokenize_to_megatron
+
+    prefix = dataset_prefix(folder, src.name)
+    stats_file = folder / f"{src.name}_stats.json"
+    if stats_file.exists() and Path(f"{prefix}.idx").exists():
+        log.info("source %s: already tokenised, reused", src.name)
+        st = json.loads(stats_file.read_text())
+    else:
+        st = asdict(tokenize_to_megatron(src.paths, tokenizer_dir, folder, src.name, workers=tk.workers,
+                                         text_column=tk.text_column, batch_docs=tk.batch_docs,
+                                         task_bytes=tk.task_mib << 20, add_special_tokens=tk.add_special_tokens))
+    return {**asdict(src), "prefix": str(prefix.resolve()), "tokens": st["tokens"], "docs": st["docs"],
+            "dropped": st["dropped"]}
 
 
 def _first_texts(paths: list[str], text_column: str, limit: int):
