@@ -12,13 +12,15 @@ Contract (what Megatron-LM's ``--data-path`` and megatron-core's ``IndexedDatase
 
 How it runs: the inputs (Parquet files with a ``text`` column, or jsonl files with a ``text`` key) are cut into
 units (a range of Parquet row groups, or a byte range of a jsonl file), each unit is one Ray task that writes its
-own part ``.bin/.idx``, and the driver merges the parts in unit order with ``IndexedDatasetBuilder.add_index``.
+part's tokens and document lengths, and the driver merges the parts in unit order into one ``.bin`` and writes the
+``.idx`` with ``IndexedDatasetBuilder``.
 The unit cut and the merge order depend only on the inputs, so the result is byte-identical for any worker count.
 Parts are kept under a folder named by a hash of the plan, so a rerun after a crash redoes only missing parts.
 """
 from __future__ import annotations
 
 import hashlib
+import itertools
 import json
 import logging
 import os
@@ -173,21 +175,52 @@ def _jsonl_lines(unit: Unit) -> Iterator[str]:
 
 # --- the pure core: texts in, token ids out ------------------------------------
 
+@dataclass(frozen=True)
+class TokenizerSpec:
+    """What a worker needs to tokenise exactly as the driver's Hugging Face tokenizer does. For a fast tokenizer
+    it is the serialised Rust backend that transformers itself encodes with (workers then skip importing
+    transformers); for a slow one, the folder to load with transformers."""
+
+    eod: int
+    dtype: str
+    backend_json: str | None = None
+    folder: str | None = None
+
+    @classmethod
+    def from_folder(cls, tokenizer_dir: str | Path) -> "TokenizerSpec":
+        from training.tokenizer import load_tokenizer, vocab_size
+
+        tok = load_tokenizer(tokenizer_dir)
+        backend = getattr(tok, "backend_tokenizer", None)
+        return cls(eod=tok.eos_token_id, dtype=np.dtype(token_dtype(vocab_size(tok))).name,
+                   backend_json=backend.to_str() if backend is not None else None,
+                   folder=None if backend is not None else str(tokenizer_dir))
+
+    def encoder(self):
+        if self.backend_json is not None:
+            from tokenizers import Tokenizer
+
+            return Tokenizer.from_str(self.backend_json)
+        from training.tokenizer import load_tokenizer
+
+        return load_tokenizer(self.folder)
+
+
 def encode_texts(tok, texts: list[str], add_special_tokens: bool = False) -> list[list[int]]:
-    """Token ids of each text, without EOD. Uses the Rust batch encoder of a fast tokenizer when there is one."""
-    backend = getattr(tok, "backend_tokenizer", None)
+    """Token ids of each text, without EOD: a ``tokenizers.Tokenizer`` (or a fast HF tokenizer's backend) encodes
+    the batch in Rust; a slow HF tokenizer is called as Megatron-LM calls it."""
+    backend = tok if hasattr(tok, "encode_batch_fast") else getattr(tok, "backend_tokenizer", None)
     if backend is not None:
         return [e.ids for e in backend.encode_batch_fast(texts, add_special_tokens=add_special_tokens)]
     return tok(texts, add_special_tokens=add_special_tokens)["input_ids"]
 
 
-def documents_with_eod(tok, texts: list[str], add_special_tokens: bool = False) -> list[list[int] | None]:
+def documents_with_eod(tok, eod: int, texts: list[str], add_special_tokens: bool = False) -> list[list[int] | None]:
     """Each text's ids with EOD appended, or None for a text that tokenises to nothing (to be dropped)."""
-    eod = tok.eos_token_id
     return [ids + [eod] if ids else None for ids in encode_texts(tok, texts, add_special_tokens)]
 
 
-# --- one unit -> one part .bin/.idx ---------------------------------------------
+# --- one unit -> one part: tokens (.bin) and document lengths (.lengths.npy) ------
 
 @dataclass
 class PartResult:
@@ -200,36 +233,63 @@ class PartResult:
     drops: list | None = None
 
 
-def tokenize_unit(unit: Unit, tokenizer_dir: str, part_prefix: str, text_column: str = "text",
+def tokenize_unit(unit: Unit, spec: TokenizerSpec, part_prefix: str, text_column: str = "text",
                   batch_docs: int = 512, add_special_tokens: bool = False) -> PartResult:
-    """Tokenise one unit into ``part_prefix.bin/.idx`` (written beside, then renamed: .idx last)."""
-    from training.tokenizer import load_tokenizer, vocab_size
-
-    IndexedDatasetBuilder = megatron_indexed().IndexedDatasetBuilder
+    """Tokenise one unit into ``part_prefix.bin`` (token ids, the dataset's dtype, EOD after each document) and
+    ``part_prefix.lengths.npy`` (tokens per document), renamed into place, lengths last. Workers write plain
+    arrays so they never import megatron-core (seconds per process); the driver builds the index."""
+    # One thread: the comparison with Megatron-LM is per worker, and rayon would oversubscribe the CPUs.
+    os.environ["TOKENIZERS_PARALLELISM"] = "false"
     t0 = time.perf_counter()
-    tok = load_tokenizer(tokenizer_dir)
-    dtype = token_dtype(vocab_size(tok))
+    tok = spec.encoder()
+    dtype = np.dtype(spec.dtype)
     res = PartResult(prefix=part_prefix, drops=[])
+    lengths: list[int] = []
     tmp = f"{part_prefix}.tmp-{os.getpid()}"
-    builder = IndexedDatasetBuilder(tmp + ".bin", dtype=dtype)
-    for texts, ids, urls in iter_unit(unit, text_column, batch_docs):
-        res.docs_in += len(texts)
-        texts = [t if isinstance(t, str) else "" for t in texts]
-        for doc, text, doc_id, url in zip(documents_with_eod(tok, texts, add_special_tokens), texts, ids, urls):
-            res.text_bytes += len(text.encode("utf-8"))
-            if doc is None:
-                res.drops.append({"stage": "megatron", "reason": EMPTY_REASON, "detail": unit.path,
-                                  "id": doc_id, "url": url})
-                continue
-            builder.add_document(doc, [len(doc)])
-            res.docs += 1
-            res.tokens += len(doc)
-    builder.finalize(tmp + ".idx")
+    with open(tmp + ".bin", "wb") as out:
+        for texts, ids, urls in iter_unit(unit, text_column, batch_docs):
+            res.docs_in += len(texts)
+            texts = [t if isinstance(t, str) else "" for t in texts]
+            docs = documents_with_eod(tok, spec.eod, texts, add_special_tokens)
+            kept = []
+            for doc, text, doc_id, url in zip(docs, texts, ids, urls):
+                res.text_bytes += len(text.encode("utf-8"))
+                if doc is None:
+                    res.drops.append({"stage": "megatron", "reason": EMPTY_REASON, "detail": unit.path,
+                                      "id": doc_id, "url": url})
+                    continue
+                kept.append(doc)
+                lengths.append(len(doc))
+            if kept:
+                out.write(np.array(list(itertools.chain.from_iterable(kept)), dtype=dtype).tobytes())
+    res.docs, res.tokens = len(lengths), int(sum(lengths))
     res.seconds = time.perf_counter() - t0
+    np.save(tmp + ".lengths.npy", np.asarray(lengths, dtype=np.int32))
     write_json_atomic(part_prefix + ".json", asdict(res))  # stats and drops, for a resumed merge
     os.replace(tmp + ".bin", part_prefix + ".bin")
-    os.replace(tmp + ".idx", part_prefix + ".idx")  # last: an .idx means the part is complete
+    os.replace(tmp + ".lengths.npy", part_prefix + ".lengths.npy")  # last: it means the part is complete
     return res
+
+
+def merge_parts(part_prefixes: list[str], prefix: Path, dtype: str) -> None:
+    """Concatenate the parts, in order, into ``prefix.bin`` and write ``prefix.idx`` with megatron-core's
+    ``IndexedDatasetBuilder`` (one sequence per document). Its ``add_index`` merges parts that already have an
+    ``.idx``; ours have plain length arrays, so the same bookkeeping is done here on the builder's public lists."""
+    import shutil
+
+    builder_cls = megatron_indexed().IndexedDatasetBuilder
+    tmp = f"{prefix}.tmp-{os.getpid()}"
+    builder = builder_cls(tmp + ".bin", dtype=np.dtype(dtype).type)
+    for part in part_prefixes:
+        lengths = np.load(part + ".lengths.npy")
+        with open(part + ".bin", "rb") as fh:
+            shutil.copyfileobj(fh, builder.data_file, 1 << 24)
+        first = len(builder.sequence_lengths)
+        builder.sequence_lengths.extend(lengths.tolist())
+        builder.document_indices.extend(range(first + 1, first + len(lengths) + 1))
+    builder.finalize(tmp + ".idx")
+    os.replace(tmp + ".bin", f"{prefix}.bin")
+    os.replace(tmp + ".idx", f"{prefix}.idx")
 
 
 # --- the Ray wrapper -------------------------------------------------------------
@@ -255,11 +315,10 @@ def tokenize_to_megatron(paths: list[str], tokenizer_dir: str | Path, out_folder
                          task_bytes: int = 32 << 20, add_special_tokens: bool = False) -> TokenizeStats:
     """Tokenise every file under ``paths`` into ``<out_folder>/<name>_text_document.bin/.idx`` with
     ``workers`` Ray tasks in flight; deterministic and independent of ``workers``."""
+    import shutil
+
     import ray
 
-    from training.tokenizer import load_tokenizer, vocab_size
-
-    IndexedDatasetBuilder = megatron_indexed().IndexedDatasetBuilder
     t0 = time.perf_counter()
     out_folder = Path(out_folder)
     out_folder.mkdir(parents=True, exist_ok=True)
@@ -270,7 +329,7 @@ def tokenize_to_megatron(paths: list[str], tokenizer_dir: str | Path, out_folder
     # at least ~4 units per worker so the last task does not run alone
     units = plan_units(files, max(1, min(task_bytes, total // (4 * max(workers, 1)) + 1)))
     tokenizer_dir = str(Path(tokenizer_dir).resolve())
-    dtype = token_dtype(vocab_size(load_tokenizer(tokenizer_dir)))
+    spec = TokenizerSpec.from_folder(tokenizer_dir)
     plan = json.dumps({"units": [asdict(u) for u in units], "tokenizer": _tokenizer_fingerprint(tokenizer_dir),
                        "text_column": text_column, "special": add_special_tokens}, sort_keys=True)
     parts_dir = out_folder / "parts" / f"{name}-{hashlib.sha1(plan.encode()).hexdigest()[:12]}"
@@ -279,61 +338,48 @@ def tokenize_to_megatron(paths: list[str], tokenizer_dir: str | Path, out_folder
 
     if not ray.is_initialized():
         ray.init(num_cpus=workers, include_dashboard=False, log_to_driver=False)
-    # One thread per task: the comparison with Megatron-LM is per worker, and rayon would oversubscribe.
-    task = ray.remote(num_cpus=1, runtime_env={"env_vars": {"RAYON_NUM_THREADS": "1",
-                                                             "TOKENIZERS_PARALLELISM": "false"}})(tokenize_unit)
+    task = ray.remote(num_cpus=1)(tokenize_unit)
+    spec_ref = ray.put(spec)
     results: dict[int, PartResult] = {}
-    pending = {i for i in range(len(units)) if not Path(prefixes[i] + ".idx").exists()}
-    reused = len(units) - len(pending)
-    if reused:
-        log.info("source %s: %d of %d parts already tokenised, reusing them", name, reused, len(units))
+    todo = [i for i in range(len(units)) if not Path(prefixes[i] + ".lengths.npy").exists()]
+    if len(todo) < len(units):
+        log.info("source %s: %d of %d parts already tokenised, reusing them", name, len(units) - len(todo),
+                 len(units))
     in_flight: dict = {}
-    todo = sorted(pending)
-    done = 0
+    pending, done = len(todo), 0
     while todo or in_flight:
         while todo and len(in_flight) < workers:  # back-pressure: exactly `workers` tasks at a time
             i = todo.pop(0)
-            in_flight[task.remote(units[i], tokenizer_dir, prefixes[i], text_column, batch_docs,
-                                  add_special_tokens)] = i
+            in_flight[task.remote(units[i], spec_ref, prefixes[i], text_column, batch_docs, add_special_tokens)] = i
+        megatron_indexed()  # the merge's heavy import, once, while the first tasks run
         ready, _ = ray.wait(list(in_flight), num_returns=1)
         for ref in ready:
             i = in_flight.pop(ref)
             results[i] = ray.get(ref)
             done += 1
-            log.info("source %s: part %d/%d done (%d docs, %d tokens)", name, done, len(pending),
-                     results[i].docs, results[i].tokens)
-
-    prefix = dataset_prefix(out_folder, name)
-    tmp = Path(f"{prefix}.tmp-{os.getpid()}")
-    builder = IndexedDatasetBuilder(str(tmp) + ".bin", dtype=dtype)
-    for p in prefixes:  # unit order: the merged file does not depend on which task finished first
-        builder.add_index(p)
-    builder.finalize(str(tmp) + ".idx")
-    os.replace(str(tmp) + ".bin", str(prefix) + ".bin")
-    os.replace(str(tmp) + ".idx", str(prefix) + ".idx")
-
+            log.info("source %s: part %d/%d done (%d docs, %d tokens)", name, done, pending, results[i].docs,
+                     results[i].tokens)
     for i in range(len(units)):
         if i not in results:  # reused from an earlier, interrupted run
             results[i] = PartResult(**json.loads(Path(prefixes[i] + ".json").read_text()))
+
+    prefix = dataset_prefix(out_folder, name)
+    merge_parts(prefixes, prefix, spec.dtype)  # unit order: independent of which task finished first
     drops = [d for i in range(len(units)) for d in (results[i].drops or [])]
     if drops:
         rows = {f.name: [d.get(f.name) for d in drops] for f in DROP_LOG_SCHEMA}
         write_parquet_atomic(out_folder / "drops" / f"{name}.parquet", pa.table(rows, schema=DROP_LOG_SCHEMA))
     merged = megatron_indexed().IndexedDataset(str(prefix))
-    tokens = int(merged.sequence_lengths.sum())
-    docs = len(merged)
-    import shutil
-
-    shutil.rmtree(parts_dir)
-    seconds = time.perf_counter() - t0
+    tokens, docs = int(merged.sequence_lengths.sum()), len(merged)
     parts = [results[i] for i in range(len(units))]
     if sum(r.docs for r in parts) != docs or sum(r.tokens for r in parts) != tokens:
         raise RuntimeError(f"source {name}: merged dataset disagrees with its parts")
+    shutil.rmtree(parts_dir)
+    seconds = time.perf_counter() - t0
     stats = TokenizeStats(
-        source=name, prefix=str(prefix), files=len(files), units=len(units),
-        docs_in=sum(r.docs_in for r in parts),
+        source=name, prefix=str(prefix), files=len(files), units=len(units), docs_in=sum(r.docs_in for r in parts),
         docs=docs, dropped=len(drops), tokens=tokens, text_bytes=sum(r.text_bytes for r in parts),
-        dtype=np.dtype(dtype).name, seconds=round(seconds, 3), tokens_per_s=round(tokens / max(seconds, 1e-9), 1),
+        dtype=spec.dtype, seconds=round(seconds, 3), tokens_per_s=round(tokens / max(seconds, 1e-9), 1),
     )
     write_json_atomic(out_folder / f"{name}_stats.json", asdict(stats))
     log.info("source %s: %d docs, %d tokens (%s) in %.1f s, %d dropped -> %s.{bin,idx}", name, docs, tokens,

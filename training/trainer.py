@@ -127,7 +127,12 @@ def train_loop_per_worker(config: dict) -> dict:
     if os.environ.get("OMP_NUM_THREADS"):  # Ray Train sets it to the worker's CPUs; torch may ignore it
         torch.set_num_threads(int(os.environ["OMP_NUM_THREADS"]))
     rank, world, local_rank = _dist()
-    device = torch.device(f"cuda:{local_rank}" if cfg["use_gpu"] and torch.cuda.is_available() else "cpu")
+    if config.get("ray") and cfg["use_gpu"]:
+        import ray.train.torch
+
+        device = ray.train.torch.get_device()  # the GPU Ray Train gave this worker
+    else:
+        device = torch.device(f"cuda:{local_rank}" if cfg["use_gpu"] and torch.cuda.is_available() else "cpu")
     bf16 = use_bf16(cfg["precision"], device)
     seq_len, mb = cfg["seq_len"], cfg["micro_batch"]
     accum = cfg["batch_tokens"] // (seq_len * mb * world)
