@@ -83,7 +83,8 @@ def run_ours(inp: Path, tok: Path, out: Path, warm_ray: bool = False) -> tuple[f
             + "t0=time.perf_counter(); from training.indexed import tokenize_to_megatron; "
             f"s=tokenize_to_megatron([{str(inp)!r}], {str(tok)!r}, {str(out)!r}, 'bench', workers={WORKERS}); "
             "d=asdict(s); d['inner_seconds']=time.perf_counter()-t0; print(json.dumps(d))")
-    env = {**os.environ, "PYTHONPATH": str(REPO), "RAY_AUTH_MODE": "disabled"}
+    # a loaded shared machine can take longer than Ray's default to register a local node
+    env = {"RAY_raylet_start_wait_time_s": "120", **os.environ, "PYTHONPATH": str(REPO), "RAY_AUTH_MODE": "disabled"}
     t0 = time.perf_counter()
     res = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=REPO, env=env)
     seconds = time.perf_counter() - t0
