@@ -36,7 +36,7 @@ def minicc(tmp_path_factory) -> Path:
 
 
 @pytest.fixture(scope="session")
-def ray_local():
+def ray_session():
     """One in-process Ray for the session (2 CPUs); never `ray stop`, other developers share the machine."""
     import ray
 

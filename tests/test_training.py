@@ -31,7 +31,7 @@ def _cfg(workdir: Path, **extra):
 
 
 @pytest.fixture(scope="session")
-def megatron_run(math_corpus, ray_local):
+def megatron_run(math_corpus, ray_session):
     """The megatron stage on the small corpus plus code/web-text stand-ins: tokenizer, datasets, blend, script."""
     from training.mixture import build_megatron
 
