@@ -5,7 +5,7 @@ CONFIG ?= configs/default.yaml
 # Ray 2.60 turns on token auth after a local ray.init(); `ray job submit` then fails.
 export RAY_AUTH_MODE ?= disabled
 
-.PHONY: setup corpus test bench clean report ray-up submit ray-down
+.PHONY: setup corpus train test bench clean report ray-up submit ray-down
 RAY_DASHBOARD ?= 127.0.0.1:8265
 # The job runs in a temporary copy of the working dir: give it an absolute run folder to write to.
 WORKDIR ?= out
@@ -25,6 +25,11 @@ setup: .venv/.setup-stamp
 
 corpus: setup
 	$(PY) -m pipeline run --config $(CONFIG)
+
+# A short continued pre-training of the default tiny model on out/megatron's blend (tokenised by `make corpus`).
+# Until a corpus exists, name another text set: make train TRAIN_CORPUS=out/minicc/seed/openwebmath.jsonl
+train: corpus
+	$(PY) -m pipeline train --config $(CONFIG) $(if $(TRAIN_CORPUS),--corpus $(TRAIN_CORPUS))
 
 test: setup
 	$(PY) -m pytest -q tests

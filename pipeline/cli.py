@@ -319,8 +319,100 @@ def cmd_report(args: argparse.Namespace) -> int:
     return 0
 
 
-COMMANDS: list[Callable] = [_add_run, _add_synth, _add_extract, _add_dedup, _add_recall, _add_decontam, _add_scan,
-                            _add_inspect, _add_report]
+# --- synth-mixture -------------------------------------------------------------
+
+def _add_synth_mixture(sub) -> None:
+    p = sub.add_parser(
+        "synth-mixture", help="write small stand-ins for the other training sources (code, web text)",
+        description="Write DIR/code.jsonl and DIR/cc_text.jsonl: deterministic stand-ins for the GitHub code and "
+        "Common Crawl text of DeepSeekMath's training mix, so the blend runs end to end without downloads.",
+    )
+    p.add_argument("--out", required=True, help="output folder (created)")
+    p.add_argument("--docs", type=int, default=3000, help="documents per source")
+    p.add_argument("--seed", type=int, default=20240205)
+    p.add_argument("--force", action="store_true", help="rewrite even if OUT is already complete")
+    p.set_defaults(func=cmd_synth_mixture)
+
+
+def cmd_synth_mixture(args: argparse.Namespace) -> int:
+    from pipeline.synth.mixture import generate_mixture_standins
+
+    print(json.dumps(generate_mixture_standins(args.out, args.docs, args.seed, args.force), indent=2))
+    return 0
+
+
+# --- tokenize ------------------------------------------------------------------
+
+def _add_corpus_arg(p: argparse.ArgumentParser, help_text: str) -> None:
+    p.add_argument("--corpus", nargs="+", default=None, metavar="PATH", help=help_text)
+
+
+def _add_tokenize(sub) -> None:
+    p = sub.add_parser(
+        "tokenize", help="tokenise the corpus and the other mixture sources into Megatron .bin/.idx files",
+        description="Tokenise every mixture source into <workdir>/megatron/<source>_text_document.{bin,idx} "
+        "(Ray, deterministic), train the default BPE tokenizer first if none is configured, and write the "
+        "Megatron --data-path blend and a pretrain_gpt.py launch script. Skips the work if megatron/ is complete.",
+    )
+    _add_config_args(p)
+    _add_corpus_arg(p, "tokenise these Parquet/jsonl files or folders as the math corpus (default: <workdir>/corpus)")
+    p.add_argument("--force", action="store_true", help="redo even if megatron/ is complete")
+    p.set_defaults(func=cmd_tokenize)
+
+
+def cmd_tokenize(args: argparse.Namespace) -> int:
+    import shutil
+
+    from pipeline.io import is_complete, read_marker
+    from training.mixture import build_megatron
+
+    cfg = _config_from_args(args)
+    folder = cfg.workdir_path / "megatron"
+    if args.force and folder.exists():
+        shutil.rmtree(folder)
+    stats = read_marker(folder) if is_complete(folder) else build_megatron(cfg, folder, args.corpus)
+    print(json.dumps(stats, indent=2, sort_keys=True))
+    return 0
+
+
+# --- train ---------------------------------------------------------------------
+
+def _add_train(sub) -> None:
+    p = sub.add_parser(
+        "train", help="continued pre-training on the blended Megatron datasets (Ray Train, DDP)",
+        description="Continued pre-training of a local Hugging Face causal LM (default: a tiny Llama built in code) "
+        "on <workdir>/megatron/'s blend, with Ray Train's TorchTrainer. Checkpoints go to <workdir>/train/checkpoints "
+        "as Hugging Face folders; a rerun resumes from the newest one exactly.",
+    )
+    _add_config_args(p)
+    _add_corpus_arg(p, "when megatron/ is not built yet, tokenise these files as the math corpus first")
+    p.add_argument("--stop-after", type=int, default=None, metavar="N",
+                   help="end after N steps of this invocation (the schedule still spans train.steps); resume later")
+    p.set_defaults(func=cmd_train)
+
+
+def cmd_train(args: argparse.Namespace) -> int:
+    from pipeline.io import is_complete
+    from pipeline.run import corpus_files
+    from training.mixture import build_megatron
+    from training.trainer import train
+
+    cfg = _config_from_args(args)
+    folder = cfg.workdir_path / "megatron"
+    if not is_complete(folder):
+        if args.corpus is None and not corpus_files(cfg.workdir_path / "corpus"):
+            print(f"error: no corpus at {cfg.workdir_path / 'corpus'} and no tokenised data in {folder}: run the "
+                  "pipeline (make corpus) first, or pass --corpus PATH (Parquet or jsonl with a text field, e.g. "
+                  f"{cfg.workdir_path / 'minicc/seed/openwebmath.jsonl'})", file=sys.stderr)
+            return 2
+        build_megatron(cfg, folder, args.corpus)
+    metrics = train(cfg, stop_after=args.stop_after)
+    print(json.dumps(metrics, indent=2, sort_keys=True))
+    return 0
+
+
+COMMANDS: list[Callable] = [_add_run, _add_synth, _add_synth_mixture, _add_extract, _add_dedup, _add_recall,
+                            _add_decontam, _add_tokenize, _add_train, _add_scan, _add_inspect, _add_report]
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -118,6 +118,22 @@ def _stage_report(cfg: Config, folder: Path) -> dict:
     return {"plots": stats["plots"], "totals": stats["totals"]}
 
 
+def corpus_files(folder: Path) -> list[Path]:
+    """The corpus stage's shards, ``<workdir>/corpus/part-*.parquet`` (empty when there is no corpus yet)."""
+    return sorted(folder.glob("part-*.parquet")) if folder.is_dir() else []
+
+
+def _stage_megatron(cfg: Config, folder: Path) -> dict:
+    from training.mixture import build_megatron
+
+    corpus = cfg.workdir_path / "corpus"
+    if not corpus_files(corpus):
+        log.warning("stage megatron: no corpus shards in %s yet, nothing to tokenise: skipped (no marker written; "
+                    "a later run tokenises the corpus once it exists)", corpus)
+        return {"skipped": f"no corpus in {corpus}"}
+    return build_megatron(cfg, folder)
+
+
 STAGES: list[Stage] = [
     Stage("minicc", _stage_minicc, uses_ray=False),
     Stage("pool", _stage_pool),
@@ -125,6 +141,7 @@ STAGES: list[Stage] = [
     Stage("rounds", _stage_rounds),
     Stage("decontam", _stage_decontam),
     Stage("corpus", _stage_corpus, uses_ray=False),
+    Stage("megatron", _stage_megatron),
     Stage("report", _stage_report, uses_ray=False, always=True),
 ]
 

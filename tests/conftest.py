@@ -49,3 +49,55 @@ def ray_session():
     yield ray
     if started:
         ray.shutdown()
+
+
+def write_corpus_shards(folder: Path, docs: int = 240, shards: int = 3, seed: int = 7, row_group: int = 16) -> list[str]:
+    """CORPUS_SCHEMA shards (``part-*.parquet``) of generated math pages (English, Chinese, word problems),
+    several row groups each; one page is blank, as an upstream bug might leave it. Returns the texts in order."""
+    import random
+    from datetime import datetime, timezone
+
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+    from faker import Faker
+
+    from pipeline.schema import CORPUS_SCHEMA, validate_table
+    from pipeline.synth import text as T
+
+    rng = random.Random(seed)
+    fk_en, fk_zh = Faker("en_US"), Faker("zh_CN")
+    fk_en.seed_instance(seed)
+    fk_zh.seed_instance(seed)
+    folder.mkdir(parents=True, exist_ok=True)
+    texts = []
+    for i in range(docs):
+        r = rng.random()
+        if i == 5:
+            texts.append("")
+        elif r < 0.6:
+            texts.append(T.plain_text(T.math_doc_en(rng, fk_en)))
+        elif r < 0.8:
+            texts.append(T.plain_text(T.word_problem_doc(rng, fk_en, "en")))
+        else:
+            texts.append(T.plain_text(T.math_doc_zh(rng, fk_zh)))
+    per = -(-docs // shards)
+    for s in range(shards):
+        chunk = list(range(s * per, min(docs, (s + 1) * per)))
+        n = len(chunk)
+        table = pa.table({
+            "id": [f"{i:016x}" for i in chunk], "url": [f"https://math.example/{i}" for i in chunk],
+            "domain": ["math.example"] * n, "text": [texts[i] for i in chunk], "lang": ["en"] * n,
+            "math_score": [0.9] * n, "round": [1] * n, "token_count": [len(texts[i].split()) for i in chunk],
+            "warc_path": ["x.warc.gz"] * n, "warc_record_id": [f"<urn:uuid:{i}>" for i in chunk],
+            "fetch_time": [datetime(2024, 2, 21, tzinfo=timezone.utc)] * n,
+        }, schema=CORPUS_SCHEMA)
+        validate_table(table, CORPUS_SCHEMA)
+        pq.write_table(table, folder / f"part-{s:05d}.parquet", row_group_size=row_group)
+    return texts
+
+
+@pytest.fixture(scope="session")
+def math_corpus(tmp_path_factory) -> tuple[Path, list[str]]:
+    """A small corpus folder in the corpus stage's layout, and its texts in order."""
+    folder = tmp_path_factory.mktemp("workdir") / "corpus"
+    return folder, write_corpus_shards(folder)
