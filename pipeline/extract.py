@@ -244,6 +244,9 @@ _CHARSET_ALIASES = {"gb2312": "gb18030", "gbk": "gb18030", "x-gbk": "gb18030", "
                     "shift_jis": "cp932", "sjis": "cp932", "x-sjis": "cp932", "euc-kr": "cp949",
                     "big5": "big5hkscs", "tis-620": "cp874", "iso-8859-9": "cp1254", "utf8": "utf-8",
                     "x-euc-jp": "euc_jp", "unicode": "utf-8"}
+#: Multi-byte codecs (Python's names): the only detector answers that may overrule a single-byte label.
+_MULTI_BYTE = {"utf-8", "gb18030", "gbk", "gb2312", "big5", "big5hkscs", "cp932", "shift_jis", "euc_jp", "cp949",
+               "euc_kr", "iso2022_jp", "johab", "cp950"}
 _SINGLE_BYTE = {"cp1252", "cp1250", "cp1251", "cp1254", "iso8859-15", "iso8859-2", "koi8-r", "mac-roman"}
 
 
@@ -286,7 +289,8 @@ def decode_html(payload: bytes, content_type: str | None) -> tuple[str, str]:
         try:
             text = payload.decode(declared)
         except (UnicodeDecodeError, LookupError):
-            text = None
+            # cp1252 leaves 0x81, 0x8D, 0x8F, 0x90, 0x9D undefined: a "Latin-1" page holding them is not Latin-1
+            text = payload.decode(declared, errors="replace") if declared in _SINGLE_BYTE else None
         if text is not None:
             if declared in _SINGLE_BYTE and any(b > 0x7F for b in payload):
                 # valid multi-byte UTF-8 is almost never real cp1252/latin-1 text
@@ -295,9 +299,9 @@ def decode_html(payload: bytes, content_type: str | None) -> tuple[str, str]:
                 except UnicodeDecodeError:
                     pass
                 high = sum(b > 0x7F for b in payload[:65536])
-                if high > 64 and high > len(payload[:65536]) // 50:  # many high bytes: a CJK page mislabelled
+                if high >= 16:  # enough high bytes to tell a mislabelled CJK page from a few accents
                     guess = _detect(payload)
-                    if guess and guess not in _SINGLE_BYTE and guess != declared:
+                    if guess in _MULTI_BYTE:
                         try:
                             return payload.decode(guess), guess
                         except (UnicodeDecodeError, LookupError):
@@ -308,6 +312,14 @@ def decode_html(payload: bytes, content_type: str | None) -> tuple[str, str]:
     except UnicodeDecodeError:
         pass
     guess = _detect(payload)
+    # the detector's guess first, then the multi-byte codecs of the languages that matter most here
+    for codec in dict.fromkeys([guess, "gb18030", "cp932", "big5hkscs", "cp949", "euc_jp"]):
+        if not codec:
+            continue
+        try:
+            return payload.decode(codec), codec
+        except (UnicodeDecodeError, LookupError):
+            continue
     return payload.decode(guess or "utf-8", errors="replace"), guess or "utf-8"
 
 

@@ -48,8 +48,17 @@ def test_decode_gbk_without_declaration_and_with_a_wrong_one():
     assert ZH in text
     text, codec = decode_html(gbk, "text/html; charset=iso-8859-1")  # single-byte lie: decodes, but is wrong
     assert ZH in text
+    # a short GBK page under a Latin-1 label, with bytes that cp1252 cannot even decode (0x81, 0x8f ...)
+    short = "<p>个人所得稅按累进税率计算，应纳税额等于应纳税所得额乘以税率。</p>".encode("gbk")
+    assert any(b in short for b in (0x81, 0x8D, 0x8F, 0x90, 0x9D))
+    assert decode_html(short, "text/html; charset=ISO-8859-1") == (short.decode("gbk"), "gb18030")
+    # and a short one that cp1252 does decode: few high bytes are enough when they form GBK
+    tiny = "<p>矩阵的行列式等于特征值的乘积。</p>".encode("gbk")
+    assert decode_html(tiny, "text/html; charset=ISO-8859-1") == ("<p>矩阵的行列式等于特征值的乘积。</p>", "gb18030")
     meta = f'<html><head><meta charset="gb2312"></head><body><p>{ZH}</p></body></html>'.encode("gbk")
     assert ZH in decode_html(meta, "text/html")[0]
+    french = "<p>Café crème, déjà vu — naïve façade, élève, où, à côté, très, garçon, noël, hôtel.</p>"
+    assert decode_html(french.encode("cp1252"), "text/html; charset=iso-8859-1") == (french, "cp1252")
     latin = "<p>Café crème, déjà vu — naïve façade.</p>".encode("cp1252")
     assert decode_html(latin, "text/html; charset=iso-8859-1") == ("<p>Café crème, déjà vu — naïve façade.</p>", "cp1252")
 
