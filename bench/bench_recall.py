@@ -37,12 +37,13 @@ ENV = dict(os.environ, RAY_AUTH_MODE="disabled", PYTHONPATH=str(REPO))
 os.environ.setdefault("RAY_worker_niceness", "0")
 
 
-def sh(args: list[str], ok=(0,)) -> None:
+def sh(args: list[str], ok=(0,)) -> subprocess.CompletedProcess:
     t = time.perf_counter()
     out = subprocess.run(args, cwd=REPO, env=ENV, capture_output=True, text=True)
     if out.returncode not in ok:
         sys.exit(f"command failed ({out.returncode}): {' '.join(args)}\n{out.stderr[-3000:]}")
     print(f"  ({' '.join(args[2:5])} ...: {time.perf_counter() - t:.0f}s)")
+    return out
 
 
 def prepare(cache: Path, pages: int) -> tuple[Path, Path]:
@@ -53,7 +54,10 @@ def prepare(cache: Path, pages: int) -> tuple[Path, Path]:
     if not (pool / "stats.json").exists() or not list((pool / "pages").glob("*.parquet")):
         print(f"extracting the pool into {pool}")
         # exit status 1: the mini-CC's two damaged files fail on purpose; every readable WARC is extracted
-        sh([PY, "-m", "pipeline", "extract", "-i", str(minicc / "warc" / "*.warc.gz"), "-o", str(pool)], ok=(0, 1))
+        out = sh([PY, "-m", "pipeline", "extract", "-i", str(minicc / "warc" / "*.warc.gz"), "-o", str(pool)],
+                 ok=(0, 1))
+        if not (pool / "stats.json").exists() or not list((pool / "pages").glob("*.parquet")):
+            sys.exit(f"the pool stage wrote no pages into {pool}:\n{out.stderr[-3000:]}")
     return minicc, pool
 
 

@@ -396,3 +396,18 @@ def test_resume_from_the_middle_of_round_2(small_pool, tmp_path, ray_session, mo
         b = pq.read_table(tmp_path / "c" / "rounds" / f"r{n}" / "selected.parquet")
         assert a.equals(b)
     assert [r["pages_recalled"] for r in clean["rounds"]] == [r["pages_recalled"] for r in summary["rounds"]]
+
+
+def test_reads_dedup_kept_pages_when_dedup_finished(small_pool, tmp_path):
+    root, _ = small_pool
+    cfg = load_config(None, {"workdir": str(tmp_path)})
+    with pytest.raises(rec.RecallError, match=r"pool/_SUCCESS is missing"):
+        rec.resolve_pool_files(cfg, tmp_path)
+    (tmp_path / "pool").symlink_to(root / "pool", target_is_directory=True)
+    assert all("/pool/pages/" in f for f in rec.resolve_pool_files(cfg, tmp_path))
+    kept = tmp_path / "dedup" / "kept"
+    kept.mkdir(parents=True)
+    pq.write_table(pq.read_table(next((root / "pool" / "pages").glob("*.parquet"))), kept / "c-0.parquet")
+    assert all("/pool/pages/" in f for f in rec.resolve_pool_files(cfg, tmp_path))  # dedup not finished yet
+    (tmp_path / "dedup" / "_SUCCESS").write_text("{}")
+    assert rec.resolve_pool_files(cfg, tmp_path) == [str(kept / "c-0.parquet")]
