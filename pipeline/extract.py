@@ -270,6 +270,19 @@ def declared_charset(content_type: str | None, payload: bytes) -> str | None:
     return m.group(1).decode("ascii", "replace") if m else None
 
 
+def _paired_high_bytes(payload: bytes) -> bool:
+    """At least 16 bytes above 0x7F, nearly all next to another: CJK double-byte text, not Latin accents.
+
+    (GBK accepts "é" + ASCII letter as a character, so strict decoding alone cannot tell them apart.)
+    """
+    sample = payload[:65536]
+    high = [i for i, b in enumerate(sample) if b > 0x7F]
+    if len(high) < 16:
+        return False
+    paired = sum(1 for i in high if (i > 0 and sample[i - 1] > 0x7F) or (i + 1 < len(sample) and sample[i + 1] > 0x7F))
+    return paired >= 0.8 * len(high)
+
+
 def _detect(payload: bytes) -> str:
     from charset_normalizer import from_bytes
 
@@ -298,14 +311,15 @@ def decode_html(payload: bytes, content_type: str | None) -> tuple[str, str]:
                     return payload.decode("utf-8"), "utf-8"
                 except UnicodeDecodeError:
                     pass
-                high = sum(b > 0x7F for b in payload[:65536])
-                if high >= 16:  # enough high bytes to tell a mislabelled CJK page from a few accents
+                if _paired_high_bytes(payload):  # a mislabelled CJK page, not a few accents
                     guess = _detect(payload)
-                    if guess in _MULTI_BYTE:
+                    for codec in dict.fromkeys([guess, "gb18030", "big5hkscs", "cp932", "cp949"]):
+                        if codec not in _MULTI_BYTE or codec == "utf-8":
+                            continue
                         try:
-                            return payload.decode(guess), guess
+                            return payload.decode(codec), codec
                         except (UnicodeDecodeError, LookupError):
-                            pass
+                            continue
             return text, declared
     try:
         return payload.decode("utf-8"), "utf-8"
