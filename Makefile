@@ -5,7 +5,10 @@ CONFIG ?= configs/default.yaml
 # Ray 2.60 turns on token auth after a local ray.init(); `ray job submit` then fails.
 export RAY_AUTH_MODE ?= disabled
 
-.PHONY: setup corpus test bench clean
+.PHONY: setup corpus test bench clean report ray-up submit ray-down
+RAY_DASHBOARD ?= 127.0.0.1:8265
+# The job runs in a temporary copy of the working dir: give it an absolute run folder to write to.
+WORKDIR ?= out
 
 # Idempotent: the stamp is rebuilt only when the requirements or project metadata change.
 setup: .venv/.setup-stamp
@@ -29,6 +32,23 @@ test: setup
 bench: setup
 	@ls bench/*.py >/dev/null 2>&1 || { echo "no benchmarks yet"; exit 0; }
 	@for b in bench/bench_*.py; do echo "== $$b"; $(PY) $$b || exit 1; done
+
+report: setup
+	$(PY) -m pipeline report --config $(CONFIG)
+
+# A local Ray head (dashboard on 127.0.0.1:8265) and the corpus job sent to it. `ray stop` in ray-down stops
+# every Ray process of this user on the machine, as Ray does.
+ray-up: setup
+	.venv/bin/ray start --head --dashboard-host 127.0.0.1 --dashboard-port $(lastword $(subst :, ,$(RAY_DASHBOARD))) \
+		--disable-usage-stats
+
+submit: setup
+	.venv/bin/ray job submit --address http://$(RAY_DASHBOARD) --working-dir . \
+		--runtime-env-json '{"excludes": [".venv", "out", ".git", "bench/.cache"], "env_vars": {"RAY_AUTH_MODE": "disabled"}}' \
+		-- $(abspath $(PY)) -m pipeline run --config $(CONFIG) --set workdir=$(abspath $(WORKDIR))
+
+ray-down:
+	.venv/bin/ray stop
 
 clean:
 	rm -rf out .pytest_cache

@@ -88,13 +88,14 @@ def resolve_input(cfg: Config) -> Path:
     w = cfg.workdir_path
     # Only the published page folders: a stage folder also holds intermediates (pool/warcs/
     # has pages before URL dedup) that must not be read twice.
-    for stage_dir, folder in ((w / "dedup", w / "dedup" / "kept"), (w / "dedup", w / "dedup" / "pages"),
-                              (w / "pool", w / "pool" / "pages")):
+    for stage_dir, folder in ((w / "rounds", w / "rounds" / "recalled"), (w / "dedup", w / "dedup" / "kept"),
+                              (w / "dedup", w / "dedup" / "pages"), (w / "pool", w / "pool" / "pages")):
         if is_complete(stage_dir) and folder.is_dir() and _page_files(folder):
             return folder
     raise ConfigError(
         f"decontam.input is not set and no complete upstream output was found under {w} "
-        "(looked for dedup/kept, dedup/pages, pool/pages with the stage's _SUCCESS marker): run those stages "
+        "(looked for rounds/recalled, dedup/kept, dedup/pages, pool/pages with the stage's _SUCCESS marker): "
+        "run those stages "
         "first or set decontam.input"
     )
 

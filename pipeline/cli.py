@@ -97,6 +97,50 @@ def cmd_scan(args: argparse.Namespace) -> int:
     return 1 if failed else 0
 
 
+# --- extract ------------------------------------------------------------------
+
+def _add_extract(sub) -> None:
+    p = sub.add_parser(
+        "extract", help="the pool stage: extract math-preserving text from WARC files with Ray",
+        description="Read WARC files (local paths or globs, s3:// or https:// URLs, Common Crawl warc.paths.gz "
+        "manifests) on Ray actors, keep HTML 200 responses, rewrite math as LaTeX, extract the main text, "
+        "identify the language and deduplicate URLs (earliest fetch wins). A rerun skips finished WARCs. "
+        "Exit status 1 if any input failed (see OUTPUT/failures.json).",
+    )
+    _add_config_args(p)
+    p.add_argument("--input", "-i", dest="inputs", nargs="+", action="extend", required=True, metavar="PATH",
+                   help="WARC files, globs, URLs or warc.paths.gz manifests (repeatable)")
+    p.add_argument("--output", "-o", required=True, help="stage folder (pages/, drops/, stats.json, ...)")
+    p.add_argument("--workers", type=int, default=None, help="Ray actors (overrides pool.workers)")
+    p.add_argument("--limit", type=int, default=None, help="first N WARCs of each manifest")
+    p.add_argument("--sample", type=int, default=None, help="seeded random N WARCs of each manifest")
+    p.add_argument("--seed", type=int, default=None, help="seed for --sample")
+    p.add_argument("--base-url", default=None, help="prefix for manifest entries (pool.cc_base_url)")
+    p.set_defaults(func=cmd_extract)
+
+
+def cmd_extract(args: argparse.Namespace) -> int:
+    from pipeline.pool import run_pool
+
+    cfg = _config_from_args(args)
+    for attr, key in (("workers", "workers"), ("limit", "manifest_limit"), ("sample", "manifest_sample"),
+                      ("seed", "manifest_seed"), ("base_url", "cc_base_url")):
+        value = getattr(args, attr)
+        if value is not None:
+            try:
+                setattr(cfg.pool, key, value)
+            except ValueError as exc:
+                raise ConfigError(f"pool.{key}: {exc}") from None
+    stats = run_pool(args.inputs, args.output, cfg.pool, progress=True)
+    t = stats["totals"]
+    print(json.dumps({k: t.get(k) for k in ("records_seen", "kept", "dropped", "dropped_by_reason",
+                                            "math_elements_html", "math_fragments_text", "math_survival",
+                                            "accounting_ok")}, indent=2, sort_keys=True))
+    for f in stats["failures"]:
+        print(f"FAILED {f['path']}: {f['reason']}", file=sys.stderr)
+    return 1 if stats["failures"] else 0
+
+
 # --- decontam -------------------------------------------------------------------
 
 def _add_decontam(sub) -> None:
@@ -127,6 +171,83 @@ def cmd_decontam(args: argparse.Namespace) -> int:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     print(json.dumps({k: v for k, v in stats.items() if k not in ("benchmarks", "index")}, indent=2, sort_keys=True))
+    return 0
+
+
+# --- dedup ------------------------------------------------------------------------
+
+def _add_dedup(sub) -> None:
+    description = ("Remove exact and near-duplicate texts from Parquet files with id, text and fetch_time columns. "
+                   "Writes OUT/kept (surviving rows, input schema), OUT/removed (id, cluster_id, kept_id, reason), "
+                   "OUT/drops and OUT/_SUCCESS with stats. Keeps, per cluster, the earliest fetch, then the longest "
+                   "text, then the smallest id. A rerun resumes unfinished work.")
+    p = sub.add_parser("dedup", description=description,
+                       help="exact + MinHash LSH near-dedup of Parquet texts (the pool, or a finished corpus)")
+    _add_config_args(p)
+    p.add_argument("inputs", nargs="*", help="Parquet files, folders or globs (default: dedup.inputs, "
+                   "else <workdir>/pool)")
+    p.add_argument("--out", default=None, help="output folder (default: <workdir>/dedup)")
+    p.add_argument("--workers", type=int, default=None, help="Ray tasks in flight (default: dedup.workers)")
+    p.add_argument("--force", action="store_true", help="redo even if OUT is already complete")
+    p.set_defaults(func=cmd_dedup)
+
+
+def cmd_dedup(args: argparse.Namespace) -> int:
+    import shutil
+
+    from dedup.stage import run_dedup
+    from pipeline.io import is_complete, read_marker
+
+    cfg = _config_from_args(args)
+    inputs = args.inputs or cfg.dedup.inputs or [str(cfg.workdir_path / "pool")]
+    out = Path(args.out) if args.out else cfg.workdir_path / "dedup"
+    if is_complete(out):
+        if not args.force:
+            print(f"{out} is complete; --force to redo")
+            print(json.dumps(read_marker(out), indent=2, sort_keys=True))
+            return 0
+        shutil.rmtree(out)
+    stats = run_dedup(inputs, out, cfg.dedup, workers=args.workers)
+    print(json.dumps(stats, indent=2, sort_keys=True))
+# --- recall -------------------------------------------------------------------
+
+def _add_recall(sub) -> None:
+    p = sub.add_parser(
+        "recall", help="the iterative fastText recall loop over the pool (rounds/rN/)",
+        description="Train a fastText math classifier on the seed and random pool negatives, score the whole pool "
+        "on Ray, keep the top pages, discover math domains, propose URL path prefixes (rounds/rN/annotation.tsv, "
+        "editable) and grow the seed; repeat until a round recalls what the round before did (recall.saturation) "
+        "or recall.max_rounds. A rerun resumes from each round's artefacts.",
+    )
+    _add_config_args(p)
+    p.add_argument("--out", default=None, help="stage folder (default: <workdir>/rounds)")
+    p.add_argument("--pool", default=None, help="pool stage folder or Parquet glob (overrides recall.input)")
+    p.add_argument("--seed-file", dest="seed_files", action="append", default=None, metavar="PATH",
+                   help="OpenWebMath-format jsonl/Parquet seed (repeatable; overrides recall.seed_files)")
+    p.add_argument("--annotation", default=None, help="your annotation TSV (overrides recall.annotation_file)")
+    p.add_argument("--stop-after", type=int, default=None, metavar="N",
+                   help="stop after round N (edit rounds/rN/annotation.tsv, then rerun to go on)")
+    p.set_defaults(func=cmd_recall)
+
+
+def cmd_recall(args: argparse.Namespace) -> int:
+    from classifiers.annotation import AnnotationError
+    from classifiers.recall import RecallError, run_recall
+    from classifiers.report import format_rounds
+    from classifiers.seed import SeedError
+
+    cfg = _config_from_args(args)
+    for attr, key in (("pool", "input"), ("seed_files", "seed_files"), ("annotation", "annotation_file")):
+        if getattr(args, attr) is not None:
+            setattr(cfg.recall, key, getattr(args, attr))
+    out = Path(args.out) if args.out else cfg.workdir_path / "rounds"
+    try:
+        summary = run_recall(cfg, out, stop_after=args.stop_after, progress=True)
+    except (SeedError, AnnotationError, RecallError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    print(format_rounds(summary["rounds"]))
+    print(f"stopped: {summary['stop_reason']} after round {summary['last_round']}; curve: {out / 'recall_curve.png'}")
     return 0
 
 
@@ -175,7 +296,31 @@ def cmd_inspect(args: argparse.Namespace) -> int:
     return 0
 
 
-COMMANDS: list[Callable] = [_add_run, _add_synth, _add_scan, _add_inspect, _add_decontam]
+# --- report -------------------------------------------------------------------
+
+def _add_report(sub) -> None:
+    p = sub.add_parser(
+        "report", help="(re)build <workdir>/report/index.html and its PNG plots from a run's outputs",
+        description="Read what the stages left under the config's workdir (markers, stats, rounds, logs, shards) "
+        "and write report/index.html with plots: time per stage, the page funnel and drop reasons, recall per "
+        "round, score histogram, top domains, dedup clusters, decontamination hits, and the accounting table.",
+    )
+    _add_config_args(p)
+    p.set_defaults(func=cmd_report)
+
+
+def cmd_report(args: argparse.Namespace) -> int:
+    from pipeline.report import build_report
+
+    cfg = _config_from_args(args)
+    stats = build_report(cfg.workdir_path)
+    print(f"{cfg.workdir_path / 'report' / 'index.html'}: {len(stats['plots'])} plots; accounting balanced: "
+          f"{stats['totals'].get('balanced')}")
+    return 0
+
+
+COMMANDS: list[Callable] = [_add_run, _add_synth, _add_extract, _add_dedup, _add_recall, _add_decontam, _add_scan,
+                            _add_inspect, _add_report]
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -56,6 +56,30 @@ class SynthConfig(_Section):
         return self
 
 
+class PoolConfig(_Section):
+    """The pool stage (``python -m pipeline extract``; ``pool/`` in ``make corpus``)."""
+
+    inputs: list[str] = Field(
+        default_factory=list,
+        description="WARC paths, globs, fsspec URLs or warc.paths.gz manifests; empty: <workdir>/minicc/warc/*.warc.gz",
+    )
+    workers: int = Field(2, ge=1, le=4096, description="Ray actors, one WARC in flight each")
+    max_retries: int = Field(2, ge=0, le=20, description="actor restarts and task retries after a crash")
+    max_record_bytes: int = Field(5 * 1024 * 1024, ge=1024, description="payload cap per record; larger: too_large")
+    max_seconds_per_record: float = Field(10.0, gt=0, description="parse+extract time cap per record")
+    min_text_chars: int = Field(1, ge=1, description="shorter extracted text: empty_text")
+    lang_chars: int = Field(600, ge=50, description="characters of text given to the language identifier")
+    include_tables: bool = True
+    include_comments: bool = Field(True, description="keep comment sections (forum answers often hold the math)")
+    favor_recall: bool = False
+    manifest_limit: int | None = Field(None, ge=1, description="first N WARCs of each manifest")
+    manifest_sample: int | None = Field(None, ge=1, description="seeded random N WARCs of each manifest")
+    manifest_seed: int = 0
+    cc_base_url: str = Field("https://data.commoncrawl.org/", min_length=1,
+                             description="prefix for crawl-data/... manifest entries (or s3://commoncrawl/)")
+    storage_options: dict[str, Any] = Field(default_factory=dict, description="fsspec options, e.g. {anon: false}")
+
+
 class BenchmarkSpec(_Section):
     """One benchmark source for decontamination (see decontam/loaders.py for the formats)."""
 
@@ -137,12 +161,114 @@ class DecontamConfig(_Section):
         return self
 
 
+class DedupConfig(_Section):
+    """Exact and MinHash near-dedup (``python -m pipeline dedup``; stage ``dedup`` after ``pool``)."""
+
+    inputs: list[str] = Field(default_factory=list, description="Parquet files/folders/globs; empty = <workdir>/pool/pages")
+    threshold: float = Field(0.75, gt=0.0, lt=1.0, description="Jaccard similarity the LSH bands are tuned for")
+    num_perm: int = Field(128, ge=8, le=1024, description="MinHash permutations")
+    bands: int | None = Field(None, ge=1, description="LSH bands; set with rows to override the optimum")
+    rows: int | None = Field(None, ge=1, description="rows (hashes) per band")
+    fp_weight: float = Field(0.2, ge=0.0, le=1.0, description="weight of false positives when choosing bands/rows")
+    fn_weight: float = Field(0.8, ge=0.0, le=1.0, description="weight of false negatives when choosing bands/rows")
+    word_ngram: int = Field(5, ge=1, le=50, description="shingle size in words")
+    cjk_ngram: int = Field(5, ge=1, le=50, description="shingle size in characters for CJK-dominant texts")
+    cjk_dominant: float = Field(0.5, ge=0.0, le=1.0, description="share of CJK tokens making a text CJK-dominant")
+    max_chars: int = Field(500_000, ge=1_000, description="longer texts are signed on this many leading characters")
+    seed: int = Field(1, ge=0, description="MinHash permutation seed")
+    batch_rows: int = Field(2_000, ge=1, description="texts hashed per vectorised batch")
+    chunk_rows: int = Field(50_000, ge=1, description="rows per signature task (whole row groups)")
+    partition_rows: int = Field(4_000_000, ge=1_000, description="target (key, node) rows per shuffle partition")
+    workers: int = Field(0, ge=0, description="Ray tasks in flight; 0 = every CPU of the Ray cluster")
+    write_kept: bool = Field(True, description="write the surviving rows (input schema) to dedup/kept/")
+    keep_work: bool = Field(False, description="keep the shuffle files in dedup/_work/ after success")
+    max_rounds: int = Field(100, ge=1, description="connected-components rounds before giving up")
+
+    @model_validator(mode="after")
+    def _consistent(self) -> "DedupConfig":
+        if (self.bands is None) != (self.rows is None):
+            raise ValueError("bands and rows must be set together (or both left out)")
+        if self.bands is not None and self.bands * self.rows > self.num_perm:
+            raise ValueError(f"bands*rows = {self.bands * self.rows} exceeds num_perm = {self.num_perm}")
+        if self.fp_weight + self.fn_weight <= 0:
+            raise ValueError("fp_weight + fn_weight must be positive")
+        return self
+
+
+class FastTextParams(_Section):
+    """fastText supervised training; defaults are DeepSeekMath's (dim 256, lr 0.1, wordNgrams 3, minCount 3, epoch 3)."""
+
+    dim: int = Field(256, ge=2, le=1024)
+    lr: float = Field(0.1, gt=0.0, le=10.0)
+    word_ngrams: int = Field(3, ge=1, le=6)
+    min_count: int = Field(3, ge=1)
+    epoch: int = Field(3, ge=1, le=1000)
+    bucket: int = Field(200_000, ge=1_000, description="hash buckets for word n-grams (model size ~ bucket*dim*4 bytes)")
+    threads: int = Field(1, ge=1, le=256, description="training threads; 1 makes a model depend only on its seed")
+
+
+class RecallConfig(_Section):
+    """The iterative recall loop (``python -m pipeline recall``; ``rounds/rN/`` in ``make corpus``)."""
+
+    input: str | None = Field(None, description="pool rows: a stage folder or Parquet glob; "
+                              "empty: <workdir>/dedup/kept if dedup finished, else <workdir>/pool/pages")
+    seed_files: list[str] = Field(default_factory=list, description="OpenWebMath-format jsonl(.gz)/Parquet files "
+                                  "or globs; empty: <workdir>/minicc/seed/openwebmath.jsonl")
+    seed_min_tokens: int = Field(20, ge=1, description="shorter seed texts (classifier tokens) are filtered out")
+    negatives_ratio: float = Field(1.0, gt=0.0, le=100.0, description="negatives per positive, drawn from the pool")
+    holdout_fraction: float = Field(0.1, gt=0.0, lt=0.5, description="share of the training pages held out for metrics")
+    max_chars: int = Field(20_000, ge=100, description="characters of a page the classifier reads")
+    fasttext: FastTextParams = Field(default_factory=FastTextParams)
+    threshold: float | None = Field(0.5, ge=0.0, le=1.0, description="keep pages scoring at least this (null: none)")
+    token_budget: int | None = Field(None, ge=1, description="keep the top pages up to this many tokens (null: none)")
+    math_domain_share: float = Field(0.1, gt=0.0, lt=1.0, description="a domain is math when more than this share "
+                                     "of its pool pages were recalled")
+    prefix_depth: int = Field(1, ge=1, le=4, description="path segments of the proposed URL prefixes")
+    prefix_min_pages: int = Field(5, ge=1, description="prefixes with fewer pool pages are not proposed")
+    prefix_share: float = Field(0.5, gt=0.0, le=1.0, description="a prefix is proposed (accepted) when at least "
+                                "this share of its pages were recalled")
+    annotation_file: str | None = Field(None, description="a user's annotation TSV; wins over every round's proposal")
+    saturation: float = Field(0.98, gt=0.0, le=1.0, description="stop when this share of a round's pages "
+                              "were already recalled by the round before")
+    max_rounds: int = Field(5, ge=1, le=100)
+    workers: int = Field(2, ge=1, le=4096, description="Ray scoring actors (one model copy each)")
+    batch_rows: int = Field(2_000, ge=1, description="pages per scoring batch inside an actor")
+    truth: str | None = Field(None, description="truth.parquet for precision/recall; empty: <workdir>/minicc/"
+                              "truth.parquet when it exists")
+    random_seed: int = Field(0, description="negatives, held-out split and fastText initialisation")
+
+    @model_validator(mode="after")
+    def _selects(self) -> "RecallConfig":
+        if self.threshold is None and self.token_budget is None:
+            raise ValueError("set threshold, token_budget or both (otherwise every page is recalled)")
+        return self
+
+
+class CorpusConfig(_Section):
+    """The final shards (``<workdir>/corpus/part-*.parquet`` + ``manifest.json``)."""
+
+    target_rows: int | None = Field(5_000, ge=1, description="close a shard at this many rows (null: no limit)")
+    target_bytes: int | None = Field(64 << 20, ge=1 << 10, description="or at this many uncompressed bytes")
+    row_group_rows: int = Field(1_000, ge=1, description="rows per Parquet row group")
+    compression: Literal["zstd", "snappy", "gzip", "none"] = "zstd"
+
+    @model_validator(mode="after")
+    def _some_target(self) -> "CorpusConfig":
+        if self.target_rows is None and self.target_bytes is None:
+            raise ValueError("set target_rows, target_bytes or both")
+        return self
+
+
 class Config(_Section):
     """The whole run. ``workdir`` holds one sub-folder per stage."""
 
     workdir: str = Field("out", min_length=1)
     synth: SynthConfig = Field(default_factory=SynthConfig)
+    pool: PoolConfig = Field(default_factory=PoolConfig)
+    dedup: DedupConfig = Field(default_factory=DedupConfig)
+    recall: RecallConfig = Field(default_factory=RecallConfig)
     decontam: DecontamConfig = Field(default_factory=DecontamConfig)
+    corpus: CorpusConfig = Field(default_factory=CorpusConfig)
 
     @property
     def workdir_path(self) -> Path:

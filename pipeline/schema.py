@@ -47,6 +47,68 @@ POOL_SCHEMA = pa.schema(
     metadata={"contract": "pool/v1"},
 )
 
+# --- recall rounds (``<workdir>/rounds/rN/``) ---------------------------------
+# A round never rewrites the pool: its outputs are keyed by the pool's ``id``.
+
+#: One row per pool page per round (``rounds/rN/scores/<part>.parquet``):
+#: P(math) from the round's classifier and the page's approximate token count.
+SCORE_SCHEMA = pa.schema(
+    [
+        pa.field("id", pa.string(), nullable=False),
+        pa.field("score", pa.float32(), nullable=False),
+        pa.field("tokens", pa.int32(), nullable=False),
+    ],
+    metadata={"contract": "recall-scores/v1"},
+)
+
+#: The pages a round recalled (``rounds/rN/selected.parquet``), best score first.
+#: ``first_round`` is the earliest round that recalled the page.
+SELECTION_SCHEMA = pa.schema(
+    [
+        pa.field("id", pa.string(), nullable=False),
+        pa.field("url", pa.string(), nullable=False),
+        pa.field("domain", pa.string(), nullable=False),
+        pa.field("lang", pa.string(), nullable=False),
+        pa.field("score", pa.float32(), nullable=False),
+        pa.field("tokens", pa.int32(), nullable=False),
+        pa.field("rank", pa.int64(), nullable=False),
+        pa.field("first_round", pa.int16(), nullable=False),
+    ],
+    metadata={"contract": "recall-selection/v1"},
+)
+
+#: Domain discovery (``rounds/rN/domains.parquet``): every domain of the pool.
+#: ``is_math``: more than ``recall.math_domain_share`` of its pages recalled.
+DOMAIN_SCHEMA = pa.schema(
+    [
+        pa.field("domain", pa.string(), nullable=False),
+        pa.field("pages", pa.int64(), nullable=False),
+        pa.field("recalled", pa.int64(), nullable=False),
+        pa.field("share", pa.float32(), nullable=False),
+        pa.field("is_math", pa.bool_(), nullable=False),
+        pa.field("first_math_round", pa.int16()),
+    ],
+    metadata={"contract": "recall-domains/v1"},
+)
+
+#: Pool pages that joined the seed positives at the start of a round
+#: (``rounds/rN/seed_added.parquet``): under an accepted prefix, not recalled by round N-1.
+SEED_ADDED_SCHEMA = pa.schema(
+    [
+        pa.field("id", pa.string(), nullable=False),
+        pa.field("url", pa.string(), nullable=False),
+        pa.field("domain", pa.string(), nullable=False),
+        pa.field("prefix", pa.string(), nullable=False),
+        pa.field("added_round", pa.int16(), nullable=False),
+    ],
+    metadata={"contract": "recall-seed-added/v1"},
+)
+
+#: Columns of the URL-path annotation TSV (``rounds/rN/annotation.tsv``, or the user's
+#: ``recall.annotation_file``), tab-separated with this header. ``recalled``/``total``
+#: are counts (empty or ``-`` on lines a user adds); ``accepted`` is yes or no.
+ANNOTATION_COLUMNS = ("domain", "prefix", "recalled", "total", "accepted")
+
 #: The final corpus shards (``<workdir>/corpus/part-*.parquet``).
 CORPUS_SCHEMA = pa.schema(
     [
@@ -80,6 +142,21 @@ DROP_LOG_SCHEMA = pa.schema(
         pa.field("warc_offset", pa.int64()),
     ],
     metadata={"contract": "drops/v1"},
+)
+
+#: Texts the dedup stage removed as duplicates (``<workdir>/dedup/removed/part-*.parquet``):
+#: one row per removed text, with its cluster and the text kept for that cluster.
+#: ``reason`` is ``exact`` (same normalised text as the kept one) or ``near``
+#: (MinHash LSH candidate, linked to the kept text through connected components).
+#: The kept rows themselves, in the input's own schema, are in ``dedup/kept/``.
+DEDUP_REMOVED_SCHEMA = pa.schema(
+    [
+        pa.field("id", pa.string(), nullable=False),
+        pa.field("cluster_id", pa.int64(), nullable=False),
+        pa.field("kept_id", pa.string(), nullable=False),
+        pa.field("reason", pa.string(), nullable=False),
+    ],
+    metadata={"contract": "dedup-removed/v1"},
 )
 
 #: Labels of the generated mini Common Crawl (``<minicc>/truth.parquet``): one
@@ -134,12 +211,30 @@ DECONTAM_AUDIT_SCHEMA = pa.schema(
     metadata={"contract": "decontam-audit/v1"},
 )
 
+#: The pages the last recall round kept (``rounds/recalled/*.parquet``): pool rows plus the
+#: classifier's score, the round that first recalled the page and its approximate token count
+#: (words plus CJK characters). Decontamination reads these; the corpus shards are made from them.
+RECALLED_SCHEMA = pa.schema(
+    list(POOL_SCHEMA) + [
+        pa.field("math_score", pa.float32(), nullable=False),
+        pa.field("round", pa.int16(), nullable=False),
+        pa.field("token_count", pa.int32(), nullable=False),
+    ],
+    metadata={"contract": "recalled/v1"},
+)
+
 SCHEMAS = {
+    "recalled": RECALLED_SCHEMA,
     "pool": POOL_SCHEMA,
     "corpus": CORPUS_SCHEMA,
     "drops": DROP_LOG_SCHEMA,
     "truth": TRUTH_SCHEMA,
     "decontam_audit": DECONTAM_AUDIT_SCHEMA,
+    "dedup_removed": DEDUP_REMOVED_SCHEMA,
+    "recall_scores": SCORE_SCHEMA,
+    "recall_selection": SELECTION_SCHEMA,
+    "recall_domains": DOMAIN_SCHEMA,
+    "recall_seed_added": SEED_ADDED_SCHEMA,
 }
 
 

@@ -61,6 +61,7 @@ class WarcEntry:
     date: str | None
     payload: bytes | None = None
     oversized: bool = False
+    length: int = 0  # bytes of the record in the file (compressed), for one ranged read
 
     @property
     def http_status(self) -> int | None:
@@ -125,8 +126,11 @@ def iter_warc(stream: IO[bytes], path: str = "<stream>", max_payload: int = MAX_
                 uri = headers.get_header("uri") or ""
                 if not re.match(r"^(https?|ftp|dns|filedesc)://\S+$", uri):
                     raise ArchiveLoadFailed("no WARC/ARC record header at offset %d" % it.get_record_offset())
-            offset = it.get_record_offset()
             payload, oversized = _read_payload(rec, max_payload)
+            # only now: warcio's get_record_offset() finishes the record, reading (and losing)
+            # whatever payload is still unread
+            offset = it.get_record_offset()
+            length = it.get_record_length()
             if payload is not None:
                 rec.raw_stream = io.BytesIO(payload)  # so content_stream() still works
             yield WarcEntry(
@@ -138,6 +142,7 @@ def iter_warc(stream: IO[bytes], path: str = "<stream>", max_payload: int = MAX_
                 date=headers.get_header("WARC-Date"),
                 payload=payload,
                 oversized=oversized,
+                length=length,
             )
             n += 1
     except TruncatedRecord as exc:
@@ -190,3 +195,39 @@ def scan_warc(path: str) -> WarcScan:
     except OSError as exc:
         scan.error = f"{type(exc).__name__}: {exc}"
     return scan
+
+
+def iter_raw_records(stream: IO[bytes], path: str, max_payload_bytes: int) -> Iterator["RawRecord"]:
+    """:func:`iter_warc` as :class:`pipeline.extract.RawRecord` values, the pool's pure-core input.
+
+    The HTTP payload stays raw (neither dechunked nor decompressed:
+    :func:`pipeline.extract.undo_http_encoding` decides, since crawlers often store
+    decoded bodies under their original headers).
+    """
+    from pipeline.extract import RawRecord
+
+    for entry in iter_warc(stream, path, max_payload_bytes):
+        raw = RawRecord(warc_path=path, rec_type=entry.rec_type, offset=entry.offset, length=entry.length,
+                        record_id=entry.record_id, target_uri=entry.target_uri, date=entry.date)
+        hh = getattr(entry.record, "http_headers", None)
+        if entry.rec_type in ("response", "revisit") and hh is not None and hh.get_statuscode():
+            raw.http_status = entry.http_status
+            raw.content_type = hh.get_header("Content-Type")
+            raw.content_encoding = hh.get_header("Content-Encoding")
+            raw.transfer_encoding = hh.get_header("Transfer-Encoding")
+            raw.payload = entry.payload or b""
+            raw.payload_truncated = entry.oversized
+        yield raw
+
+
+def read_record_at(path: str, offset: int, length: int, storage_options: dict | None = None) -> "RawRecord":
+    """Read one record again with a single ranged read (``warc_offset``, ``warc_length`` of a pool row)."""
+    import io
+
+    with fsspec.open(path, "rb", **(storage_options or {})) as fh:
+        fh.seek(offset)
+        blob = fh.read(length)
+    for raw in iter_raw_records(io.BytesIO(blob), path, max(length * 20, 1 << 20)):
+        raw.offset = offset
+        return raw
+    raise WarcReadError(path, f"no record at offset {offset}", 0)

@@ -1,4 +1,4 @@
-"""Shared fixtures: the real data beside the checkout, and one small mini-CC per test session."""
+"""Shared fixtures: the real data beside the checkout, one small mini-CC and one in-process Ray per test session."""
 from __future__ import annotations
 
 import os
@@ -37,12 +37,15 @@ def minicc(tmp_path_factory) -> Path:
 
 @pytest.fixture(scope="session")
 def ray_session():
-    """One in-process Ray for every test that needs it (never `ray stop`: the machine is shared)."""
+    """Ray started once, in-process, 2 CPUs, no dashboard; only this Ray is shut down at the end."""
     import ray
 
-    started = not ray.is_initialized()
-    if started:
-        ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
+    started = False
+    if not ray.is_initialized():
+        # Workers import the project from the checkout under test, not from wherever the venv points.
+        ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False,
+                 runtime_env={"env_vars": {"PYTHONPATH": str(REPO), "RAY_AUTH_MODE": "disabled"}})
+        started = True
     yield ray
     if started:
         ray.shutdown()

@@ -1,0 +1,396 @@
+"""Benchmark of the pool stage (issue 3): math kept, speed against datatrove, Ray scaling, peak RSS.
+
+Run: ``python bench/bench_extract.py`` (``make bench`` runs every bench/bench_*.py).
+
+1. Math kept: on the math pages of ../shared/data/html/ and of a mini-CC, the share of formulas
+   present as LaTeX in the output of this extractor, of plain trafilatura and of OpenWebMath's
+   extractor (PyPI ``openwebmath-text-extract``, in its own virtualenv: ``OWM_PYTHON``).
+   The formulas of a page come from an oracle written here, apart from pipeline/htmlmath.py:
+   the TeX each markup carries (script text, annotation, alttext, image alt, delimited text),
+   matched in the output with whitespace removed. MathML with no TeX anywhere is matched by
+   its identifiers and numbers, in order, inside one ``$..$``/``\\(..\\)`` fragment of the output.
+2. Speed: pages per second per core on the same WARCs for this stage's core (one process) and
+   datatrove's ``WarcReader -> Trafilatura`` (``DATATROVE_PYTHON``), plus the gunzip-only
+   ceiling. "Per core" divides by CPU seconds (datatrove runs trafilatura in a sandbox child
+   process, counted too); wall-clock rates are printed beside them. Best of ``BENCH_REPEAT`` runs.
+3. Scaling: the Ray stage with 1 and then 2 workers on the mini-CC's WARCs, timed from all workers
+   ready to the last WARC done (actor start-up excluded); peak RSS per worker.
+
+The machine this was written on has 2 cores shared with other developers: timings are noisy,
+which is why every timing is repeated and the best run is reported.
+"""
+from __future__ import annotations
+
+import gzip
+import html as htmlmod
+import json
+import os
+import re
+import resource
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from collections import defaultdict
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+DATA = REPO.parent / "shared" / "data"
+OWM_PY = os.environ.get("OWM_PYTHON", "/work/peers/owm-venv/bin/python")
+DT_PY = os.environ.get("DATATROVE_PYTHON", "/work/peers/datatrove-venv/bin/python")
+CACHE = Path(os.environ.get("BENCH_CACHE", "/tmp/mathcorpus-bench"))
+PAGES = int(os.environ.get("BENCH_PAGES", "1200"))
+REPEAT = int(os.environ.get("BENCH_REPEAT", "2"))
+MAX_MATH_PAGES = int(os.environ.get("BENCH_MATH_PAGES", "200"))
+PEERS = REPO / "bench" / "peers"
+
+
+def log(msg: str) -> None:
+    print(msg, flush=True)
+
+
+def peer_ok(python: str, module: str) -> bool:
+    if not Path(python).exists():
+        return False
+    return subprocess.run([python, "-c", f"import {module}"], capture_output=True).returncode == 0
+
+
+# --- the mini-CC --------------------------------------------------------------------
+
+def minicc() -> Path:
+    from pipeline.config import load_config
+    from pipeline.synth import generate_minicc
+
+    cfg = load_config(REPO / "configs" / "default.yaml", {
+        "synth.pages": PAGES, "synth.records_per_warc": max(100, PAGES // 6), "synth.seed_docs": 100,
+        "synth.domains": 200, "synth.math_domains": 16, "synth.planted_items": 20,
+    })
+    out = CACHE / f"minicc-{PAGES}"
+    t0 = time.perf_counter()
+    generate_minicc(cfg.synth, out)  # returns at once when already complete
+    log(f"mini-CC: {out} ({time.perf_counter() - t0:.0f}s to make or find)")
+    return out
+
+
+def good_warcs(mcc: Path) -> list[str]:
+    from pipeline.warc import scan_warc
+
+    return [str(p) for p in sorted((mcc / "warc").glob("*.warc.gz")) if scan_warc(str(p)).error is None]
+
+
+# --- 1. math kept -------------------------------------------------------------------
+
+_DELIMITED = re.compile(r"\$\$(.+?)\$\$|\\\[(.+?)\\\]|\\\((.+?)\\\)|(?<![\\$])\$([^$\n]+?)\$(?!\$)", re.S)
+_WRAPPER = re.compile(r"^\{\\(?:displaystyle|textstyle)\s*(.*)\}$", re.S)
+
+
+def _texnorm(tex: str) -> str:
+    tex = htmlmod.unescape(tex).strip()
+    m = _WRAPPER.match(tex)
+    if m:
+        tex = m.group(1)
+    return re.sub(r"\s+", "", tex)
+
+
+def _signature(math_el) -> str:
+    """Identifiers and numbers of a bare MathML formula, as its LaTeX would spell them, space-separated."""
+    from pipeline.mathml import SYMBOLS
+
+    out = []
+    for node in math_el.iter():
+        if isinstance(node.tag, str) and node.tag.split("}")[-1] in ("mi", "mn"):
+            tok = "".join(SYMBOLS.get(ch, ch) for ch in (node.text or "").strip())
+            tok = re.sub(r"[^A-Za-z0-9]", "", tok)
+            if tok:
+                out.append(tok)
+    return " ".join(out)
+
+
+def _tokens_in_order(sig: str, fragment: str) -> bool:
+    """Every identifier and number of ``sig`` appears in ``fragment`` (letters and digits only), in order."""
+    hay = re.sub(r"[^A-Za-z0-9]", "", fragment)
+    pos = 0
+    for tok in sig.split():
+        pos = hay.find(tok, pos)
+        if pos < 0:
+            return False
+        pos += len(tok)
+    return True
+
+
+def oracle_formulas(html: str) -> list[tuple[str, str | None, str | None]]:
+    """(kind, TeX or None, signature or None) for every formula of a page."""
+    import lxml.html
+
+    tree = lxml.html.document_fromstring(html)
+    found: list[tuple[str, str | None, str | None]] = []
+    for el in tree.xpath('//*[contains(@class, "mwe-math-element")]'):
+        tex = (el.xpath('.//*[local-name()="math"]/@alttext') or el.xpath(".//img/@alt") or [None])[0]
+        found.append(("wiki_img", tex, None))
+        el.drop_tree()
+    for el in tree.xpath('//*[contains(concat(" ", normalize-space(@class), " "), " katex ")]'):
+        ann = el.xpath('.//*[local-name()="annotation"]/text()')
+        found.append(("katex", ann[0] if ann else None, None))
+        el.drop_tree()
+    for el in tree.xpath('//script[starts-with(@type, "math/tex")]'):
+        tex = el.text or ""
+        if re.sub(r"\\(begingroup|endgroup)|\s", "", tex):
+            found.append(("mathjax", tex, None))
+    for el in tree.xpath('//*[local-name()="math"]'):
+        ann = el.xpath('.//*[local-name()="annotation"][contains(@encoding, "tex")]/text()')
+        tex = ann[0] if ann else el.get("alttext")
+        found.append(("mathml", tex, None) if tex else ("mathml_noannot", None, _signature(el)))
+    for img in tree.xpath('//img[contains(@src, "latex.php") or contains(@src, "codecogs")]'):
+        found.append(("latex_img", img.get("alt"), None))
+    body = tree.find("body")
+    if body is not None:
+        text = " ".join(body.xpath("//text()[not(ancestor::script) and not(ancestor::style) and not(ancestor::title)]"))
+        for m in _DELIMITED.finditer(text):
+            tex = next(g for g in m.groups() if g is not None)
+            if m.group(4) is not None and (tex[:1].isspace() or tex[-1:].isspace()):
+                continue  # pandoc's rule: "$5 and $" is not math
+            found.append(("tex", tex, None))
+    return found
+
+
+def formula_kept(tex: str | None, sig: str | None, text: str, fragments: list[str]) -> bool:
+    if tex:
+        return _texnorm(tex) in re.sub(r"\s+", "", text)
+    if sig:
+        return any(_tokens_in_order(sig, f) for f in fragments)
+    return False
+
+
+def math_pages(mcc: Path) -> list[dict]:
+    import pyarrow.parquet as pq
+
+    from pipeline.extract import decode_html
+    from pipeline.warc import read_record_at
+
+    docs = []
+    for line in (DATA / "html" / "manifest.jsonl").read_text().splitlines():
+        m = json.loads(line)
+        if m["label"] == "math":
+            docs.append({"id": m["file"], "source": "shared-html", "kind": "real",
+                         "html": (DATA / "html" / m["file"]).read_bytes().decode("utf-8", "replace")})
+    truth = [r for r in pq.read_table(mcc / "truth.parquet").to_pylist()
+             if r["is_math"] and r["is_html"] and r["http_status"] == 200 and r["math_elements"] > 0]
+    for r in truth[:MAX_MATH_PAGES]:
+        # truth has no record length: read a generous range, the first record in it is the page
+        rec = read_record_at(str(mcc / r["warc_file"]), r["warc_offset"], 4 << 20)
+        html, _ = decode_html(rec.payload, rec.content_type)
+        docs.append({"id": r["warc_record_id"], "source": "mini-CC", "kind": r["math_markup"], "html": html})
+    return docs
+
+
+def run_owm(docs: list[dict]) -> dict[str, str] | None:
+    if not peer_ok(OWM_PY, "text_extract"):
+        log(f"  openwebmath-text-extract: MISSING (set OWM_PYTHON; looked for {OWM_PY}); skipped")
+        return None
+    with tempfile.TemporaryDirectory() as tmp:
+        src, dst = Path(tmp) / "in.jsonl", Path(tmp) / "out.jsonl"
+        src.write_text("".join(json.dumps({"id": d["id"], "html": d["html"]}) + "\n" for d in docs))
+        proc = subprocess.run([OWM_PY, str(PEERS / "owm_extract.py"), str(src), str(dst)], capture_output=True,
+                              text=True, timeout=1800)
+        if proc.returncode != 0:
+            log(f"  openwebmath-text-extract failed: {proc.stderr[-500:]}")
+            return None
+        return {json.loads(l)["id"]: json.loads(l)["text"] for l in dst.read_text().splitlines()}
+
+
+def bench_math(mcc: Path) -> dict:
+    import trafilatura
+
+    from pipeline.extract import ExtractSettings, html_to_text
+
+    docs = math_pages(mcc)
+    log(f"\n== 1. math kept: {len(docs)} math pages "
+        f"({sum(d['source'] == 'shared-html' for d in docs)} real from shared/data/html, "
+        f"{sum(d['source'] == 'mini-CC' for d in docs)} mini-CC)")
+    outputs: dict[str, dict[str, str]] = {"this stage": {}, "trafilatura": {}}
+    for d in docs:
+        outputs["this stage"][d["id"]] = html_to_text(d["html"], ExtractSettings())[0] or ""
+        outputs["trafilatura"][d["id"]] = trafilatura.extract(d["html"]) or ""
+    owm = run_owm(docs)
+    if owm is not None:
+        outputs["openwebmath"] = owm
+    table: dict[str, dict[str, list[int]]] = {name: defaultdict(lambda: [0, 0]) for name in outputs}
+    for d in docs:
+        formulas = oracle_formulas(d["html"])
+        group = f"{d['source']}:{d['kind']}" if d["source"] == "mini-CC" else "shared-html:wikipedia"
+        for name, out in outputs.items():
+            text = out.get(d["id"], "")
+            frags = [next(g for g in m.groups() if g is not None) for m in _DELIMITED.finditer(text)]
+            for kind, tex, sig in formulas:
+                cell = table[name][group]
+                cell[0] += 1
+                cell[1] += formula_kept(tex, sig, text, frags)
+                total = table[name]["ALL"]
+                total[0] += 1
+                total[1] += formula_kept(tex, sig, text, frags)
+    groups = sorted({g for t in table.values() for g in t if g != "ALL"}) + ["ALL"]
+    names = list(outputs)
+    log(f"{'formulas kept as LaTeX':32}" + "".join(f"{n:>16}" for n in names) + f"{'formulas':>10}")
+    result = {}
+    for g in groups:
+        n = table[names[0]][g][0]
+        cells = []
+        for name in names:
+            tot, kept = table[name][g]
+            pct = 100.0 * kept / tot if tot else float("nan")
+            result.setdefault(name, {})[g] = round(pct, 2)
+            cells.append(f"{pct:15.1f}%")
+        log(f"{g:32}" + "".join(cells) + f"{n:>10}")
+    if "openwebmath" not in outputs:
+        log("  (openwebmath column missing: peer venv not found)")
+    return result
+
+
+# --- 2. speed -----------------------------------------------------------------------
+
+def count_html_pages(warcs: list[str]) -> int:
+    from pipeline.warc import iter_warc
+
+    n = 0
+    for w in warcs:
+        with open(w, "rb") as fh:
+            for e in iter_warc(fh, w):
+                if e.rec_type == "response" and e.http_status == 200 and \
+                        (e.content_type or "").split(";")[0].strip().lower() in ("text/html", "application/xhtml+xml"):
+                    n += 1
+    return n
+
+
+def _cpu_self() -> float:
+    r = resource.getrusage(resource.RUSAGE_SELF)
+    return r.ru_utime + r.ru_stime
+
+
+def time_ours(warcs: list[str]) -> tuple[float, float]:
+    from pipeline.extract import ExtractSettings
+    from pipeline.pool import process_warc
+
+    out = tempfile.mkdtemp(prefix="bench-ours-")
+    try:
+        c0, t0 = _cpu_self(), time.perf_counter()
+        for w in warcs:
+            process_warc(w, out, ExtractSettings())
+        return time.perf_counter() - t0, _cpu_self() - c0
+    finally:
+        shutil.rmtree(out, ignore_errors=True)
+
+
+def time_gunzip(warcs: list[str]) -> tuple[float, float]:
+    c0, t0 = _cpu_self(), time.perf_counter()
+    for w in warcs:
+        with gzip.open(w, "rb") as fh:
+            while fh.read(1 << 20):
+                pass
+    return time.perf_counter() - t0, _cpu_self() - c0
+
+
+def time_datatrove(warcs: list[str]) -> tuple[float, float, int] | None:
+    with tempfile.TemporaryDirectory() as tmp:
+        res = Path(tmp) / "dt.json"
+        proc = subprocess.run([DT_PY, str(PEERS / "datatrove_speed.py"), str(res), *warcs], capture_output=True,
+                              text=True, timeout=1800)
+        if proc.returncode != 0 or not res.exists():
+            log(f"  datatrove failed: {proc.stderr[-800:]}")
+            return None
+        r = json.loads(res.read_text())
+        return r["wall_s"], r["cpu_s"], r["docs"]
+
+
+def bench_speed(mcc: Path) -> dict:
+    warcs = good_warcs(mcc) + [str(DATA / "warc" / n) for n in (
+        "resiliparse_CC-MAIN-2020-34_sample.warc.gz", "dolma_sample-0000.warc.gz", "dolma_sample-0001.warc.gz")]
+    pages = count_html_pages(warcs)
+    mb = sum(os.path.getsize(w) for w in warcs) / 1e6
+    log(f"\n== 2. speed: {len(warcs)} WARCs ({mb:.1f} MB gzip), {pages} HTML 200 responses; best of {REPEAT}")
+    have_dt = peer_ok(DT_PY, "datatrove")
+    if not have_dt:
+        log(f"  datatrove: MISSING (set DATATROVE_PYTHON; looked for {DT_PY}); its column is skipped")
+    time_ours(warcs[:1])  # warm up: imports, the language model
+    best = {"this stage": (1e9, 1e9), "datatrove": (1e9, 1e9), "gunzip": (1e9, 1e9)}
+    dt_docs = None
+    for _ in range(REPEAT):
+        runs = {"this stage": time_ours(warcs), "gunzip": time_gunzip(warcs)}
+        if have_dt:
+            dt = time_datatrove(warcs)
+            if dt:
+                runs["datatrove"] = dt[:2]
+                dt_docs = dt[2]
+        for k, (wall, cpu) in runs.items():
+            best[k] = (min(best[k][0], wall), min(best[k][1], cpu))
+    result = {"pages": pages, "warcs": len(warcs), "datatrove_docs_out": dt_docs}
+    log(f"{'':14}{'wall s':>9}{'CPU s':>9}{'pages/s':>10}{'pages/CPU-s':>13}")
+    for k, (wall, cpu) in best.items():
+        if wall >= 1e9:
+            continue
+        result[k] = {"wall_s": round(wall, 3), "cpu_s": round(cpu, 3), "pages_per_s": round(pages / wall, 1),
+                     "pages_per_cpu_s": round(pages / cpu, 1)}
+        log(f"{k:14}{wall:9.2f}{cpu:9.2f}{pages / wall:10.1f}{pages / cpu:13.1f}")
+    if "datatrove" in result:
+        r = result["this stage"]["pages_per_cpu_s"] / result["datatrove"]["pages_per_cpu_s"]
+        rw = result["this stage"]["pages_per_s"] / result["datatrove"]["pages_per_s"]
+        result["ratio_vs_datatrove_per_core"] = round(r, 2)
+        result["ratio_vs_datatrove_wall"] = round(rw, 2)
+        log(f"this stage / datatrove: {r:.2f}x per core (CPU), {rw:.2f}x wall  (goal >= 2x, while keeping the math)")
+    if "gunzip" in result:
+        log(f"gunzip-only ceiling: {result['gunzip']['pages_per_cpu_s']:.0f} pages/CPU-s; this stage reaches "
+            f"{100 * result['this stage']['pages_per_cpu_s'] / result['gunzip']['pages_per_cpu_s']:.1f}% of it")
+    return result
+
+
+# --- 3. scaling and memory -------------------------------------------------------------
+
+def bench_scaling(mcc: Path) -> dict:
+    import ray
+
+    from pipeline.config import PoolConfig
+    from pipeline.pool import run_pool
+
+    warcs = good_warcs(mcc)
+    log(f"\n== 3. Ray scaling on {len(warcs)} mini-CC WARCs, 1 -> 2 workers; best of {REPEAT}")
+    os.environ.setdefault("RAY_AUTH_MODE", "disabled")
+    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
+    seconds = {1: [], 2: []}
+    rss = []
+    survival = None
+    try:
+        for _ in range(REPEAT):
+            for workers in (1, 2):
+                out = tempfile.mkdtemp(prefix=f"bench-ray{workers}-")
+                stats = run_pool(warcs, out, PoolConfig(workers=workers), progress=False)
+                seconds[workers].append(stats["extract_wall_seconds"])
+                rss += [s["peak_rss_mb"] for s in stats["per_warc"] if "peak_rss_mb" in s]
+                survival = stats["totals"]["math_survival"]
+                shutil.rmtree(out, ignore_errors=True)
+    finally:
+        ray.shutdown()
+    t1, t2 = min(seconds[1]), min(seconds[2])
+    result = {"seconds_1_worker": seconds[1], "seconds_2_workers": seconds[2], "speedup": round(t1 / t2, 2),
+              "peak_rss_mb_per_worker": max(rss), "math_survival_stage_stats": survival}
+    log(f"1 worker {t1:.1f}s, 2 workers {t2:.1f}s: speedup {t1 / t2:.2f}x (goal >= 1.8x; 2 shared cores)")
+    log(f"peak RSS per worker: {max(rss):.0f} MB (goal <= 2048 MB)")
+    log(f"stage's own math survival figure on the mini-CC: {survival}")
+    return result
+
+
+def main() -> int:
+    if not DATA.is_dir():
+        log(f"shared data not found at {DATA}: nothing to benchmark")
+        return 0
+    CACHE.mkdir(parents=True, exist_ok=True)
+    mcc = minicc()
+    results = {"math_kept_pct": bench_math(mcc), "speed": bench_speed(mcc), "scaling": bench_scaling(mcc)}
+    out = CACHE / "bench_extract.json"
+    out.write_text(json.dumps(results, indent=2))
+    log(f"\nresults: {out}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

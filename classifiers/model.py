@@ -1,0 +1,163 @@
+"""fastText training, prediction and held-out metrics for the math classifier.
+
+Two labels, ``__label__math`` and ``__label__other``; the score of a page is the
+model's probability of ``__label__math`` on the normalised text
+(:func:`classifiers.text.normalize`).
+"""
+from __future__ import annotations
+
+import logging
+import os
+import random
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Iterable, Sequence
+
+import numpy as np
+
+from pipeline.io import atomic_path
+
+log = logging.getLogger(__name__)
+
+MATH = "__label__math"
+OTHER = "__label__other"
+_NAN_RETRIES = 5
+
+
+@dataclass(frozen=True)
+class Example:
+    key: str  # stable identity (pool id or seed "<file>:<line>"): decides the held-out split
+    text: str  # normalised
+    label: int  # 1 math, 0 other
+
+
+def holdout_of(key: str, fraction: float, seed: int) -> bool:
+    """Deterministic split by key: the same page is held out in every run with this seed."""
+    import hashlib
+
+    h = int.from_bytes(hashlib.blake2b(f"{seed}\0{key}".encode(), digest_size=8).digest(), "big")
+    return h / 2**64 < fraction
+
+
+def write_fasttext_file(path: str | Path, examples: Iterable[Example], shuffle_seed: int | None = None) -> int:
+    """Write ``__label__X text`` lines atomically; shuffled (fastText learns in file order)."""
+    rows = [f"{MATH if e.label else OTHER} {e.text}\n" for e in examples if e.text]
+    if shuffle_seed is not None:
+        random.Random(shuffle_seed).shuffle(rows)
+    with atomic_path(path) as tmp:
+        with open(tmp, "w", encoding="utf-8") as fh:
+            fh.writelines(rows)
+    return len(rows)
+
+
+def train(train_file: str | Path, model_path: str | Path, params, seed: int) -> None:
+    """Train with ``params`` (:class:`pipeline.config.FastTextParams`) and save the model atomically."""
+    import fasttext
+
+    for attempt in range(1, _NAN_RETRIES + 1):
+        try:
+            model = fasttext.train_supervised(
+                input=str(train_file), dim=params.dim, lr=params.lr, wordNgrams=params.word_ngrams,
+                minCount=params.min_count, epoch=params.epoch, bucket=params.bucket, thread=params.threads,
+                seed=seed, loss="softmax", verbose=0,
+            )
+            break
+        except RuntimeError as exc:
+            # fasttext-numpy2 0.10.4 now and then stops a small training run with "Encountered NaN" although the
+            # same file, parameters and seed train cleanly in the next call (seen under pytest and on a loaded
+            # machine); a clean run is the same model, so retrying keeps the result deterministic.
+            if "NaN" not in str(exc) or attempt == _NAN_RETRIES:
+                raise
+            log.warning("fastText stopped on NaN (attempt %d of %d), training again: %s", attempt, _NAN_RETRIES,
+                        train_file)
+    with atomic_path(model_path) as tmp:
+        model.save_model(str(tmp))
+
+
+def train_isolated(train_file: str | Path, model_path: str | Path, params, seed: int) -> None:
+    """:func:`train` in a fresh Ray worker process (``max_calls=1``), one CPU per fastText thread.
+
+    fasttext-numpy2 0.10.4 keeps state between training calls in one process: the same file, parameters
+    and seed give a different model (or a spurious "Encountered NaN") depending on what the process did
+    before. A worker that exits after one call starts from the same state every time, so a model depends
+    only on its inputs and seed. On a cluster this also moves training off the driver.
+    """
+    import ray
+
+    task = ray.remote(num_cpus=params.threads, max_calls=1)(train)
+    ray.get(task.remote(str(train_file), str(model_path), params, seed))
+
+
+def load(model_path: str | Path):
+    import fasttext
+
+    if not Path(model_path).is_file():
+        raise FileNotFoundError(f"model not found: {model_path}")
+    return fasttext.load_model(str(model_path))
+
+
+def math_probability(model, texts: Sequence[str]) -> np.ndarray:
+    """P(math) of each normalised text, from one batched ``predict`` call (k=2: both labels)."""
+    if not texts:
+        return np.zeros(0, dtype=np.float32)
+    labels, probs = model.predict(list(texts), k=2)
+    out = np.empty(len(texts), dtype=np.float32)
+    for i, (ls, ps) in enumerate(zip(labels, probs)):
+        p = 0.0
+        for lab, pr in zip(ls, ps):
+            if lab == MATH:
+                p = float(pr)
+                break
+        else:
+            # only one label came back: the other one's probability is what is left
+            p = 1.0 - float(ps[0]) if ls and ls[0] == OTHER else 0.0
+        out[i] = min(max(p, 0.0), 1.0)
+    return out
+
+
+def roc_auc(labels: np.ndarray, scores: np.ndarray) -> float | None:
+    """Area under the ROC curve by the rank-sum (Mann-Whitney U) formula, ties averaged.
+
+    Written here because it is a few lines of numpy; scikit-learn would be a large
+    dependency for one function.
+    """
+    labels = np.asarray(labels, dtype=bool)
+    scores = np.asarray(scores, dtype=np.float64)
+    n_pos, n_neg = int(labels.sum()), int((~labels).sum())
+    if n_pos == 0 or n_neg == 0:
+        return None
+    order = np.argsort(scores, kind="mergesort")
+    ranks = np.empty(len(scores), dtype=np.float64)
+    sorted_scores = scores[order]
+    # average ranks over runs of equal scores
+    boundaries = np.flatnonzero(np.diff(sorted_scores)) + 1
+    starts = np.concatenate(([0], boundaries))
+    ends = np.concatenate((boundaries, [len(scores)]))
+    for s, e in zip(starts, ends):
+        ranks[order[s:e]] = (s + e + 1) / 2.0  # 1-based mean rank of positions s..e-1
+    u = ranks[labels].sum() - n_pos * (n_pos + 1) / 2.0
+    return float(u / (n_pos * n_neg))
+
+
+def binary_metrics(labels: np.ndarray, scores: np.ndarray, threshold: float) -> dict:
+    labels = np.asarray(labels, dtype=bool)
+    pred = np.asarray(scores) >= threshold
+    tp = int((pred & labels).sum())
+    fp = int((pred & ~labels).sum())
+    fn = int((~pred & labels).sum())
+    precision = tp / (tp + fp) if tp + fp else None
+    recall = tp / (tp + fn) if tp + fn else None
+    f1 = 2 * precision * recall / (precision + recall) if precision and recall else None
+    return {
+        "threshold": threshold, "positives": int(labels.sum()), "negatives": int((~labels).sum()),
+        "tp": tp, "fp": fp, "fn": fn,
+        "precision": _r(precision), "recall": _r(recall), "f1": _r(f1), "auc": _r(roc_auc(labels, scores)),
+    }
+
+
+def _r(x: float | None) -> float | None:
+    return None if x is None else round(float(x), 4)
+
+
+def model_size_mb(path: str | Path) -> float:
+    return round(os.path.getsize(path) / 2**20, 1)

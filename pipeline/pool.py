@@ -1,0 +1,464 @@
+"""The pool stage: Ray actors turn WARC files into deduplicated, math-preserving pool rows.
+
+Layout of the stage folder (``<workdir>/pool/`` or ``extract --output DIR``)::
+
+    warcs/<key>/pages.parquet   candidate rows of one WARC (POOL_SCHEMA), before cross-WARC URL dedup
+    warcs/<key>/drops.parquet   records of that WARC dropped while reading (DROP_LOG_SCHEMA)
+    warcs/<key>/_SUCCESS        per-WARC completion marker with the WARC's stats (written last)
+    pages/<key>.parquet         the pool: rows that won URL dedup (ids unique across the run)
+    drops/<key>.parquet         every dropped record of the WARC, ``duplicate_url`` losers included
+    stats.json                  per-WARC and total stats, math survival, failures
+    failures.json               inputs that failed: path and reason
+    _SUCCESS                    the stage is complete (only when no input failed)
+
+``<key>`` is the WARC's file name without ``.warc.gz`` plus 8 hex digits of
+sha1(path), so equal names from different crawls never collide.
+
+Phase 1 (Ray, one WARC per actor call, bounded by ``pool.workers``) writes the
+``warcs/<key>/`` files atomically and then the marker; a rerun skips WARCs whose
+marker exists. Phase 2 (driver, cheap: reads only ids, times and offsets) picks
+one capture per normalised URL: the earliest ``fetch_time`` wins, ties broken by
+WARC path then offset, so the result does not depend on scheduling order.
+"""
+from __future__ import annotations
+
+import gzip
+import hashlib
+import io
+import logging
+import os
+import random
+import re
+import resource
+import time
+from collections import Counter
+from dataclasses import asdict
+from pathlib import Path
+from typing import Any, Iterable
+
+import fsspec
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.parquet as pq
+
+from pipeline.extract import Drop, ExtractSettings, extract_record
+from pipeline.io import is_complete, mark_complete, read_marker, write_json_atomic, write_parquet_atomic
+from pipeline.schema import DROP_LOG_SCHEMA, POOL_SCHEMA, validate_table
+from pipeline.warc import WarcReadError, iter_raw_records
+
+log = logging.getLogger(__name__)
+
+STAGE = "pool"
+MANIFEST_RE = re.compile(r"(^|/)[^/]*\.paths(\.gz)?$")
+
+
+# --- inputs --------------------------------------------------------------------
+
+def is_manifest(path: str) -> bool:
+    return bool(MANIFEST_RE.search(path))
+
+
+def read_manifest(path: str, base_url: str, storage_options: dict | None = None) -> list[str]:
+    """WARC locations listed in a Common Crawl ``warc.paths.gz`` (or plain ``.paths``) manifest.
+
+    Entries with a scheme are used as they are; ``crawl-data/...`` entries are
+    joined to ``base_url`` (``https://data.commoncrawl.org/`` or ``s3://commoncrawl/``)
+    unless the file exists beside a local manifest (a mirrored crawl or the mini-CC).
+    """
+    compression = "gzip" if path.endswith(".gz") else None
+    with fsspec.open(path, "rt", compression=compression, encoding="utf-8", **(storage_options or {})) as fh:
+        entries = [line.strip() for line in fh if line.strip() and not line.startswith("#")]
+    local_dir = None if "://" in path else Path(path).resolve().parent
+    out = []
+    for entry in entries:
+        if "://" in entry:
+            out.append(entry)
+        elif local_dir is not None and (local_dir / entry).exists():
+            out.append(str(local_dir / entry))
+        elif entry.startswith("/"):
+            out.append(entry)
+        else:
+            base = base_url if entry.startswith("crawl-data/") or local_dir is not None else path.rsplit("/", 1)[0] + "/"
+            out.append(base.rstrip("/") + "/" + entry)
+    return out
+
+
+def resolve_inputs(inputs: Iterable[str], *, limit: int | None = None, sample: int | None = None, seed: int = 0,
+                   base_url: str = "https://data.commoncrawl.org/",
+                   storage_options: dict | None = None) -> tuple[list[str], list[dict]]:
+    """(WARC paths in a stable order, failures). Expands local globs and manifests.
+
+    ``limit`` keeps the first N entries of each manifest, ``sample`` a seeded random
+    N of them (in manifest order). A manifest that cannot be read is a failure.
+    """
+    from pipeline.warc import expand_inputs
+
+    paths: list[str] = []
+    failures: list[dict] = []
+    for item in expand_inputs(list(inputs)):
+        if not is_manifest(item):
+            paths.append(item)
+            continue
+        try:
+            entries = read_manifest(item, base_url, storage_options)
+        except (OSError, EOFError, UnicodeDecodeError) as exc:
+            failures.append({"path": item, "reason": f"manifest unreadable: {type(exc).__name__}: {exc}",
+                             "records_read": 0, "retryable": True})
+            continue
+        if sample is not None and sample < len(entries):
+            keep = set(random.Random(seed).sample(range(len(entries)), sample))
+            entries = [e for i, e in enumerate(entries) if i in keep]
+        if limit is not None:
+            entries = entries[:limit]
+        paths.extend(entries)
+    seen: set[str] = set()
+    return [p for p in paths if not (p in seen or seen.add(p))], failures
+
+
+def warc_key(path: str) -> str:
+    name = path.rstrip("/").rsplit("/", 1)[-1]
+    stem = re.sub(r"\.(warc|arc)(\.gz)?$", "", name) or "warc"
+    stem = re.sub(r"[^A-Za-z0-9._-]+", "_", stem)[:120]
+    return f"{stem}-{hashlib.sha1(path.encode()).hexdigest()[:8]}"
+
+
+def open_input(path: str, storage_options: dict | None = None):
+    """A streaming binary handle for a local path or any fsspec URL (never read whole)."""
+    opts = dict(storage_options or {})
+    if path.startswith(("http://", "https://")):
+        opts.setdefault("block_size", 0)  # stream the response; do not depend on Range support
+    return fsspec.open(path, "rb", **opts)
+
+
+# --- phase 1: one WARC ---------------------------------------------------------
+
+def settings_from_config(pool_cfg) -> ExtractSettings:
+    return ExtractSettings(
+        max_record_bytes=pool_cfg.max_record_bytes,
+        max_seconds_per_record=pool_cfg.max_seconds_per_record,
+        min_text_chars=pool_cfg.min_text_chars,
+        lang_chars=pool_cfg.lang_chars,
+        include_tables=pool_cfg.include_tables,
+        include_comments=pool_cfg.include_comments,
+        favor_recall=pool_cfg.favor_recall,
+    )
+
+
+def _drop_row(d: Drop, rec) -> dict:
+    return {"stage": STAGE, "reason": d.reason, "detail": d.detail, "id": d.id, "url": d.url,
+            "warc_path": rec.warc_path, "warc_record_id": rec.record_id, "warc_offset": rec.offset}
+
+
+def _peak_rss_mb() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0  # Linux reports KiB
+
+
+def process_warc(path: str, out_dir: str | Path, settings: ExtractSettings,
+                 storage_options: dict | None = None) -> dict:
+    """Extract one WARC into ``out_dir/warcs/<key>/``; return its stats. Never raises on bad input.
+
+    A file damaged midway keeps the rows read before the damage: its outputs
+    and marker are written with ``error`` set (rereading it gives the same
+    result). A file that cannot be opened writes nothing, so a rerun tries again.
+    """
+    key = warc_key(path)
+    folder = Path(out_dir) / "warcs" / key
+    if is_complete(folder):
+        stats = read_marker(folder)
+        stats["skipped"] = True
+        return stats
+    folder.mkdir(parents=True, exist_ok=True)
+    for stale in folder.glob(".*.tmp-*"):  # left by a killed run
+        stale.unlink(missing_ok=True)
+    t0 = time.perf_counter()
+    rows: list[dict] = []
+    drops: list[dict] = []
+    reasons: Counter = Counter()
+    math_kinds: Counter = Counter()
+    seen = 0
+    warc_bytes = 0
+    html_bytes = 0
+    error = None
+    try:
+        with open_input(path, storage_options) as fh:
+            for rec in iter_raw_records(fh, path, settings.max_record_bytes):
+                seen += 1
+                warc_bytes += rec.length
+                out = extract_record(rec, settings)
+                if isinstance(out, Drop):
+                    reasons[out.reason] += 1
+                    drops.append(_drop_row(out, rec))
+                else:
+                    math_kinds.update(out.pop("_math_by_kind"))
+                    html_bytes += out["html_bytes"]
+                    rows.append(out)
+    except WarcReadError as exc:
+        error = exc.reason
+    except FileNotFoundError:
+        return {"path": path, "key": key, "error": "file not found", "retryable": True}
+    except (OSError, EOFError, ValueError) as exc:
+        if seen == 0:
+            return {"path": path, "key": key, "error": f"cannot open: {type(exc).__name__}: {exc}"[:500],
+                    "retryable": True}
+        error = f"{type(exc).__name__}: {exc}"[:500]
+    pages = pa.Table.from_pylist(rows, schema=POOL_SCHEMA)
+    validate_table(pages, POOL_SCHEMA, f"pool rows of {path}")
+    write_parquet_atomic(folder / "pages.parquet", pages)
+    write_parquet_atomic(folder / "drops.parquet", pa.Table.from_pylist(drops, schema=DROP_LOG_SCHEMA))
+    math_html = sum(r["math_elements_html"] for r in rows)
+    math_text = sum(r["math_fragments_text"] for r in rows)
+    stats = {
+        "path": path,
+        "key": key,
+        "records_seen": seen,
+        "kept": len(rows),
+        "dropped": sum(reasons.values()),
+        "dropped_by_reason": dict(sorted(reasons.items())),
+        "warc_bytes": warc_bytes,
+        "html_bytes": html_bytes,
+        "text_chars": sum(len(r["text"]) for r in rows),
+        "seconds": round(time.perf_counter() - t0, 3),
+        "math_elements_html": math_html,
+        "math_fragments_text": math_text,
+        "math_elements_by_kind": dict(sorted(math_kinds.items())),
+        "math_pages": sum(1 for r in rows if r["math_elements_html"]),
+        "langs": dict(Counter(r["lang"] for r in rows).most_common(20)),
+        "peak_rss_mb": round(_peak_rss_mb(), 1),
+        "worker_pid": os.getpid(),
+        "error": error,
+    }
+    assert stats["records_seen"] == stats["kept"] + stats["dropped"], stats
+    mark_complete(folder, stats)
+    return stats
+
+
+# --- phase 2: URL dedup across WARCs ---------------------------------------------
+
+def dedup_urls(out_dir: str | Path, keys: list[str]) -> dict:
+    """Write ``pages/`` and ``drops/`` from the per-WARC outputs: one row per normalised URL.
+
+    The earliest fetch wins; ties go to the smaller (warc_path, warc_offset), so
+    the choice is the same whatever order the WARCs finished in.
+    """
+    out_dir = Path(out_dir)
+    parts = []
+    for key in keys:
+        t = pq.read_table(out_dir / "warcs" / key / "pages.parquet",
+                          columns=["id", "fetch_time", "warc_path", "warc_offset"])
+        parts.append(t.append_column("key", pa.array([key] * len(t), pa.string())))
+    index = pa.concat_tables(parts) if parts else pa.table({"id": pa.array([], pa.string())})
+    winners: dict[str, tuple] = {}
+    if len(index):
+        ids = index.column("id").to_pylist()
+        times = index.column("fetch_time").cast(pa.int64()).to_pylist()
+        wpaths = index.column("warc_path").to_pylist()
+        offs = index.column("warc_offset").to_pylist()
+        for i, doc_id in enumerate(ids):
+            cand = (times[i], wpaths[i], offs[i])
+            if doc_id not in winners or cand < winners[doc_id]:
+                winners[doc_id] = cand
+    kept_total = 0
+    dup_total = 0
+    per_key: dict[str, dict] = {}
+    for key in keys:
+        folder = out_dir / "warcs" / key
+        pages = pq.read_table(folder / "pages.parquet")
+        drops = pq.read_table(folder / "drops.parquet")
+        times = pages.column("fetch_time").cast(pa.int64()).to_pylist()
+        mask = [winners[i] == (t, p, o) for i, t, p, o in zip(
+            pages.column("id").to_pylist(), times, pages.column("warc_path").to_pylist(),
+            pages.column("warc_offset").to_pylist())]
+        mask_arr = pa.array(mask, pa.bool_())
+        kept = pages.filter(mask_arr)
+        losers = pages.filter(pc.invert(mask_arr))
+        dup_rows = [{"stage": STAGE, "reason": "duplicate_url",
+                     "detail": "earlier capture kept", "id": r["id"], "url": r["url"],
+                     "warc_path": r["warc_path"], "warc_record_id": r["warc_record_id"],
+                     "warc_offset": r["warc_offset"]}
+                    for r in losers.select(["id", "url", "warc_path", "warc_record_id", "warc_offset"]).to_pylist()]
+        all_drops = pa.concat_tables([drops, pa.Table.from_pylist(dup_rows, schema=DROP_LOG_SCHEMA)])
+        write_parquet_atomic(out_dir / "pages" / f"{key}.parquet", kept)
+        write_parquet_atomic(out_dir / "drops" / f"{key}.parquet", all_drops)
+        kept_total += len(kept)
+        dup_total += len(losers)
+        per_key[key] = {"kept_after_dedup": len(kept), "duplicate_url": len(losers)}
+    # outputs of WARCs no longer among the inputs would make the pool disagree with its stats
+    wanted = {f"{k}.parquet" for k in keys}
+    for sub in ("pages", "drops"):
+        if (out_dir / sub).exists():
+            for f in (out_dir / sub).glob("*.parquet"):
+                if f.name not in wanted:
+                    f.unlink()
+    return {"kept": kept_total, "duplicate_url": dup_total, "per_warc": per_key}
+
+
+# --- the Ray wrapper -------------------------------------------------------------
+
+def _make_worker_class():
+    import ray
+
+    @ray.remote(num_cpus=1, max_restarts=2, max_task_retries=2)
+    class PoolWorker:
+        """Holds the language model and parser state; extracts one WARC per call."""
+
+        def __init__(self, settings: dict, storage_options: dict | None):
+            from pipeline.extract import _identifier
+
+            self.settings = ExtractSettings(**settings)
+            self.storage_options = storage_options
+            _identifier()  # load py3langid's model once per actor
+
+        def ready(self) -> bool:
+            return True
+
+        def process(self, path: str, out_dir: str) -> dict:
+            return process_warc(path, out_dir, self.settings, self.storage_options)
+
+    return PoolWorker
+
+
+def run_pool(inputs: list[str], out_dir: str | Path, pool_cfg, *, progress: bool = True) -> dict:
+    """Extract ``inputs`` (paths, globs, URLs, manifests) into ``out_dir``; return the stage stats.
+
+    ``stats["failures"]`` lists every input that failed with its reason; the
+    stage marker is written only when there are none, so a rerun retries them.
+    """
+    import ray
+
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    t0 = time.perf_counter()
+    paths, failures = resolve_inputs(
+        inputs, limit=pool_cfg.manifest_limit, sample=pool_cfg.manifest_sample, seed=pool_cfg.manifest_seed,
+        base_url=pool_cfg.cc_base_url, storage_options=pool_cfg.storage_options)
+    settings = settings_from_config(pool_cfg)
+    results: dict[str, dict] = {}
+    todo = []
+    for p in paths:
+        folder = out_dir / "warcs" / warc_key(p)
+        if is_complete(folder):
+            stats = read_marker(folder)
+            stats["skipped"] = True
+            results[p] = stats
+        else:
+            todo.append(p)
+    if progress:
+        log.info("pool: %d WARCs, %d already done, %d to extract with %d workers",
+                 len(paths), len(paths) - len(todo), len(todo), pool_cfg.workers)
+    started_ray = False
+    extract_wall = 0.0
+    if todo:
+        from pipeline.ray_env import ensure_ray
+
+        started_ray = ensure_ray(num_cpus=pool_cfg.workers)
+        try:
+            worker_cls = _make_worker_class()
+            n_workers = max(1, min(pool_cfg.workers, len(todo)))
+            actors = [worker_cls.options(max_task_retries=pool_cfg.max_retries,
+                                         max_restarts=pool_cfg.max_retries).remote(asdict(settings),
+                                                                                   pool_cfg.storage_options)
+                      for _ in range(n_workers)]
+            ray.get([a.ready.remote() for a in actors])  # worker start-up is not extraction time
+            t_ready = time.perf_counter()
+            queue = list(todo)
+            in_flight: dict = {}
+            idle = list(actors)
+            done = 0
+            while queue or in_flight:
+                while queue and idle:  # bounded: one WARC in flight per actor
+                    actor = idle.pop()
+                    path = queue.pop(0)
+                    in_flight[actor.process.remote(path, str(out_dir))] = (actor, path)
+                ready, _ = ray.wait(list(in_flight), num_returns=1)
+                ref = ready[0]
+                actor, path = in_flight.pop(ref)
+                idle.append(actor)
+                try:
+                    stats = ray.get(ref)
+                except Exception as exc:  # the actor died or raised after its retries
+                    stats = {"path": path, "key": warc_key(path), "error": f"worker failed: {type(exc).__name__}: "
+                             f"{str(exc).splitlines()[0][:300] if str(exc) else ''}", "retryable": True}
+                results[path] = stats
+                done += 1
+                if progress:
+                    log.info("pool: %d/%d %s: %s", done, len(todo), warc_key(path),
+                             stats.get("error") or f"{stats.get('kept', 0)} kept of {stats.get('records_seen', 0)} "
+                             f"in {stats.get('seconds', 0):.1f}s")
+            extract_wall = time.perf_counter() - t_ready
+            for a in actors:
+                ray.kill(a)
+        finally:
+            if started_ray:
+                ray.shutdown()
+    ok_keys = []
+    per_warc = []
+    for p in paths:
+        st = results[p]
+        per_warc.append(st)
+        if st.get("error"):
+            failures.append({"path": p, "reason": st["error"], "records_read": st.get("records_seen", 0),
+                             "retryable": bool(st.get("retryable"))})
+        if "records_seen" in st:  # outputs exist (damaged files included: their good records count)
+            ok_keys.append(st["key"])
+    dedup = dedup_urls(out_dir, ok_keys)
+    totals = _totals(per_warc, dedup)
+    stats = {
+        "inputs": len(paths),
+        "warcs_done": len(ok_keys),
+        "failures": failures,
+        "seconds": round(time.perf_counter() - t0, 2),
+        "extract_wall_seconds": round(extract_wall, 2),  # from all workers ready to the last WARC done
+        "totals": totals,
+        "per_warc": [dict(s, **dedup["per_warc"].get(s.get("key"), {})) for s in per_warc],
+    }
+    write_json_atomic(out_dir / "failures.json", failures)
+    write_json_atomic(out_dir / "stats.json", stats)
+    if not failures:
+        mark_complete(out_dir, {k: v for k, v in stats.items() if k != "per_warc"})
+    elif (out_dir / "_SUCCESS").exists():
+        (out_dir / "_SUCCESS").unlink()
+    return stats
+
+
+def _totals(per_warc: list[dict], dedup: dict) -> dict:
+    reasons: Counter = Counter()
+    kinds: Counter = Counter()
+    langs: Counter = Counter()
+    tot = Counter()
+    for s in per_warc:
+        if "records_seen" not in s:
+            continue
+        for k in ("records_seen", "warc_bytes", "html_bytes", "math_elements_html", "math_fragments_text",
+                  "math_pages", "text_chars"):
+            tot[k] += s.get(k, 0)
+        tot["extract_seconds"] += s.get("seconds", 0.0)
+        reasons.update(s.get("dropped_by_reason", {}))
+        kinds.update(s.get("math_elements_by_kind", {}))
+        langs.update(s.get("langs", {}))
+    if dedup["duplicate_url"]:
+        reasons["duplicate_url"] += dedup["duplicate_url"]
+    out = dict(tot)
+    out["kept"] = dedup["kept"]
+    out["dropped"] = sum(reasons.values())
+    out["dropped_by_reason"] = dict(sorted(reasons.items()))
+    out["math_elements_by_kind"] = dict(sorted(kinds.items()))
+    out["langs"] = dict(langs.most_common(20))
+    out["math_survival"] = round(tot["math_fragments_text"] / tot["math_elements_html"], 4) if tot["math_elements_html"] else None
+    out["peak_rss_mb_max"] = max((s.get("peak_rss_mb", 0) for s in per_warc), default=0)
+    out["accounting_ok"] = out["records_seen"] == out["kept"] + out["dropped"] if "records_seen" in out else True
+    return out
+
+
+def read_pool(out_dir: str | Path) -> pa.Table:
+    """All pool rows of a finished stage folder (``pages/*.parquet``) in one table."""
+    files = sorted((Path(out_dir) / "pages").glob("*.parquet"))
+    if not files:
+        return POOL_SCHEMA.empty_table()
+    return pa.concat_tables([pq.read_table(f) for f in files])
+
+
+def read_drops(out_dir: str | Path) -> pa.Table:
+    files = sorted((Path(out_dir) / "drops").glob("*.parquet"))
+    if not files:
+        return DROP_LOG_SCHEMA.empty_table()
+    return pa.concat_tables([pq.read_table(f) for f in files])

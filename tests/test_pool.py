@@ -1,0 +1,360 @@
+"""The pool stage end to end on Ray: odd real WARCs, bad inputs, URL dedup, resume, remote inputs."""
+from __future__ import annotations
+
+import gzip
+import http.server
+import io
+import os
+import shutil
+import signal
+import ssl
+import subprocess
+import sys
+import threading
+import time
+from collections import Counter
+from datetime import datetime, timezone
+from functools import partial
+from pathlib import Path
+
+import pyarrow.parquet as pq
+import pytest
+from warcio.statusandheaders import StatusAndHeaders
+from warcio.warcwriter import WARCWriter
+
+from pipeline.config import PoolConfig
+from pipeline.pool import read_drops, read_pool, run_pool, warc_key
+from pipeline.schema import DROP_LOG_SCHEMA, POOL_SCHEMA, validate_table
+from pipeline.warc import read_record_at, scan_warc
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def cfg(**kw) -> PoolConfig:
+    return PoolConfig(workers=2, **kw)
+
+
+def odd_warcs(shared_data) -> list[str]:
+    return sorted(str(p) for p in (shared_data / "warc").rglob("*.warc.gz"))
+
+
+def test_odd_real_warcs_all_go_through(shared_data, ray_session, tmp_path):
+    paths = odd_warcs(shared_data)
+    stats = run_pool(paths, tmp_path, cfg(), progress=False)
+    assert stats["failures"] == []
+    assert (tmp_path / "_SUCCESS").exists()
+    per = {Path(s["path"]).name: s for s in stats["per_warc"]}
+    for p in paths:  # every record of every file is seen, exactly as an independent scan counts them
+        s = per[Path(p).name]
+        assert s["records_seen"] == scan_warc(p).records
+        assert s["records_seen"] == s["kept"] + s["dropped"]
+    # ClueWeb09: WARC/0.18, bad dates, EUC-JP under a false Content-Encoding: gzip -> 29 Japanese pages
+    cw = per["resiliparse_clueweb09-quirk.warc.gz"]
+    assert cw["kept"] == 29 and cw["langs"] == {"ja": 29}
+    # the CC slice ends with a request whose response is missing: 16 pages, nothing failed
+    assert per["resiliparse_CC-MAIN-2020-34_sample.warc.gz"]["kept"] == 16
+    assert per["warcio_example.warc.gz"]["dropped_by_reason"].get("revisit") == 1
+    pool = read_pool(tmp_path)
+    validate_table(pool, POOL_SCHEMA, "pool")
+    assert pool.num_rows == stats["totals"]["kept"]
+    assert len(set(pool.column("id").to_pylist())) == pool.num_rows
+    assert not any(u.startswith("<") for u in pool.column("url").to_pylist())  # wget's <uri> form cleaned
+    ja = [t for t, lang in zip(pool.column("text").to_pylist(), pool.column("lang").to_pylist()) if lang == "ja"]
+    assert len(ja) == 29 and all("\ufffd" not in t[:200] for t in ja)
+    drops = read_drops(tmp_path)
+    validate_table(drops, DROP_LOG_SCHEMA, "drops")
+    t = stats["totals"]
+    assert t["records_seen"] == pool.num_rows + drops.num_rows == t["kept"] + t["dropped"]
+    assert dict(Counter(drops.column("reason").to_pylist())) == t["dropped_by_reason"]
+
+
+def test_a_row_is_reread_with_one_ranged_read(shared_data, ray_session, tmp_path):
+    p = str(shared_data / "warc" / "resiliparse_CC-MAIN-2020-34_sample.warc.gz")
+    run_pool([p], tmp_path, cfg(), progress=False)
+    pool = read_pool(tmp_path).to_pylist()
+    for row in pool[:5]:
+        rec = read_record_at(row["warc_path"], row["warc_offset"], row["warc_length"])
+        assert rec.record_id == row["warc_record_id"] and rec.rec_type == "response"
+        assert rec.target_uri == row["url"] and len(rec.payload) >= row["html_bytes"] * 0.5
+
+
+def test_bad_inputs_are_listed_and_the_rest_finishes(shared_data, ray_session, tmp_path):
+    good = shared_data / "warc" / "dolma_sample-0000.warc.gz"
+    blob = good.read_bytes()
+    truncated = tmp_path / "in" / "truncated.warc.gz"
+    truncated.parent.mkdir()
+    truncated.write_bytes(blob[: len(blob) // 2])
+    garbage = tmp_path / "in" / "garbage.warc.gz"
+    garbage.write_bytes(gzip.compress(b"<html>this is not a WARC file</html>\n" * 50))
+    plain_text = tmp_path / "in" / "notes.warc"
+    plain_text.write_text("just some text\n")
+    missing = tmp_path / "in" / "missing.warc.gz"
+    other = shared_data / "warc" / "dolma_sample-0001.warc.gz"
+    out = tmp_path / "out"
+    inputs = [str(truncated), str(garbage), str(plain_text), str(missing), str(other)]
+    stats = run_pool(inputs, out, cfg(), progress=False)
+    failed = {Path(f["path"]).name: f for f in stats["failures"]}
+    assert set(failed) == {"truncated.warc.gz", "garbage.warc.gz", "notes.warc", "missing.warc.gz"}
+    assert "truncated" in failed["truncated.warc.gz"]["reason"] or "Error" in failed["truncated.warc.gz"]["reason"]
+    assert failed["missing.warc.gz"]["reason"] == "file not found" and failed["missing.warc.gz"]["retryable"]
+    assert "not a WARC" in failed["garbage.warc.gz"]["reason"]
+    # the records before the damage are kept and accounted for
+    per = {Path(s["path"]).name: s for s in stats["per_warc"]}
+    assert 0 < per["truncated.warc.gz"]["records_read" if "records_read" in per["truncated.warc.gz"] else "records_seen"]
+    assert per["truncated.warc.gz"]["kept"] >= 1
+    assert per["dolma_sample-0001.warc.gz"]["kept"] == 15
+    assert not (out / "_SUCCESS").exists()
+    assert stats["totals"]["accounting_ok"]
+    # the command's exit status says that inputs failed
+    env = dict(os.environ, RAY_AUTH_MODE="disabled")
+    proc = subprocess.run([sys.executable, "-m", "pipeline", "extract", "--workers", "1", "-i", str(missing),
+                           str(other), "-o", str(tmp_path / "cli")], cwd=REPO, env=env, capture_output=True,
+                          text=True, timeout=300)
+    assert proc.returncode == 1, proc.stderr[-2000:]
+    assert "missing.warc.gz: file not found" in proc.stderr
+
+
+def _warc(path: Path, captures: list[tuple[str, str, str]]) -> None:
+    """Write a per-record-gzip WARC of (url, iso date, body text) responses."""
+    with open(path, "wb") as fh:
+        w = WARCWriter(fh, gzip=True)
+        for url, date, body in captures:
+            html = f"<html><head><title>{body}</title></head><body><article><p>{body} " \
+                   f"{'Some words to make a paragraph. ' * 10}</p></article></body></html>".encode()
+            headers = StatusAndHeaders("200 OK", [("Content-Type", "text/html; charset=utf-8")], protocol="HTTP/1.1")
+            rec = w.create_warc_record(url, "response", payload=io.BytesIO(html), http_headers=headers,
+                                       warc_headers_dict={"WARC-Date": date})
+            w.write_record(rec)
+
+
+def test_url_dedup_earliest_fetch_wins_across_warcs(ray_session, tmp_path):
+    a, b = tmp_path / "a.warc.gz", tmp_path / "b.warc.gz"
+    _warc(a, [("https://site.org/x", "2024-03-01T00:00:00Z", "late copy"),
+              ("http://www.site.org/y/?utm_source=feed", "2024-01-05T00:00:00Z", "y variant"),
+              ("https://site.org/z", "2024-01-01T00:00:00Z", "z only")])
+    _warc(b, [("http://site.org/x#top", "2024-02-01T00:00:00Z", "early copy"),
+              ("https://site.org/y", "2024-01-05T00:00:00Z", "y canonical")])
+    results = []
+    for order, workers in (([str(a), str(b)], 2), ([str(b), str(a)], 1)):
+        out = tmp_path / f"out{workers}"
+        stats = run_pool(order, out, PoolConfig(workers=workers), progress=False)
+        pool = {r["url_normalized"]: r for r in read_pool(out).to_pylist()}
+        results.append({k: (v["title"], v["warc_path"]) for k, v in pool.items()})
+        assert set(pool) == {"https://site.org/x", "https://site.org/y", "https://site.org/z"}
+        assert pool["https://site.org/x"]["title"] == "early copy"
+        assert pool["https://site.org/x"]["fetch_time"] == datetime(2024, 2, 1, tzinfo=timezone.utc)
+        drops = [d for d in read_drops(out).to_pylist() if d["reason"] == "duplicate_url"]
+        assert len(drops) == 2 and {d["warc_path"] for d in drops if d["url"] == "https://site.org/x"} == {str(a)}
+        assert stats["totals"]["kept"] == 3 and stats["totals"]["dropped_by_reason"]["duplicate_url"] == 2
+    # same fetch time for y: the tie goes to the smaller WARC path, whatever the order or worker count
+    assert results[0] == results[1]
+    assert results[0]["https://site.org/y"] == ("y variant", str(a))
+
+
+def test_resume_after_a_killed_run_has_no_duplicates(shared_data, tmp_path):
+    src = odd_warcs(shared_data)
+    inputs = []
+    for i, p in enumerate(src * 2):  # twice over, under new names: more units of work
+        dst = tmp_path / "in" / f"{i:02d}-{Path(p).name}"
+        dst.parent.mkdir(exist_ok=True)
+        shutil.copy(p, dst)
+        inputs.append(str(dst))
+    out = tmp_path / "out"
+    env = dict(os.environ, RAY_AUTH_MODE="disabled")
+    cmd = [sys.executable, "-m", "pipeline", "extract", "--workers", "1", "-i", *inputs, "-o", str(out)]
+    proc = subprocess.Popen(cmd, cwd=REPO, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                            start_new_session=True)
+    deadline = time.time() + 240
+    try:
+        while time.time() < deadline and len(list(out.glob("warcs/*/_SUCCESS"))) < 3:
+            time.sleep(0.2)
+    finally:
+        os.killpg(proc.pid, signal.SIGKILL)  # the driver and the Ray processes it started
+        proc.wait()
+    time.sleep(1.0)  # a WARC may have been renamed into place while the signal was on its way
+    done_before = len(list(out.glob("warcs/*/_SUCCESS")))
+    assert 3 <= done_before < len(inputs), "the run finished before it could be killed"
+    assert not (out / "_SUCCESS").exists()
+    rerun = subprocess.run(cmd, cwd=REPO, env=env, capture_output=True, text=True, timeout=300)
+    assert rerun.returncode == 0, rerun.stderr[-2000:]
+    assert f"{done_before} already done" in rerun.stderr
+    stats_pool = read_pool(out)
+    ids = stats_pool.column("id").to_pylist()
+    assert len(ids) == len(set(ids))
+    # same rows as one uninterrupted run (each page of the copies appears once, after URL dedup)
+    clean = tmp_path / "clean"
+    subprocess.run(cmd[:-1] + [str(clean)], cwd=REPO, env=env, check=True, capture_output=True, timeout=300)
+    assert sorted(ids) == sorted(read_pool(clean).column("id").to_pylist())
+    assert sorted(read_drops(out).column("reason").to_pylist()) == sorted(read_drops(clean).column("reason").to_pylist())
+    assert not list(out.glob("warcs/*/.*.tmp-*"))
+
+
+class _Quiet(http.server.SimpleHTTPRequestHandler):
+    def log_message(self, *args):
+        pass
+
+
+@pytest.fixture()
+def https_server(tmp_path):
+    """HTTPS on 127.0.0.1 with a throwaway self-signed certificate, serving tmp_path/www."""
+    if shutil.which("openssl") is None:
+        pytest.skip("openssl not found: cannot make a test certificate")
+    www = tmp_path / "www"
+    www.mkdir()
+    key, cert = tmp_path / "key.pem", tmp_path / "cert.pem"
+    subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", str(key), "-out",
+                    str(cert), "-days", "1", "-subj", "/CN=127.0.0.1"], check=True, capture_output=True)
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), partial(_Quiet, directory=str(www)))
+    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    ctx.load_cert_chain(cert, key)
+    server.socket = ctx.wrap_socket(server.socket, server_side=True)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield www, f"https://127.0.0.1:{server.server_address[1]}"
+    server.shutdown()
+
+
+def test_https_inputs_and_a_manifest_with_limit_and_sample(shared_data, ray_session, https_server, tmp_path):
+    www, base = https_server
+    names = ["dolma_sample-0000.warc.gz", "dolma_sample-0001.warc.gz", "warcio_example.warc.gz", "jwarc_cc.warc.gz"]
+    (www / "crawl-data" / "CC-TEST" / "warc").mkdir(parents=True)
+    for n in names:
+        shutil.copy(shared_data / "warc" / n, www / "crawl-data" / "CC-TEST" / "warc" / n)
+    with gzip.open(www / "warc.paths.gz", "wt") as fh:
+        fh.writelines(f"crawl-data/CC-TEST/warc/{n}\n" for n in names)
+    # self-signed test certificate: tell aiohttp not to verify it (never do this for real crawls)
+    opts = {"ssl": False}
+    direct = run_pool([f"{base}/crawl-data/CC-TEST/warc/{names[0]}"], tmp_path / "direct",
+                      cfg(storage_options=opts), progress=False)
+    assert direct["failures"] == [] and direct["totals"]["kept"] == 22
+    assert read_pool(tmp_path / "direct").column("warc_path")[0].as_py().startswith("https://127.0.0.1")
+    limited = run_pool([f"{base}/warc.paths.gz"], tmp_path / "limit",
+                       cfg(storage_options=opts, manifest_limit=2, cc_base_url=base + "/"), progress=False)
+    assert [Path(s["path"]).name for s in limited["per_warc"]] == names[:2]
+    # 22 + 15 pages; the two wget crawls share a few URLs, which dedup drops
+    t = limited["totals"]
+    assert t["kept"] + t["dropped_by_reason"].get("duplicate_url", 0) == 37 and limited["failures"] == []
+    sampled = run_pool([f"{base}/warc.paths.gz"], tmp_path / "sample",
+                       cfg(storage_options=opts, manifest_sample=2, manifest_seed=7, cc_base_url=base + "/"),
+                       progress=False)
+    again = run_pool([f"{base}/warc.paths.gz"], tmp_path / "sample2",
+                     cfg(storage_options=opts, manifest_sample=2, manifest_seed=7, cc_base_url=base + "/"),
+                     progress=False)
+    assert len(sampled["per_warc"]) == 2
+    assert [s["path"] for s in sampled["per_warc"]] == [s["path"] for s in again["per_warc"]]
+    missing = run_pool([f"{base}/crawl-data/none.warc.gz"], tmp_path / "404", cfg(storage_options=opts),
+                       progress=False)
+    assert len(missing["failures"]) == 1 and missing["failures"][0]["retryable"]
+
+
+# -- the mini Common Crawl ---------------------------------------------------------
+
+@pytest.fixture(scope="module")
+def minicc_pool(minicc, ray_session, tmp_path_factory):
+    out = tmp_path_factory.mktemp("minicc_pool")
+    stats = run_pool([str(minicc / "warc.paths.gz")], out, PoolConfig(workers=2), progress=False)
+    return minicc, out, stats
+
+
+def test_minicc_damaged_files_fail_and_keep_their_good_records(minicc_pool):
+    minicc, out, stats = minicc_pool
+    damaged = {Path(f["path"]).name: f for f in stats["failures"]}
+    assert len(damaged) == 2 and not any(f["retryable"] for f in damaged.values())
+    reasons = sorted(f["reason"] for f in damaged.values())
+    assert any("not a WARC" in r for r in reasons) and any("truncated" in r for r in reasons)
+    per = {Path(s["path"]).name: s for s in stats["per_warc"]}
+    truncated = next(per[n] for n, f in damaged.items() if "truncated" in f["reason"])
+    assert truncated["records_seen"] > 0 and truncated["kept"] > 0
+    for s in stats["per_warc"]:
+        assert s["records_seen"] == s["kept"] + s["dropped"]
+        if Path(s["path"]).name not in damaged:
+            assert s["records_seen"] == scan_warc(s["path"]).records and not s["error"]
+
+
+def test_minicc_every_response_is_accounted_for(minicc_pool):
+    minicc, out, stats = minicc_pool
+    truth = pq.read_table(minicc / "truth.parquet").to_pylist()
+    pool = read_pool(out).to_pylist()
+    drops = read_drops(out).to_pylist()
+    t = stats["totals"]
+    assert t["records_seen"] == len(pool) + len(drops) == t["kept"] + t["dropped"]
+    kept_ids = {r["warc_record_id"] for r in pool}
+    dropped = {d["warc_record_id"]: d["reason"] for d in drops}
+    assert not kept_ids & set(dropped)
+    for row in truth:  # every complete response record of the crawl: kept, or dropped for the right reason
+        rid = row["warc_record_id"]
+        assert rid in kept_ids or rid in dropped, row
+        if row["http_status"] != 200:
+            assert dropped[rid] == "http_status"
+        elif not row["is_html"]:
+            assert dropped[rid] == "not_html"
+
+
+def test_minicc_url_dedup_keeps_the_earliest_capture(minicc_pool):
+    from pipeline.extract import normalize_url
+
+    minicc, out, stats = minicc_pool
+    truth = [r for r in pq.read_table(minicc / "truth.parquet").to_pylist() if r["is_html"] and r["http_status"] == 200]
+    pool = read_pool(out).to_pylist()
+    ids = [r["id"] for r in pool]
+    assert len(ids) == len(set(ids))
+    by_url: dict[str, list] = {}
+    for r in truth:
+        by_url.setdefault(normalize_url(r["url"]), []).append(r)
+    kept = {r["url_normalized"]: r for r in pool}
+    groups = [g for g in by_url.values() if len(g) > 1]
+    assert any(r["dup_kind"] == "url_variant" for g in groups for r in g)
+    assert any(r["dup_kind"] == "refetch" for g in groups for r in g)
+    for g in groups:
+        norm = normalize_url(g[0]["url"])
+        if norm not in kept:  # every capture was dropped for another reason
+            continue
+        earliest = min(g, key=lambda r: (r["fetch_time"], r["warc_file"], r["warc_offset"]))
+        assert kept[norm]["warc_record_id"] == earliest["warc_record_id"]
+    assert stats["totals"]["dropped_by_reason"]["duplicate_url"] == sum(len(g) - 1 for g in groups
+                                                                        if normalize_url(g[0]["url"]) in kept)
+
+
+def test_minicc_math_survives_for_every_markup_kind(minicc_pool):
+    minicc, out, stats = minicc_pool
+    truth = {r["warc_record_id"]: r for r in pq.read_table(minicc / "truth.parquet").to_pylist()}
+    per_kind: dict[str, list[int]] = {}
+    for row in read_pool(out).to_pylist():
+        t = truth[row["warc_record_id"]]
+        if t["is_math"] and t["math_elements"]:
+            acc = per_kind.setdefault(t["math_markup"], [0, 0])
+            acc[0] += t["math_elements"]
+            acc[1] += min(row["math_fragments_text"], t["math_elements"] + 4)  # titles repeat a formula or two
+    assert {"mathjax", "tex", "katex", "mathml", "mathml_noannot", "wiki_img", "latex_img"} <= set(per_kind)
+    for kind, (want, got) in per_kind.items():
+        assert got >= 0.95 * want, (kind, got, want)
+    assert stats["totals"]["math_survival"] >= 0.95
+
+
+def test_minicc_language_and_charset(minicc_pool):
+    minicc, out, stats = minicc_pool
+    truth = {r["warc_record_id"]: r for r in pq.read_table(minicc / "truth.parquet").to_pylist()}
+    rows = [(truth[r["warc_record_id"]], r) for r in read_pool(out).to_pylist()]
+    for lang in ("en", "zh"):
+        pairs = [(t, r) for t, r in rows if t["language"] == lang]
+        assert pairs and sum(r["lang"] == lang for t, r in pairs) >= 0.97 * len(pairs), lang
+    gbk = [(t, r) for t, r in rows if t["actual_charset"] == "gb18030"]
+    assert gbk and all(r["charset"] == "gb18030" for t, r in gbk)  # missing or wrong labels included
+    assert any(t["declared_charset"] != "gbk" for t, r in gbk)
+    assert not any("\ufffd" in r["text"] or "Ã" in r["text"] or "Â" in r["text"] for t, r in rows)
+
+
+def test_pool_stage_in_the_run_lists_damaged_inputs(minicc, ray_session, tmp_path):
+    from pipeline.config import load_config
+    from pipeline.io import is_complete
+    from pipeline.run import STAGES
+
+    workdir = tmp_path / "out"
+    workdir.mkdir()
+    (workdir / "minicc").symlink_to(minicc, target_is_directory=True)
+    cfg = load_config(REPO / "configs" / "default.yaml", {"workdir": str(workdir)})
+    stage = next(s for s in STAGES if s.name == "pool")
+    assert [s.name for s in STAGES].index("pool") == [s.name for s in STAGES].index("minicc") + 1
+    stats = stage.run(cfg, workdir / "pool")
+    assert len(stats["failures"]) == 2 and stats["totals"]["kept"] > 0
+    assert is_complete(workdir / "pool")  # the damaged files are final, not retryable
