@@ -411,3 +411,24 @@ def test_default_input_is_latest_complete_upstream(tmp_path):
     assert resolve_input(cfg) == kept
     cfg.decontam.input = "{workdir}/pool/pages"
     assert resolve_input(cfg) == pool / "pages"
+
+
+def test_minicc_generated_benchmarks_load_and_match(minicc):
+    """The mini-CC's generated files in the real layouts load through the default config entries."""
+    from decontam.stage import load_benchmarks
+    from pipeline.config import Config
+
+    cfg = load_config("configs/default.yaml")
+    sizes = cfg.synth.benchmarks
+    dcfg = cfg.decontam.model_copy(update={"benchmarks": [b for b in Config().decontam.benchmarks
+                                                          if b.name.startswith("minicc-")]})
+    texts, loaded = load_benchmarks(dcfg, minicc.parent)  # {workdir}/minicc/benchmarks/...
+    want = {"minicc-gsm8k": sizes.gsm8k, "minicc-math": sizes.math, "minicc-cmath": sizes.cmath,
+            "minicc-agieval-gaokao-mathqa": sizes.agieval, "minicc-agieval-gaokao-mathcloze": sizes.agieval,
+            "minicc-agieval-sat-math": sizes.agieval, "minicc-agieval-math": sizes.agieval}
+    assert {k: v["items"] for k, v in loaded.items()} == want
+    idx = BenchmarkIndex(texts)
+    for bench in want:
+        t = next(t for t in texts if t.benchmark == bench and t.field in ("question", "problem"))
+        res = idx.scan(f"Homework thread.\n{t.text}\nThanks in advance.")
+        assert (bench, t.item_id) in {(idx.texts[m.owner].benchmark, idx.texts[m.owner].item_id) for m in res.matches}
