@@ -426,12 +426,9 @@ def run_dedup(inputs: Iterable[str | Path], out: str | Path, cfg, workers: int |
     chunks = plan_chunks(files, cfg.chunk_rows)
     total_rows = sum(c.rows for c in chunks)
     t = time.perf_counter()
-    if not ray.is_initialized():
-        if os.environ.get("RAY_ADDRESS"):  # `ray job submit` or a cluster: join it, use all its CPUs
-            ray.init(address=os.environ["RAY_ADDRESS"], log_to_driver=False)
-        else:  # a local head; Ray 2.60's token auth would break `ray job submit` against it
-            os.environ.setdefault("RAY_AUTH_MODE", "disabled")
-            ray.init(num_cpus=workers or cfg.workers or None, include_dashboard=False, log_to_driver=False)
+    from pipeline.ray_env import ensure_ray
+
+    ensure_ray(num_cpus=workers or cfg.workers or None)  # joins RAY_ADDRESS (`ray job submit`) when set
     ray_start = time.perf_counter() - t
     cpus = int(ray.cluster_resources().get("CPU", 1))
     workers = max(1, min(workers or cfg.workers or cpus, cpus))

@@ -260,6 +260,8 @@ def _add_run(sub) -> None:
         "completion marker, so a rerun resumes where the last one stopped.",
     )
     _add_config_args(p)
+    p.add_argument("--until", default=None, metavar="STAGE",
+                   help="stop after this stage (minicc, pool, dedup, rounds, decontam, corpus, megatron, report)")
     p.set_defaults(func=cmd_run)
 
 
@@ -267,7 +269,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     from pipeline.run import run_pipeline
 
     cfg = _config_from_args(args)
-    return run_pipeline(cfg)
+    return run_pipeline(cfg, until=args.until)
 
 
 # --- inspect ------------------------------------------------------------------

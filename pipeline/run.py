@@ -158,19 +158,24 @@ def _headline(stats: dict) -> str:
     return ", ".join(p for p in parts if p)
 
 
-def run_pipeline(cfg: Config) -> int:
-    """Run every stage in order; skip complete ones; write run_stats.json after each stage."""
+def run_pipeline(cfg: Config, until: str | None = None) -> int:
+    """Run every stage in order (or up to ``until``); skip complete ones; write run_stats.json after each."""
+    from pipeline.config import ConfigError
     from pipeline.ray_env import ensure_ray
 
+    names = [s.name for s in STAGES]
+    if until is not None and until not in names:
+        raise ConfigError(f"--until: unknown stage {until!r}; stages: {', '.join(names)}")
+    stages = STAGES[: names.index(until) + 1] if until else STAGES
     workdir = cfg.workdir_path
     workdir.mkdir(parents=True, exist_ok=True)
-    todo = [s for s in STAGES if s.always or not is_complete(workdir / s.name)]
+    todo = [s for s in stages if s.always or not is_complete(workdir / s.name)]
     # One Ray for the whole run (joins RAY_ADDRESS under `ray job submit`): stages reuse it.
     started_ray = ensure_ray() if any(s.uses_ray for s in todo) else False
     summary: list[dict] = []
     t_run = time.perf_counter()
     try:
-        for stage in STAGES:
+        for stage in stages:
             folder = workdir / stage.name
             t0 = time.perf_counter()
             if is_complete(folder) and not stage.always:

@@ -40,6 +40,7 @@ from pipeline.schema import DROP_LOG_SCHEMA
 log = logging.getLogger(__name__)
 
 TEXT_SUFFIXES = (".parquet", ".jsonl", ".json", ".jsonl.gz")
+FOLDER_SUFFIXES = (".parquet", ".jsonl", ".jsonl.gz")  # .json inside a folder is metadata (manifest.json)
 EMPTY_REASON = "empty_after_tokenization"
 #: token ids of a vocabulary smaller than this fit uint16 (megatron-core's threshold)
 UINT16_VOCAB_LIMIT = 65_500
@@ -77,7 +78,8 @@ def expand_inputs(paths: list[str]) -> list[str]:
         protocol = fs.protocol if isinstance(fs.protocol, str) else fs.protocol[0]
         proto = "" if protocol in ("file", "local") else f"{protocol}://"
         if fs.isdir(root):
-            found = [f for f in fs.find(root) if f.endswith(TEXT_SUFFIXES) and not Path(f).name.startswith((".", "_"))]
+            # A folder's data files only: not a corpus's manifest.json, markers or temporary files.
+            found = [f for f in fs.find(root) if f.endswith(FOLDER_SUFFIXES) and not Path(f).name.startswith((".", "_"))]
         elif any(c in root for c in "*?["):
             found = [f for f in fs.glob(root) if f.endswith(TEXT_SUFFIXES)]
         elif fs.exists(root):
@@ -336,8 +338,9 @@ def tokenize_to_megatron(paths: list[str], tokenizer_dir: str | Path, out_folder
     parts_dir.mkdir(parents=True, exist_ok=True)
     prefixes = [str(parts_dir / f"part-{i:05d}") for i in range(len(units))]
 
-    if not ray.is_initialized():
-        ray.init(num_cpus=workers, include_dashboard=False, log_to_driver=False)
+    from pipeline.ray_env import ensure_ray
+
+    ensure_ray(num_cpus=workers)  # joins RAY_ADDRESS (a cluster, `ray job submit`) when set
     task = ray.remote(num_cpus=1)(tokenize_unit)
     spec_ref = ray.put(spec)
     results: dict[int, PartResult] = {}

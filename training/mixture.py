@@ -189,9 +189,10 @@ def build_megatron(cfg: Config, folder: Path, corpus_paths: list[str] | None = N
             train_bpe_tokenizer(_first_texts(first.paths, tk.text_column, tk.train_docs), tokenizer_dir,
                                 tk.vocab_size)
 
-    started_ray = not ray.is_initialized()
-    if started_ray:  # one Ray for all sources; shut down after, so `train` can start its own workers
-        ray.init(num_cpus=tk.workers, include_dashboard=False, log_to_driver=False)
+    from pipeline.ray_env import ensure_ray
+
+    # one Ray for all sources; shut down after if started here, so `train` can start its own workers
+    started_ray = ensure_ray(num_cpus=tk.workers)
     try:
         per_source = [_tokenize_source(src, folder, tokenizer_dir, tk) for src in sources]
     finally:
