@@ -7,8 +7,6 @@ because a seed is usually a file someone assembled by hand or by script.
 from __future__ import annotations
 
 import glob
-import gzip
-import json
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -16,6 +14,7 @@ import pyarrow.parquet as pq
 
 from classifiers.text import tokenize
 from pipeline.extract import normalize_url
+from pipeline.io import JsonlLineError, iter_jsonl
 
 
 class SeedError(ValueError):
@@ -53,18 +52,11 @@ def expand_seed_paths(patterns: list[str]) -> list[str]:
 
 
 def _iter_jsonl(path: str):
-    opener = gzip.open if path.endswith(".gz") else open
-    with opener(path, "rt", encoding="utf-8") as fh:
-        for lineno, line in enumerate(fh, 1):
-            if not line.strip():
-                continue
-            try:
-                obj = json.loads(line)
-            except json.JSONDecodeError as exc:
-                raise SeedError(f"{path}:{lineno}: not valid JSON ({exc.msg} at column {exc.colno})") from None
-            if not isinstance(obj, dict):
-                raise SeedError(f"{path}:{lineno}: expected a JSON object with a 'text' field, got {type(obj).__name__}")
+    try:
+        for lineno, obj in iter_jsonl(path):
             yield f"{path}:{lineno}", obj
+    except JsonlLineError as exc:
+        raise SeedError(f"{path}:{exc.lineno}: {exc.reason} (a seed line is an object with a 'text' field)") from None
 
 
 def _iter_parquet(path: str):

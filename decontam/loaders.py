@@ -32,6 +32,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Iterable, Iterator
 
+from pipeline.io import JsonlLineError, iter_jsonl
+
 FORMATS = ("auto", "gsm8k", "math", "cmath", "agieval", "jsonl", "parquet", "hf")
 
 
@@ -55,25 +57,13 @@ _GSM8K_CALC = re.compile(r"<<[^<>]*>>")
 def _read_jsonl(path: Path) -> Iterator[tuple[int, dict[str, Any]]]:
     """(1-based line number, record) for every non-blank line of ``path``."""
     try:
-        fh = open(path, encoding="utf-8")
+        yield from iter_jsonl(path)
+    except JsonlLineError as exc:
+        raise BenchmarkFileError(f"benchmark file {path}: line {exc.lineno} is {exc.reason}") from None
+    except UnicodeDecodeError as exc:
+        raise BenchmarkFileError(f"benchmark file {path}: not UTF-8 text ({exc.reason})") from None
     except OSError as exc:
         raise BenchmarkFileError(f"benchmark file {path}: cannot open ({exc.strerror or exc})") from None
-    with fh:
-        try:
-            for lineno, line in enumerate(fh, 1):
-                if not line.strip():
-                    continue
-                try:
-                    rec = json.loads(line)
-                except json.JSONDecodeError as exc:
-                    raise BenchmarkFileError(f"benchmark file {path}: line {lineno} is not valid JSON ({exc.msg})") from None
-                if not isinstance(rec, dict):
-                    raise BenchmarkFileError(
-                        f"benchmark file {path}: line {lineno} is a JSON {type(rec).__name__}, expected an object"
-                    )
-                yield lineno, rec
-        except UnicodeDecodeError as exc:
-            raise BenchmarkFileError(f"benchmark file {path}: not UTF-8 text ({exc.reason})") from None
 
 
 def _get(rec: dict[str, Any], dotted: str) -> Any:

@@ -8,6 +8,7 @@ marker exists and redoes the rest.
 """
 from __future__ import annotations
 
+import gzip
 import hashlib
 import json
 import os
@@ -83,3 +84,32 @@ def sha256_file(path: str | Path, chunk: int = 1 << 20) -> str:
         while block := fh.read(chunk):
             h.update(block)
     return h.hexdigest()
+
+
+class JsonlLineError(ValueError):
+    """A line of a JSON-lines file is not a JSON object. Callers add their own context to ``reason``."""
+
+    def __init__(self, lineno: int, reason: str):
+        super().__init__(f"line {lineno}: {reason}")
+        self.lineno = lineno
+        self.reason = reason
+
+
+def iter_jsonl(path: str | Path) -> Iterator[tuple[int, dict]]:
+    """(1-based line number, object) for every non-blank line of a .jsonl or .jsonl.gz file.
+
+    Raises JsonlLineError for a line that is not valid JSON or not an object, and lets
+    OSError / UnicodeDecodeError through for the caller to name the file.
+    """
+    opener = gzip.open if str(path).endswith(".gz") else open
+    with opener(path, "rt", encoding="utf-8") as fh:
+        for lineno, line in enumerate(fh, 1):
+            if not line.strip():
+                continue
+            try:
+                obj = json.loads(line)
+            except json.JSONDecodeError as exc:
+                raise JsonlLineError(lineno, f"not valid JSON ({exc.msg} at column {exc.colno})") from None
+            if not isinstance(obj, dict):
+                raise JsonlLineError(lineno, f"a JSON {type(obj).__name__}, expected an object")
+            yield lineno, obj
