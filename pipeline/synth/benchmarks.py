@@ -41,14 +41,20 @@ class BenchItem:
 
 
 def _gsm8k_answer(solution: str, final: str) -> str:
-    # GSM8K marks each calculation as <<expr=result>>; add them to "a op b = c" steps.
-    def annotate(m: re.Match) -> str:
-        expr, result = m.group(1), m.group(2)
-        return f"{expr} = <<{expr.replace(' ', '').replace('$', '')}={result.replace('$', '')}>>{result}"
+    """GSM8K's answer format: one calculation per line, each marked <<expr=result>>, then "#### n".
 
+    Only the calculations of the worked solution are kept, in exam wording: the page-style sentences
+    around them ("... take the bus, so ...") belong to pages, and sharing them would make every page
+    with the same numbers look contaminated.
+    """
     num = r"\$?\d+(?:\.\d+)?(?:/\d+)?"
-    body = re.sub(rf"({num}(?: [*+/-] {num})+) = ({num})", annotate, solution)
-    return body.replace(". ", ".\n") + f"\n#### {final}"
+    steps = re.findall(rf"({num}(?: [*+/-] {num})+) = ({num})", solution)
+    lines = []
+    for k, (expr, result) in enumerate(steps):
+        calc = f"<<{expr.replace(' ', '').replace('$', '')}={result.replace('$', '')}>>"
+        lines.append(f"{'First compute' if k == 0 else 'Next'} {expr} = {calc}{result}.")
+    lines.append(f"The answer is {final}.")
+    return "\n".join(lines) + f"\n#### {final}"
 
 
 def _split_eq(tex: str) -> tuple[str, str] | None:
