@@ -13,13 +13,12 @@ import json
 import logging
 from collections import Counter
 from pathlib import Path
-from typing import Any, Callable
+from typing import Callable
 
 import matplotlib
 
 matplotlib.use("Agg")  # headless: no display on a cluster node
 import matplotlib.pyplot as plt  # noqa: E402
-import pyarrow.compute as pc  # noqa: E402
 import pyarrow.dataset as ds  # noqa: E402
 import pyarrow.parquet as pq  # noqa: E402
 
@@ -335,7 +334,3 @@ figure {{ margin: 0; border: 1px solid #eee; padding: .5em; }} img {{ max-width:
     stats = {"plots": made, "accounting": rows, "totals": totals}
     mark_complete(out, {"plots": made, "balanced": totals.get("balanced")})
     return stats
-
-
-def _dump(obj: Any) -> str:
-    return json.dumps(obj, indent=2, default=str)
