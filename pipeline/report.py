@@ -40,6 +40,16 @@ def _save(fig, path: Path) -> None:
     plt.close(fig)
 
 
+def _ranked_bars(items: list[tuple[str, int]], title: str, color: str, out: Path, log_x: bool = False) -> None:
+    """Horizontal bars, largest first from the top."""
+    fig, ax = plt.subplots(figsize=(7, 0.35 * len(items) + 1.2))
+    ax.barh([k for k, _ in items][::-1], [v for _, v in items][::-1], color=color)
+    if log_x:
+        ax.set_xscale("log")
+    ax.set_title(title)
+    _save(fig, out)
+
+
 # --- the numbers -----------------------------------------------------------------
 
 def accounting(workdir: Path) -> list[dict]:
@@ -126,12 +136,7 @@ def plot_drop_reasons(rows: list[dict], out: Path) -> str | None:
         reasons.update({f"{r['stage']}: {k}": v for k, v in r["dropped"].items() if v})
     if not reasons:
         return None
-    items = reasons.most_common()
-    fig, ax = plt.subplots(figsize=(7, 0.35 * len(items) + 1.2))
-    ax.barh([k for k, _ in items][::-1], [v for _, v in items][::-1], color="#c44e52")
-    ax.set_xscale("log")
-    ax.set_title("Why records were dropped")
-    _save(fig, out)
+    _ranked_bars(reasons.most_common(), "Why records were dropped", "#c44e52", out, log_x=True)
     return "Every dropped record has a reason; per-record reasons are in each stage's drop log."
 
 
@@ -206,11 +211,7 @@ def plot_top_domains(workdir: Path, out: Path) -> str | None:
     if not files:
         return None
     dom = Counter(ds.dataset(files, format="parquet").to_table(columns=["domain"]).column("domain").to_pylist())
-    items = dom.most_common(20)
-    fig, ax = plt.subplots(figsize=(7, 0.3 * len(items) + 1.2))
-    ax.barh([k for k, _ in items][::-1], [v for _, v in items][::-1], color="#64b5cd")
-    ax.set_title("Top domains in the corpus")
-    _save(fig, out)
+    _ranked_bars(dom.most_common(20), "Top domains in the corpus", "#64b5cd", out)
     return "The 20 domains with the most pages in the final corpus."
 
 
@@ -235,11 +236,7 @@ def plot_decontam_hits(workdir: Path, out: Path) -> str | None:
     by = m.get("removed_by_benchmark") or {}
     if not by:
         return "No page matched a benchmark."
-    items = sorted(by.items(), key=lambda kv: -kv[1])
-    fig, ax = plt.subplots(figsize=(7, 0.35 * len(items) + 1.2))
-    ax.barh([k for k, _ in items][::-1], [v for _, v in items][::-1], color="#da8bc3")
-    ax.set_title("Pages removed by decontamination, per benchmark")
-    _save(fig, out)
+    _ranked_bars(Counter(by).most_common(), "Pages removed by decontamination, per benchmark", "#da8bc3", out)
     return "Each removal is in decontam's audit log with the matched n-gram and its offset."
 
 
