@@ -41,6 +41,7 @@ from classifiers.score import read_scores, score_pool
 from classifiers.seed import SeedLoad, load_seed
 from classifiers.text import normalize
 from pipeline.io import is_complete, mark_complete, read_marker, write_json_atomic, write_parquet_atomic
+from pipeline.progress import progress_bar
 from pipeline.schema import DOMAIN_SCHEMA, SEED_ADDED_SCHEMA, SELECTION_SCHEMA, validate_table
 
 log = logging.getLogger(__name__)
@@ -413,8 +414,8 @@ def run_round(cfg, root: Path, n: int, seed: SeedLoad, pool: Pool, truth: Path |
                                        "train_examples", "holdout_examples")},
         "classifier": metrics,
         **disc,
-        "scoring": {k: score_stats.get(k) for k in ("rows", "seconds", "workers", "normalize_seconds",
-                                                    "predict_seconds", "pages_per_second")},
+        "scoring": {k: score_stats.get(k) for k in ("rows", "rows_scored_now", "skipped", "seconds", "workers",
+                                                    "normalize_seconds", "predict_seconds", "pages_per_second")},
         "truth": truth_metrics(truth, pool, selected) if truth is not None and truth.exists() else None,
         "seconds": {k: round(v, 2) for k, v in timings.items()} | {"total": round(time.perf_counter() - t0, 2)},
     }
@@ -454,6 +455,8 @@ def run_recall(cfg, out_dir: str | Path, *, stop_after: int | None = None, progr
     reason = "max_rounds"
     # joins RAY_ADDRESS (a cluster, `ray job submit`) or starts a local Ray of `workers` CPUs
     started_ray = ensure_ray(num_cpus=rc.workers)
+    # up to max_rounds; saturation usually ends the loop earlier (the bar then stops short of its total)
+    bar = progress_bar(rc.max_rounds, "recall rounds", "round", progress)
     try:
         for n in range(1, rc.max_rounds + 1):
             rdir = _round_dir(root, n)
@@ -464,6 +467,7 @@ def run_recall(cfg, out_dir: str | Path, *, stop_after: int | None = None, progr
                 log.info("recall: round %d", n)
                 stats = run_round(cfg, root, n, seed, pool, truth, progress)
             rounds.append(stats)
+            bar.update(1)
             if progress:
                 tr = stats.get("truth") or {}
                 log.info("recall r%d: %d pages, overlap %s, seed +%d, holdout AUC %s, truth P=%s R=%s", n,
@@ -476,6 +480,7 @@ def run_recall(cfg, out_dir: str | Path, *, stop_after: int | None = None, progr
                 reason = "stopped"
                 break
     finally:
+        bar.close()
         if started_ray:
             ray.shutdown()
     summary = {"rounds": rounds, "stop_reason": reason, "last_round": rounds[-1]["round"],

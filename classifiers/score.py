@@ -18,6 +18,7 @@ import pyarrow.parquet as pq
 
 from classifiers.text import count_tokens, normalize
 from pipeline.io import is_complete, mark_complete, write_parquet_atomic
+from pipeline.progress import progress_bar
 from pipeline.ray_env import ensure_ray
 from pipeline.schema import SCORE_SCHEMA, validate_table
 
@@ -64,7 +65,9 @@ def score_file(model, in_path: str | Path, out_path: str | Path, *, max_chars: i
 def _make_actor_class():
     import ray
 
-    @ray.remote(num_cpus=1)
+    # A worker process that dies (OOM killer, a lost node, a SIGKILL) is restarted and its file is scored
+    # again: outputs are written whole and atomically, so a retried file is never half there or doubled.
+    @ray.remote(num_cpus=1, max_restarts=3, max_task_retries=3)
     class ScoringActor:
         """Holds one copy of the round's model for all the files it is given."""
 
@@ -113,25 +116,31 @@ def score_pool(files: list[str], model_path: str | Path, out_dir: str | Path, *,
             n = max(1, min(workers, len(pending)))
             actors = [actor_cls.remote(str(model_path), max_chars, batch_rows) for _ in range(n)]
             pool = ActorPool(actors)
+            bar = progress_bar(len(files), f"score {out_dir.parent.name}", "file", progress,
+                               initial=len(files) - len(pending))
             for i, stats in enumerate(pool.map_unordered(lambda a, job: a.score.remote(*job), pending), 1):
                 per_file.append(stats)
+                bar.update(1)
                 if progress:
                     log.info("score: %d/%d %s: %d pages in %.1fs", i, len(pending), Path(stats["file"]).name,
                              stats["rows"], stats["seconds"])
+            bar.close()
             for a in actors:
                 ray.kill(a)
         finally:
             if started:
                 ray.shutdown()
     wall = time.perf_counter() - t0
-    rows = sum(s["rows"] for s in per_file)
+    scored = sum(s["rows"] for s in per_file)
+    # a resumed pass scored only the missing files: the pass's row count is that of every output
+    rows = sum(pq.ParquetFile(o).metadata.num_rows for _, o in todo)
     stats = {
-        "files": len(files), "skipped": len(files) - len(pending), "rows": rows, "seconds": round(wall, 3),
-        "workers": min(workers, len(pending)) if pending else 0,
+        "files": len(files), "skipped": len(files) - len(pending), "rows": rows, "rows_scored_now": scored,
+        "seconds": round(wall, 3), "workers": min(workers, len(pending)) if pending else 0,
         "normalize_seconds": round(sum(s["normalize_seconds"] for s in per_file), 3),
         "predict_seconds": round(sum(s["predict_seconds"] for s in per_file), 3),
         "actor_cpu_seconds": round(sum(s["cpu_seconds"] for s in per_file), 3),
-        "pages_per_second": round(rows / wall, 1) if rows and wall else None,
+        "pages_per_second": round(scored / wall, 1) if scored and wall else None,
     }
     mark_complete(out_dir, stats)
     return stats

@@ -26,7 +26,7 @@ import logging
 import shutil
 import time
 from pathlib import Path
-from typing import Any
+from typing import Any, Iterator
 
 import pyarrow as pa
 import pyarrow.parquet as pq
@@ -35,6 +35,7 @@ from decontam.index import BenchmarkIndex
 from decontam.loaders import BenchmarkText, load_benchmark
 from pipeline.config import Config, ConfigError, DecontamConfig
 from pipeline.io import MARKER, atomic_path, is_complete, mark_complete, write_json_atomic, write_parquet_atomic
+from pipeline.progress import progress_bar
 from pipeline.ray_env import ensure_ray
 from pipeline.schema import DECONTAM_AUDIT_SCHEMA, DROP_LOG_SCHEMA, validate_table
 
@@ -164,6 +165,8 @@ def scan_file(index: BenchmarkIndex, src: Path, key: str, out: Path, batch_rows:
 def _scanner_class():
     import ray
 
+    # No max_restarts: the index is a constructor argument in the object store, which Ray will not promise
+    # to keep for a restart (ray-project/ray#53727); _scan_files replaces a dead scanner itself.
     @ray.remote(num_cpus=1)
     class Scanner:
         """Holds the index for its whole life: the index crosses to each worker once."""
@@ -186,7 +189,6 @@ def run_decontam(cfg: Config, out: Path, input_folder: Path | None = None, force
     import json
 
     import ray
-    from ray.util import ActorPool
 
     t0 = time.perf_counter()
     dcfg = cfg.decontam
@@ -217,18 +219,15 @@ def run_decontam(cfg: Config, out: Path, input_folder: Path | None = None, force
     resumed = len(units)
     if todo:
         ensure_ray(dcfg.workers)
-        index_ref = ray.put(index)
-        scanner = _scanner_class()
-        actors = [scanner.remote(index_ref) for _ in range(min(dcfg.workers, len(todo)))]
-        pool = ActorPool(actors)
         args = [(str(f), key, str(out), dcfg.batch_rows, fp) for f, key in todo]
-        for n_done, st in enumerate(pool.map_unordered(lambda a, v: a.run.remote(*v), args), 1):
+        bar = progress_bar(len(files), "decontam", "file", progress, initial=resumed)
+        for n_done, st in enumerate(_scan_files(ray.put(index), args, dcfg.workers), 1):
             units[_unit_key(folder, Path(st["source"]))] = st
+            bar.update(1)
             if progress:
                 log.info("decontam: %d/%d files (%s: %d pages, %d removed)", n_done + resumed, len(files),
                          Path(st["source"]).name, st["pages"], st["removed"])
-        for a in actors:
-            ray.kill(a)
+        bar.close()
     stats = _aggregate(units, out)
     stats.update(input=str(folder), files=len(files), files_resumed=resumed, fingerprint=fp,
                  n=dcfg.n, short_min=dcfg.short_min, short_max=dcfg.short_max, n_cjk=dcfg.n_cjk,
@@ -237,6 +236,49 @@ def run_decontam(cfg: Config, out: Path, input_folder: Path | None = None, force
     write_json_atomic(out / "stats.json", stats)
     mark_complete(out, stats)
     return stats
+
+
+def _scan_files(index_ref, args: list[tuple], workers: int, max_retries: int = 3) -> Iterator[dict[str, Any]]:
+    """Run ``Scanner.run(*a)`` for every ``a`` in ``args`` on ``workers`` scanners, one file in flight each;
+    yield each file's stats as it finishes.
+
+    A scanner whose process dies (a SIGKILL, the OOM killer, a lost node) is replaced by a new one and its
+    file is scanned again, up to ``max_retries`` times per file: a file's outputs are written atomically and
+    its unit marker last, so a file cut off half way leaves nothing behind that counts.
+    """
+    import ray
+    from ray.exceptions import RayActorError
+
+    scanner = _scanner_class()
+    idle = [scanner.remote(index_ref) for _ in range(max(1, min(workers, len(args))))]
+    queue = list(args)
+    tries: dict[str, int] = {}
+    in_flight: dict = {}
+    try:
+        while queue or in_flight:
+            while queue and idle:
+                actor, job = idle.pop(), queue.pop(0)
+                in_flight[actor.run.remote(*job)] = (actor, job)
+            [ref], _ = ray.wait(list(in_flight), num_returns=1)
+            actor, job = in_flight.pop(ref)
+            try:
+                stats = ray.get(ref)
+            except RayActorError as exc:
+                key = job[1]
+                tries[key] = tries.get(key, 0) + 1
+                if tries[key] > max_retries:
+                    raise RuntimeError(f"decontam: the scanner of {job[0]} died {tries[key]} times") from exc
+                log.warning("decontam: the scanner of %s died (%s); scanning it again on a new scanner", job[0],
+                            str(exc).splitlines()[0][:200] if str(exc) else type(exc).__name__)
+                ray.kill(actor)  # dead already, or unreachable: never used again either way
+                queue.insert(0, job)
+                idle.append(scanner.remote(index_ref))
+                continue
+            idle.append(actor)
+            yield stats
+    finally:
+        for a in idle + [a for a, _ in in_flight.values()]:
+            ray.kill(a)
 
 
 def _aggregate(units: dict[str, dict[str, Any]], out: Path) -> dict[str, Any]:

@@ -44,6 +44,7 @@ import xxhash
 from dedup import components as cc
 from dedup.minhash import EMPTY, HUGE, OK, SHORT, ShingleParams, permutations, sign_batch
 from pipeline.io import mark_complete, write_json_atomic, write_parquet_atomic
+from pipeline.progress import progress_bar
 from pipeline.schema import DEDUP_REMOVED_SCHEMA, DROP_LOG_SCHEMA
 
 log = logging.getLogger(__name__)
@@ -354,7 +355,7 @@ def write_chunk(chunk: Chunk, params: DedupParams, work: Path, out: Path) -> dic
 # --- orchestration ----------------------------------------------------------------------------------
 
 def _run_phase(name: str, items: list, body: Callable[..., dict], args: tuple, work: Path,
-               workers: int, key: Callable[[Any], str]) -> list[dict]:
+               workers: int, key: Callable[[Any], str], progress: bool = True) -> list[dict]:
     """Run ``body(item, *args)`` as Ray tasks, ``workers`` at a time; skip items whose marker exists.
 
     Each result is saved as a marker (``_work/markers/<name>/<key>.json``) written after the
@@ -376,6 +377,7 @@ def _run_phase(name: str, items: list, body: Callable[..., dict], args: tuple, w
     done = len(results)
     last_log = time.monotonic()
     pending = list(todo)
+    bar = progress_bar(len(items), f"dedup {name}", "task", progress, initial=done)
     while pending or in_flight:
         while pending and len(in_flight) < workers:
             i = pending.pop(0)
@@ -387,9 +389,11 @@ def _run_phase(name: str, items: list, body: Callable[..., dict], args: tuple, w
             write_json_atomic(markers / f"{key(items[i])}.json", res)
             results[i] = res
             done += 1
+            bar.update(1)
         if time.monotonic() - last_log > 10 or done == len(items):
             log.info("dedup %s: %d/%d tasks done", name, done, len(items))
             last_log = time.monotonic()
+    bar.close()
     return [results[i] for i in range(len(items))]
 
 
@@ -409,7 +413,8 @@ def params_from_config(cfg, total_rows: int, workers: int) -> DedupParams:
                        write_kept=cfg.write_kept, keep_work=cfg.keep_work, max_rounds=cfg.max_rounds)
 
 
-def run_dedup(inputs: Iterable[str | Path], out: str | Path, cfg, workers: int | None = None) -> dict:
+def run_dedup(inputs: Iterable[str | Path], out: str | Path, cfg, workers: int | None = None,
+              progress: bool = True) -> dict:
     """Deduplicate Parquet files with ``id``, ``text`` (and ``fetch_time``) columns into ``out``.
 
     ``cfg`` is a :class:`pipeline.config.DedupConfig`. Writes ``out/kept/``,
@@ -452,22 +457,24 @@ def run_dedup(inputs: Iterable[str | Path], out: str | Path, cfg, workers: int |
     parts = list(range(params.partitions))
 
     t = time.perf_counter()
-    sign = _run_phase("sign", chunks, sign_chunk, (params, work), work, workers, lambda c: f"c{c.index:06d}")
+    sign = _run_phase("sign", chunks, sign_chunk, (params, work), work, workers, lambda c: f"c{c.index:06d}",
+                      progress=progress)
     timings["sign"] = time.perf_counter() - t
 
     t = time.perf_counter()
-    bands = _run_phase("bands", parts, band_partition, (params, work), work, workers, lambda p: f"p{p:05d}")
+    bands = _run_phase("bands", parts, band_partition, (params, work), work, workers, lambda p: f"p{p:05d}",
+                       progress=progress)
     timings["bands"] = time.perf_counter() - t
 
     t = time.perf_counter()
     rnd = 0
     while True:
         ls = _run_phase(f"r{rnd:03d}-large", parts, large_star_partition, (rnd, params, work), work, workers,
-                        lambda p: f"p{p:05d}")
+                        lambda p: f"p{p:05d}", progress=progress)
         if all(r["converged"] for r in ls):
             break
         _run_phase(f"r{rnd:03d}-small", parts, small_star_partition, (rnd, params, work), work, workers,
-                   lambda p: f"p{p:05d}")
+                   lambda p: f"p{p:05d}", progress=progress)
         rnd += 1
         if rnd >= params.max_rounds:
             raise RuntimeError(f"dedup: connected components did not converge in {params.max_rounds} rounds")
@@ -475,9 +482,9 @@ def run_dedup(inputs: Iterable[str | Path], out: str | Path, cfg, workers: int |
 
     t = time.perf_counter()
     clusters = _run_phase("clusters", parts, cluster_partition, (rnd, params, work), work, workers,
-                          lambda p: f"p{p:05d}")
+                          lambda p: f"p{p:05d}", progress=progress)
     written = _run_phase("write", chunks, write_chunk, (params, work, out), work, workers,
-                         lambda c: f"c{c.index:06d}")
+                         lambda c: f"c{c.index:06d}", progress=progress)
     timings["write"] = time.perf_counter() - t
 
     def total(rows: list[dict], k: str) -> int:

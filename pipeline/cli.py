@@ -262,12 +262,16 @@ def _add_run(sub) -> None:
     _add_config_args(p)
     p.add_argument("--until", default=None, metavar="STAGE",
                    help="stop after this stage (minicc, pool, dedup, rounds, decontam, corpus, megatron, report)")
+    p.add_argument("--no-progress", action="store_true",
+                   help="no progress bars (they are drawn only on a terminal anyway; log lines stay)")
     p.set_defaults(func=cmd_run)
 
 
 def cmd_run(args: argparse.Namespace) -> int:
+    from pipeline.progress import set_bars
     from pipeline.run import run_pipeline
 
+    set_bars(not args.no_progress)
     cfg = _config_from_args(args)
     return run_pipeline(cfg, until=args.until)
 

@@ -12,6 +12,7 @@ import gzip
 import hashlib
 import json
 import os
+import re
 import shutil
 import time
 from contextlib import contextmanager
@@ -61,6 +62,36 @@ def write_parquet_atomic(path: str | Path, table: pa.Table, **kwargs: Any) -> No
     kwargs.setdefault("compression", "zstd")
     with atomic_path(path) as tmp:
         pq.write_table(table, tmp, **kwargs)
+
+
+# ".<name>.tmp-<pid>" (atomic_path) and "<prefix>.tmp-<pid>.<ext>" (the Megatron merge and its parts)
+_TMP_RE = re.compile(r"\.tmp-\d+(\.[A-Za-z0-9.]+)?$")
+
+
+def sweep_stale_temps(directory: str | Path) -> tuple[int, int]:
+    """Delete the temporary outputs (``.<name>.tmp-<pid>``, see :func:`atomic_path`, and
+    ``<prefix>.tmp-<pid>.<ext>``) under ``directory``.
+
+    A process killed between writing a temporary file and renaming it leaves the file behind; nothing
+    reads it (readers skip dot-files and the names do not end in ``.parquet``), but it holds disk, up to a
+    whole fastText model. Call this only before a stage starts, while none of its writers runs.
+    Returns (entries removed, bytes freed).
+    """
+    directory = Path(directory)
+    if not directory.is_dir():
+        return 0, 0
+    removed = freed = 0
+    for p in sorted(directory.rglob("*.tmp-*"), key=lambda p: len(p.parts), reverse=True):
+        if not _TMP_RE.search(p.name) or not (p.exists() or p.is_symlink()):
+            continue
+        if p.is_dir() and not p.is_symlink():
+            freed += sum(f.stat().st_size for f in p.rglob("*") if f.is_file())
+            shutil.rmtree(p, ignore_errors=True)
+        else:
+            freed += p.lstat().st_size
+            p.unlink(missing_ok=True)
+        removed += 1
+    return removed, freed
 
 
 def is_complete(directory: str | Path) -> bool:

@@ -43,6 +43,7 @@ import pyarrow.parquet as pq
 
 from pipeline.extract import Drop, ExtractSettings, extract_record
 from pipeline.io import is_complete, mark_complete, read_marker, write_json_atomic, write_parquet_atomic
+from pipeline.progress import progress_bar
 from pipeline.schema import DROP_LOG_SCHEMA, POOL_SCHEMA, validate_table
 from pipeline.warc import WarcReadError, iter_raw_records
 
@@ -364,6 +365,7 @@ def run_pool(inputs: list[str], out_dir: str | Path, pool_cfg, *, progress: bool
             in_flight: dict = {}
             idle = list(actors)
             done = 0
+            bar = progress_bar(len(paths), "pool", "WARC", progress, initial=len(paths) - len(todo))
             while queue or in_flight:
                 while queue and idle:  # bounded: one WARC in flight per actor
                     actor = idle.pop()
@@ -380,10 +382,12 @@ def run_pool(inputs: list[str], out_dir: str | Path, pool_cfg, *, progress: bool
                              f"{str(exc).splitlines()[0][:300] if str(exc) else ''}", "retryable": True}
                 results[path] = stats
                 done += 1
+                bar.update(1)
                 if progress:
                     log.info("pool: %d/%d %s: %s", done, len(todo), warc_key(path),
                              stats.get("error") or f"{stats.get('kept', 0)} kept of {stats.get('records_seen', 0)} "
                              f"in {stats.get('seconds', 0):.1f}s")
+            bar.close()
             extract_wall = time.perf_counter() - t_ready
             for a in actors:
                 ray.kill(a)

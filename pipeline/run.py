@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Callable
 
 from pipeline.config import Config
-from pipeline.io import is_complete, mark_complete, read_marker, write_json_atomic
+from pipeline.io import is_complete, mark_complete, read_marker, sweep_stale_temps, write_json_atomic
 
 log = logging.getLogger(__name__)
 
@@ -42,7 +42,13 @@ def _stage_pool(cfg: Config, folder: Path) -> dict:
     for f in stats["failures"]:
         log.warning("pool: input failed: %s: %s", f["path"], f["reason"])
     summary = {k: v for k, v in stats.items() if k != "per_warc"}
-    if stats["failures"] and not any(f["retryable"] for f in stats["failures"]):
+    retryable = [f for f in stats["failures"] if f["retryable"]]
+    if retryable:
+        # An input that could not be opened, or whose worker died more often than pool.max_retries: the
+        # WARCs that finished keep their markers, and a rerun extracts only the ones listed here.
+        raise RuntimeError(f"pool: {len(retryable)} input(s) failed and may succeed on a retry (first: "
+                           f"{retryable[0]['path']}: {retryable[0]['reason']}); rerun to extract only those")
+    if stats["failures"]:
         # run_pool leaves its marker off while inputs fail (so `extract` retries them); inside
         # `make corpus` the damaged inputs are known and final, so the stage is complete.
         mark_complete(folder, summary)
@@ -82,8 +88,9 @@ def _stage_corpus(cfg: Config, folder: Path) -> dict:
                      compression=c.compression)
     # Files are read in name order and each is sorted by id, so the shards are the same on every rerun.
     tables = (pq.read_table(f, columns=CORPUS_SCHEMA.names) for f in kept)
+    total = sum(pq.ParquetFile(f).metadata.num_rows for f in kept)
     manifest = write_corpus(tables, folder, spec, stage_counts=stage_counts(cfg.workdir_path),
-                            config=cfg.model_dump())
+                            config=cfg.model_dump(), progress=True, total_rows=total)
     return {"rows": manifest["rows"], "files": len(manifest["files"]), "bytes": manifest["bytes"]}
 
 
@@ -106,7 +113,8 @@ def _stage_rounds(cfg: Config, folder: Path) -> dict:
     from classifiers.recall import run_recall
 
     summary = run_recall(cfg, folder, progress=True)
-    return {k: v for k, v in summary.items() if k != "rounds"} | {
+    marker = read_marker(folder) if is_complete(folder) else {}  # adds what the marker holds (recalled pages)
+    return marker | {k: v for k, v in summary.items() if k != "rounds"} | {
         "per_round": [{k: r.get(k) for k in ("round", "pages_recalled", "tokens_recalled", "overlap_prev",
                                               "seed_growth", "new_domains", "truth")} for r in summary["rounds"]]}
 
@@ -146,21 +154,102 @@ STAGES: list[Stage] = [
 ]
 
 
-def _headline(stats: dict) -> str:
-    """A few numbers of a stage's stats for the summary table."""
-    t = stats.get("totals") if isinstance(stats.get("totals"), dict) else stats
-    keys = [("response_records", "records"), ("records_seen", "seen"), ("kept", "kept"), ("dropped", "dropped"),
-            ("removed_exact", "exact dups"), ("removed_near", "near dups"), ("last_round", "rounds"),
-            ("removed", "removed"), ("rows", "rows"), ("files", "files")]
-    if "bands" in t:  # dedup's "rows" is its LSH rows per band, not a row count
-        keys = [kl for kl in keys if kl[0] != "rows"]
-    parts = [f"{label} {t[k]:,}" if isinstance(t.get(k), int) else "" for k, label in keys if k in t]
-    return ", ".join(p for p in parts if p)
+def stage_rows(name: str, stats: dict) -> tuple[int | None, int | None]:
+    """(rows in, rows out) of a stage from its stats: WARC records or pages for the page stages,
+    documents for megatron; None where a stage has no such count (the report)."""
+    def num(v):
+        return v if isinstance(v, int) and not isinstance(v, bool) else None
+
+    if name == "minicc":
+        return None, num(stats.get("response_records"))
+    if name == "pool":
+        t = stats.get("totals") or {}
+        return num(t.get("records_seen")), num(t.get("kept"))
+    if name == "dedup":
+        return num(stats.get("docs")), num(stats.get("kept"))
+    if name == "rounds":
+        return num(stats.get("pool_pages")), num((stats.get("recalled") or {}).get("pages"))
+    if name == "decontam":
+        return num(stats.get("pages")), num(stats.get("kept"))
+    if name == "corpus":
+        return num(stats.get("rows")), num(stats.get("rows"))  # sharding keeps every row
+    if name == "megatron" and isinstance(stats.get("sources"), dict):
+        src = stats["sources"].values()
+        return sum(s["docs"] + s["dropped"] for s in src), sum(s["docs"] for s in src)
+    return None, None
+
+
+def _notes(name: str, stats: dict) -> str:
+    """What the rows in/out columns do not say, briefly."""
+    def n(v) -> str:
+        return f"{v:,}" if isinstance(v, (int, float)) and not isinstance(v, bool) else str(v)
+
+    if stats.get("error"):
+        return f"FAILED: {stats['error']}"
+    if stats.get("skipped"):
+        return str(stats["skipped"])
+    if name == "minicc":
+        return f"{n(stats.get('warc_files'))} WARC files, {n(stats.get('math_pages'))} math pages"
+    if name == "pool":
+        t = stats.get("totals") or {}
+        failed = len(stats.get("failures") or [])
+        return f"{n(stats.get('inputs'))} WARCs, dropped {n(t.get('dropped'))}" + (
+            f", {failed} input(s) failed" if failed else "")
+    if name == "dedup":
+        return (f"exact dups {n(stats.get('removed_exact'))}, near dups {n(stats.get('removed_near'))}, "
+                f"empty {n(stats.get('dropped_empty'))}")
+    if name == "rounds":
+        return f"{n(stats.get('last_round'))} rounds, {stats.get('stop_reason')}"
+    if name == "decontam":
+        return f"removed {n(stats.get('removed'))}, files {n(stats.get('files'))}"
+    if name == "corpus":
+        return f"{n(stats.get('files'))} shards, {n(stats.get('bytes'))} bytes"
+    if name == "megatron" and isinstance(stats.get("sources"), dict):
+        return f"{n(stats.get('tokens'))} tokens, sources {', '.join(stats['sources'])}"
+    if name == "report":
+        t = stats.get("totals") or {}
+        if t:
+            verdict = "balanced" if t.get("balanced") else "NOT balanced"
+            return (f"records in {n(t.get('in'))} = corpus {n(t.get('out'))} + dropped "
+                    f"{n(sum((t.get('dropped') or {}).values()))}: {verdict}")
+    return ""
+
+
+def _print_summary(summary: list[dict], seconds: float, workdir: Path) -> None:
+    """The table at the end of a run: per stage ran/cached, seconds, rows in and out, notes."""
+    def cell(v) -> str:
+        return "-" if v is None else f"{v:,}"
+
+    rows = [(s["stage"], s["status"], f"{s['seconds']:.1f}", cell(s.get("rows_in")), cell(s.get("rows_out")),
+             _notes(s["stage"], s["stats"])) for s in summary]
+    head = ("stage", "status", "seconds", "rows in", "rows out", "notes")
+    widths = [max(len(r[i]) for r in [head, *rows]) for i in range(5)]
+    just = [str.ljust, str.ljust, str.rjust, str.rjust, str.rjust]
+
+    def line(r) -> str:
+        return "  ".join(j(c, w) for j, c, w in zip(just, r[:5], widths)) + "  " + r[5]
+
+    print("\n" + line(head))
+    for r in rows:
+        print(line(r))
+    print(line(("total", "", f"{seconds:.1f}", "", "", f"report: {workdir / 'report' / 'index.html'}")))
+
+
+def _sweep(name: str, folder: Path, whose: str) -> None:
+    """Remove temporary files that killed processes left in a stage folder (see sweep_stale_temps)."""
+    swept, freed = sweep_stale_temps(folder)
+    if swept:
+        log.info("stage %s: removed %d temporary file(s) of %s (%.1f MiB)", name, swept, whose, freed / 2**20)
 
 
 def run_pipeline(cfg: Config, until: str | None = None) -> int:
-    """Run every stage in order (or up to ``until``); skip complete ones; write run_stats.json after each."""
+    """Run every stage in order (or up to ``until``); skip complete ones; write run_stats.json after each.
+
+    A stage that raises is recorded as ``failed`` (with its error) in run_stats.json and the summary
+    table, then the error propagates: the stages before it keep their markers, so a rerun resumes there.
+    """
     from pipeline.config import ConfigError
+    from pipeline.progress import logs_above_bars
     from pipeline.ray_env import ensure_ray
 
     names = [s.name for s in STAGES]
@@ -174,28 +263,37 @@ def run_pipeline(cfg: Config, until: str | None = None) -> int:
     started_ray = ensure_ray() if any(s.uses_ray for s in todo) else False
     summary: list[dict] = []
     t_run = time.perf_counter()
+
+    def record(stage: Stage, status: str, t0: float, stats: dict) -> None:
+        rows_in, rows_out = stage_rows(stage.name, stats)
+        summary.append({"stage": stage.name, "status": status, "seconds": round(time.perf_counter() - t0, 2),
+                        "rows_in": rows_in, "rows_out": rows_out, "stats": stats})
+        write_json_atomic(workdir / "run_stats.json", {"stages": summary,
+                                                       "seconds": round(time.perf_counter() - t_run, 2)})
+
     try:
-        for stage in stages:
-            folder = workdir / stage.name
-            t0 = time.perf_counter()
-            if is_complete(folder) and not stage.always:
-                log.info("stage %s: complete, skipped", stage.name)
-                stats, status = read_marker(folder), "cached"
-            else:
+        with logs_above_bars():
+            for stage in stages:
+                folder = workdir / stage.name
+                t0 = time.perf_counter()
+                if is_complete(folder) and not stage.always:
+                    log.info("stage %s: complete, skipped", stage.name)
+                    record(stage, "cached", t0, read_marker(folder))
+                    continue
                 log.info("stage %s: running", stage.name)
-                stats, status = stage.run(cfg, folder), "ran"
-            summary.append({"stage": stage.name, "status": status, "seconds": round(time.perf_counter() - t0, 2),
-                            "stats": stats})
-            write_json_atomic(workdir / "run_stats.json", {"stages": summary,
-                                                           "seconds": round(time.perf_counter() - t_run, 2)})
+                _sweep(stage.name, folder, "an interrupted run")
+                try:
+                    stats = stage.run(cfg, folder)
+                except BaseException as exc:
+                    record(stage, "failed", t0, {"error": f"{type(exc).__name__}: {exc}"[:300]})
+                    _print_summary(summary, time.perf_counter() - t_run, workdir)
+                    raise
+                _sweep(stage.name, folder, "workers killed during the stage")  # all its writers are done now
+                record(stage, "ran", t0, stats)
     finally:
         if started_ray:
             import ray
 
             ray.shutdown()
-    width = max(len(s["stage"]) for s in summary)
-    print(f"\n{'stage'.ljust(width)}  status  seconds  summary")
-    for s in summary:
-        print(f"{s['stage'].ljust(width)}  {s['status']:6}  {s['seconds']:7.1f}  {_headline(s['stats'])}")
-    print(f"{'total'.ljust(width)}          {time.perf_counter() - t_run:7.1f}  report: {workdir / 'report' / 'index.html'}")
+    _print_summary(summary, time.perf_counter() - t_run, workdir)
     return 0

@@ -96,17 +96,25 @@ class _ShardWriter:
 
 
 def write_corpus(tables: Iterable[pa.Table], out: str | Path, spec: ShardSpec = ShardSpec(),
-                 stage_counts: dict[str, Any] | None = None, config: Any = None) -> dict:
-    """Write the corpus shards and manifest into ``out`` (replacing what was there). Returns the manifest."""
+                 stage_counts: dict[str, Any] | None = None, config: Any = None, *, progress: bool = False,
+                 total_rows: int | None = None) -> dict:
+    """Write the corpus shards and manifest into ``out`` (replacing what was there). Returns the manifest.
+
+    ``progress`` draws a bar of rows written (out of ``total_rows`` when the caller knows it).
+    """
+    from pipeline.progress import progress_bar
+
     out = Path(out)
     if out.exists():
         shutil.rmtree(out)  # an incomplete earlier attempt: rebuild whole, never append
     out.mkdir(parents=True)
     w = _ShardWriter(out, spec)
-    for t in tables:
-        t = t.select(CORPUS_SCHEMA.names).cast(CORPUS_SCHEMA) if t.schema != CORPUS_SCHEMA else t
-        validate_table(t, CORPUS_SCHEMA, "corpus rows")
-        w.write(t)
+    with progress_bar(total_rows, "corpus", "row", progress) as bar:
+        for t in tables:
+            t = t.select(CORPUS_SCHEMA.names).cast(CORPUS_SCHEMA) if t.schema != CORPUS_SCHEMA else t
+            validate_table(t, CORPUS_SCHEMA, "corpus rows")
+            w.write(t)
+            bar.update(t.num_rows)
     w.close_shard()
     manifest = {
         "format": "parquet",

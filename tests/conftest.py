@@ -51,6 +51,28 @@ def ray_session():
         ray.shutdown()
 
 
+@pytest.fixture(scope="session")
+def pipeline_env(ray_session) -> dict:
+    """Environment for ``python -m pipeline`` subprocesses: they join this session's Ray (RAY_ADDRESS; see
+    pipeline/ray_env.py) rather than start one each. A driver's actors die with it, as on any cluster."""
+    env = dict(os.environ)
+    env["RAY_ADDRESS"] = ray_session.get_runtime_context().gcs_address
+    env["RAY_AUTH_MODE"] = "disabled"
+    return env
+
+
+@pytest.fixture(scope="session")
+def full_run(tmp_path_factory, pipeline_env):
+    """One unbroken ``python -m pipeline run`` of the 3,000-page mini-CC (every stage), shared by the
+    end-to-end tests and, as the reference, by the fault tests."""
+    from pipeline_runs import run_pipeline
+
+    workdir = tmp_path_factory.mktemp("e2e") / "out"
+    res = run_pipeline(workdir, env=pipeline_env)
+    assert res.returncode == 0, res.stderr[-4000:]
+    return workdir, res
+
+
 def write_corpus_shards(folder: Path, docs: int = 240, shards: int = 3, seed: int = 7, row_group: int = 16) -> list[str]:
     """CORPUS_SCHEMA shards (``part-*.parquet``) of generated math pages (English, Chinese, word problems),
     several row groups each; one page is blank, as an upstream bug might leave it. Returns the texts in order."""

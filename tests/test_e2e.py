@@ -4,45 +4,38 @@ from __future__ import annotations
 import json
 import shutil
 import subprocess
-import sys
-from pathlib import Path
 
 import pyarrow.dataset as ds
 import pytest
+from pipeline_runs import corpus_ids, run_pipeline
 
-REPO = Path(__file__).resolve().parents[1]
-SMALL = ["--set", "synth.pages=3000", "--set", "synth.domains=250", "--set", "synth.math_domains=16",
-         "--set", "synth.planted_items=25"]
-
-
-def run_pipeline(workdir: Path, *extra: str, timeout: int = 900) -> subprocess.CompletedProcess:
-    args = [sys.executable, "-m", "pipeline", "run", "--config", str(REPO / "configs" / "default.yaml"),
-            "--set", f"workdir={workdir}", *SMALL, *extra]
-    return subprocess.run(args, capture_output=True, text=True, cwd=REPO, timeout=timeout)
-
-
-def corpus_ids(workdir: Path) -> list[str]:
-    files = sorted((workdir / "corpus").glob("part-*.parquet"))
-    return ds.dataset(files, format="parquet").to_table(columns=["id"]).column("id").to_pylist()
-
-
-@pytest.fixture(scope="module")
-def full_run(tmp_path_factory):
-    workdir = tmp_path_factory.mktemp("e2e") / "out"
-    res = run_pipeline(workdir)
-    assert res.returncode == 0, res.stderr[-4000:]
-    return workdir, res
+# full_run (tests/conftest.py): one unbroken run, session-scoped because the fault tests compare against it
 
 
 def test_every_stage_completes_with_its_folder(full_run):
     workdir, res = full_run
-    for stage in ["minicc", "pool", "dedup", "rounds", "decontam", "corpus", "report"]:
+    stages = ["minicc", "pool", "dedup", "rounds", "decontam", "corpus", "megatron", "report"]
+    for stage in stages:
         assert (workdir / stage / "_SUCCESS").exists(), stage
     stats = json.loads((workdir / "run_stats.json").read_text())
-    assert [s["stage"] for s in stats["stages"]][:7] == ["minicc", "pool", "dedup", "rounds", "decontam", "corpus",
-                                                         "megatron"][:7] or True
+    assert [s["stage"] for s in stats["stages"]] == stages
     assert all(s["status"] == "ran" for s in stats["stages"])
-    assert "total" in res.stdout and "report:" in res.stdout  # the summary table
+    by = {s["stage"]: s for s in stats["stages"]}
+    # rows in and out chain from stage to stage
+    assert by["pool"]["rows_in"] > by["pool"]["rows_out"] == by["dedup"]["rows_in"] > by["dedup"]["rows_out"]
+    assert by["dedup"]["rows_out"] == by["rounds"]["rows_in"] > by["rounds"]["rows_out"] == by["decontam"]["rows_in"]
+    assert by["decontam"]["rows_out"] == by["corpus"]["rows_out"] == len(corpus_ids(workdir))
+    # the summary table: a line per stage with its status, seconds, rows in and rows out
+    table = res.stdout[res.stdout.index("stage  "):].splitlines()
+    assert table[0].split()[:6] == ["stage", "status", "seconds", "rows", "in", "rows"]
+    for stage in stages:
+        line = next(t for t in table if t.startswith(stage + " "))
+        cells = line.split()
+        assert cells[1] == "ran" and float(cells[2]) >= 0, line
+        if by[stage]["rows_out"] is not None:
+            assert f"{by[stage]['rows_out']:,}" in line, line
+    assert table[-1].startswith("total") and "report:" in table[-1]
+    assert "balanced" in next(t for t in table if t.startswith("report "))
 
 
 def test_corpus_is_math_and_accounted_for(full_run):
@@ -86,10 +79,10 @@ def test_report_renders_in_headless_chromium(full_run, tmp_path):
     assert "Accounting" in dom and "balanced" in dom and dom.count("<img") >= 7
 
 
-def test_rerun_resumes_from_markers_without_changes(full_run):
+def test_rerun_resumes_from_markers_without_changes(full_run, pipeline_env):
     workdir, _ = full_run
     before = corpus_ids(workdir)
-    res = run_pipeline(workdir)
+    res = run_pipeline(workdir, env=pipeline_env)
     assert res.returncode == 0, res.stderr[-4000:]
     stats = json.loads((workdir / "run_stats.json").read_text())
     assert {s["stage"]: s["status"] for s in stats["stages"] if s["stage"] != "report"} == {

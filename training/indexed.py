@@ -35,6 +35,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from pipeline.io import write_json_atomic, write_parquet_atomic
+from pipeline.progress import progress_bar
 from pipeline.schema import DROP_LOG_SCHEMA
 
 log = logging.getLogger(__name__)
@@ -314,7 +315,8 @@ class TokenizeStats:
 
 def tokenize_to_megatron(paths: list[str], tokenizer_dir: str | Path, out_folder: str | Path, name: str,
                          workers: int = 2, text_column: str = "text", batch_docs: int = 512,
-                         task_bytes: int = 32 << 20, add_special_tokens: bool = False) -> TokenizeStats:
+                         task_bytes: int = 32 << 20, add_special_tokens: bool = False,
+                         progress: bool = True) -> TokenizeStats:
     """Tokenise every file under ``paths`` into ``<out_folder>/<name>_text_document.bin/.idx`` with
     ``workers`` Ray tasks in flight; deterministic and independent of ``workers``."""
     import shutil
@@ -350,6 +352,7 @@ def tokenize_to_megatron(paths: list[str], tokenizer_dir: str | Path, out_folder
                  len(units))
     in_flight: dict = {}
     pending, done = len(todo), 0
+    bar = progress_bar(len(units), f"tokenize {name}", "part", progress, initial=len(units) - len(todo))
     while todo or in_flight:
         while todo and len(in_flight) < workers:  # back-pressure: exactly `workers` tasks at a time
             i = todo.pop(0)
@@ -360,8 +363,10 @@ def tokenize_to_megatron(paths: list[str], tokenizer_dir: str | Path, out_folder
             i = in_flight.pop(ref)
             results[i] = ray.get(ref)
             done += 1
+            bar.update(1)
             log.info("source %s: part %d/%d done (%d docs, %d tokens)", name, done, pending, results[i].docs,
                      results[i].tokens)
+    bar.close()
     for i in range(len(units)):
         if i not in results:  # reused from an earlier, interrupted run
             results[i] = PartResult(**json.loads(Path(prefixes[i] + ".json").read_text()))

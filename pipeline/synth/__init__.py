@@ -35,12 +35,12 @@ from pathlib import Path
 import pyarrow as pa
 import pyarrow.parquet as pq
 from faker import Faker
-from tqdm import tqdm
 from warcio.statusandheaders import StatusAndHeaders
 from warcio.warcwriter import WARCWriter
 
 from pipeline.config import SynthConfig
 from pipeline.io import is_complete, mark_complete, read_marker, write_json_atomic
+from pipeline.progress import progress_bar
 from pipeline.schema import TRUTH_SCHEMA
 from pipeline.synth import text as T
 from pipeline.synth.benchmarks import BenchItem, generate_benchmarks, write_benchmarks
@@ -513,8 +513,8 @@ def generate_minicc(cfg: SynthConfig, out: Path, force: bool = False, progress: 
         return read_marker(out)
     t0 = time.perf_counter()
     tmp = out.with_name(f".{out.name}.building-{os.getpid()}")
-    if tmp.exists():
-        shutil.rmtree(tmp)
+    for stale in out.parent.glob(f".{out.name}.building-*"):  # this one's, or a killed generator's
+        shutil.rmtree(stale, ignore_errors=True)
     (tmp / "warc").mkdir(parents=True)
     cc = MiniCC(cfg)
     bench_counts = write_benchmarks(cc.bench_items, tmp / "benchmarks")
@@ -538,7 +538,7 @@ def generate_minicc(cfg: SynthConfig, out: Path, force: bool = False, progress: 
     n_files = -(-cfg.pages // cfg.records_per_warc)
     span = timedelta(hours=6) / max(n_files, 1)
     stream = cc.pages(cfg.pages)
-    bar = tqdm(total=cfg.pages, desc="synth pages", unit="page", disable=not progress, mininterval=1.0)
+    bar = progress_bar(cfg.pages, "synth pages", "page", progress)
     serial = 0
     written = 0
     exhausted = False
