@@ -146,3 +146,16 @@ def test_html_parser_drops_scripts_and_styles_but_keeps_json_ld_and_tails():
     assert [s.get("type") for s in tree.iter("script")] == ["application/ld+json"]
     assert tree.find(".//style") is None and tree.find(".//svg") is None and "tail" in tree.text_content()
     assert "note" not in lxml.html.tostring(tree, encoding="unicode")  # comments removed at parse time
+
+
+def test_asides_and_footers_go_unless_they_hold_json_ld():
+    from pipeline.extract import _html_parser, drop_inert_elements
+    import lxml.html
+
+    tree = lxml.html.document_fromstring(
+        "<html><body><main><p>body text</p></main><aside>related</aside>"
+        "<footer>(c) 2024<script type='application/ld+json'>{\"articleBody\": \"b\"}</script></footer></body></html>",
+        parser=_html_parser())
+    drop_inert_elements(tree)
+    assert tree.find(".//aside") is None and tree.find(".//footer") is not None
+    assert "related" not in tree.text_content() and "body text" in tree.text_content()
