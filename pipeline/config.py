@@ -6,11 +6,12 @@ user editing ``configs/default.yaml`` sees at once what to fix.
 """
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 
 class ConfigError(ValueError):
@@ -56,12 +57,23 @@ class SynthConfig(_Section):
         return self
 
 
+#: A Common Crawl crawl id: ``CC-MAIN-<year>-<ISO week>`` (the WARC crawls since 2013; the list is at
+#: https://data.commoncrawl.org/crawl-data/index.html).
+CRAWL_ID_RE = re.compile(r"^CC-MAIN-(20[1-9][0-9])-([0-5][0-9])$")
+
+
 class PoolConfig(_Section):
     """The pool stage (``python -m pipeline extract``; ``pool/`` in ``make corpus``)."""
 
     inputs: list[str] = Field(
         default_factory=list,
-        description="WARC paths, globs, fsspec URLs or warc.paths.gz manifests; empty: <workdir>/minicc/warc/*.warc.gz",
+        description="WARC paths, globs, fsspec URLs or warc.paths.gz manifests; empty (and no crawls): "
+        "<workdir>/minicc/warc/*.warc.gz",
+    )
+    crawls: list[str] = Field(
+        default_factory=list,
+        description="Common Crawl crawl ids (CC-MAIN-2024-10); each adds <cc_base_url>crawl-data/<id>/warc.paths.gz "
+        "to the inputs (manifest_limit / manifest_sample apply to it)",
     )
     workers: int = Field(2, ge=1, le=4096, description="Ray actors, one WARC in flight each")
     max_retries: int = Field(2, ge=0, le=20, description="actor restarts and task retries after a crash")
@@ -79,6 +91,37 @@ class PoolConfig(_Section):
                              description="prefix for crawl-data/... manifest entries (or s3://commoncrawl/)")
     storage_options: dict[str, Any] = Field(default_factory=dict, description="fsspec options, e.g. {anon: false}")
 
+    @field_validator("crawls", mode="before")
+    @classmethod
+    def _one_or_many(cls, value: Any) -> Any:
+        return [value] if isinstance(value, str) else value
+
+    @field_validator("crawls")
+    @classmethod
+    def _crawl_ids(cls, value: list[str]) -> list[str]:
+        for crawl in value:
+            m = CRAWL_ID_RE.match(crawl)
+            if m is None or not 1 <= int(m.group(2)) <= 53:
+                raise ValueError(f"{crawl!r} is not a Common Crawl crawl id: CC-MAIN-<year>-<week>, e.g. "
+                                 "CC-MAIN-2024-10 (see https://data.commoncrawl.org/crawl-data/index.html)")
+        if len(set(value)) != len(value):
+            raise ValueError(f"a crawl is listed twice: {value}")
+        return value
+
+    def crawl_manifests(self) -> list[str]:
+        """The ``warc.paths.gz`` of every crawl in ``crawls``, under ``cc_base_url``."""
+        base = self.cc_base_url.rstrip("/") + "/"
+        return [f"{base}crawl-data/{crawl}/warc.paths.gz" for crawl in self.crawls]
+
+    def resolved_inputs(self) -> list[str]:
+        """``inputs`` then the crawls' manifests; empty means the run reads the mini-CC."""
+        return [*self.inputs, *self.crawl_manifests()]
+
+    @property
+    def reads_minicc(self) -> bool:
+        """True when no real input is configured: the run generates and reads the mini Common Crawl."""
+        return not (self.inputs or self.crawls)
+
 
 class BenchmarkSpec(_Section):
     """One benchmark source for decontamination (see decontam/loaders.py for the formats)."""
@@ -88,20 +131,30 @@ class BenchmarkSpec(_Section):
     format: Literal["auto", "gsm8k", "math", "cmath", "agieval", "jsonl", "parquet", "hf"] = "auto"
     fields: list[str] | None = Field(None, description="text fields (dotted paths) for jsonl, parquet and hf")
     id_field: str | None = Field(None, description="item id field for jsonl, parquet and hf (default: row number)")
-    hf_id: str | None = Field(None, description="Hugging Face datasets id (format hf; needs internet)")
-    hf_config: str | None = None
+    hf_id: str | None = Field(None, description="Hugging Face datasets id, read instead of a path (needs internet "
+                              "or a warm HF cache): format hf with fields, or a named format's records")
+    hf_config: str | list[str] | None = Field(None, description="the dataset's config; a list reads each config "
+                                              "(e.g. MATH's seven subjects) as one benchmark")
     split: str = "test"
     required: bool = Field(True, description="false: a missing path is skipped with a warning")
 
     @model_validator(mode="after")
     def _consistent(self) -> "BenchmarkSpec":
+        if self.path and self.hf_id:
+            raise ValueError("set path or hf_id, not both")
         if self.format == "hf":
             if not self.hf_id or not self.fields:
                 raise ValueError("format hf needs hf_id and fields")
+        elif self.hf_id:
+            if self.format not in ("gsm8k", "math", "cmath", "agieval"):
+                raise ValueError(f"hf_id goes with format hf (and fields) or gsm8k, math, cmath, agieval "
+                                 f"(got format {self.format})")
         elif not self.path:
             raise ValueError(f"format {self.format} needs path")
         if self.format in ("jsonl", "parquet") and not self.fields:
             raise ValueError(f"format {self.format} needs fields")
+        if isinstance(self.hf_config, list) and (not self.hf_config or len(set(self.hf_config)) != len(self.hf_config)):
+            raise ValueError(f"hf_config: a list needs distinct config names (got {self.hf_config})")
         return self
 
     def resolved_path(self, workdir: str | Path) -> Path | None:
@@ -213,7 +266,10 @@ class RecallConfig(_Section):
     input: str | None = Field(None, description="pool rows: a stage folder or Parquet glob; "
                               "empty: <workdir>/dedup/kept if dedup finished, else <workdir>/pool/pages")
     seed_files: list[str] = Field(default_factory=list, description="OpenWebMath-format jsonl(.gz)/Parquet files "
-                                  "or globs; empty: <workdir>/minicc/seed/openwebmath.jsonl")
+                                  "or globs, local or fsspec URLs (hf://datasets/open-web-math/open-web-math/data/"
+                                  "*.parquet); empty: <workdir>/minicc/seed/openwebmath.jsonl")
+    seed_max_docs: int | None = Field(None, ge=1, description="keep at most this many seed positives, spread "
+                                      "evenly over the seed files (the paper: 500,000); null: every row")
     seed_min_tokens: int = Field(20, ge=1, description="shorter seed texts (classifier tokens) are filtered out")
     negatives_ratio: float = Field(1.0, gt=0.0, le=100.0, description="negatives per positive, drawn from the pool")
     holdout_fraction: float = Field(0.1, gt=0.0, lt=0.5, description="share of the training pages held out for metrics")
@@ -382,15 +438,36 @@ def _format_error(err: ValidationError, source: str) -> str:
     return "\n".join(lines)
 
 
+def _cross_check(cfg: Config) -> list[str]:
+    """Problems between sections, as ``key: message`` lines. Today: a run on real input (``pool.inputs`` or
+    ``pool.crawls``) generates no mini-CC, so nothing may depend on the mini-CC's seed or benchmarks."""
+    if cfg.pool.reads_minicc:
+        return []
+    why = "pool.inputs / pool.crawls name real input, so no mini-CC is generated"
+    problems = []
+    if not cfg.recall.seed_files:
+        problems.append(f"recall.seed_files: empty, but {why} (and no mini-CC seed): name an OpenWebMath-format "
+                        "seed, e.g. hf://datasets/open-web-math/open-web-math/data/*.parquet")
+    for i, b in enumerate(cfg.decontam.benchmarks):
+        if b.required and b.path and "{workdir}/minicc" in b.path.replace("\\", "/"):
+            problems.append(f"decontam.benchmarks.{i}: {b.name} reads {b.path}, but {why}: remove it or set "
+                            "required: false")
+    return problems
+
+
 def config_from_dict(data: dict[str, Any] | None, source: str = "<dict>") -> Config:
     if data is None:
         data = {}
     if not isinstance(data, dict):
         raise ConfigError(f"invalid configuration in {source}: the top level must be a mapping, got {type(data).__name__}")
     try:
-        return Config.model_validate(data)
+        cfg = Config.model_validate(data)
     except ValidationError as err:
         raise ConfigError(_format_error(err, source)) from None
+    problems = _cross_check(cfg)
+    if problems:
+        raise ConfigError("\n".join([f"invalid configuration in {source}:"] + [f"  {p}" for p in problems]))
+    return cfg
 
 
 def load_config(path: str | Path | None = None, overrides: dict[str, Any] | None = None) -> Config:

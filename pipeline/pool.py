@@ -307,7 +307,7 @@ def _make_worker_class():
 
             self.settings = ExtractSettings(**settings)
             self.storage_options = storage_options
-            _identifier()  # load py3langid's model once per actor
+            _identifier()  # load the language-ID model once per actor
 
         def ready(self) -> bool:
             return True

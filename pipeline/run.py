@@ -29,6 +29,9 @@ class Stage:
 def _stage_minicc(cfg: Config, folder: Path) -> dict:
     from pipeline.synth import generate_minicc
 
+    if not cfg.pool.reads_minicc:  # a real crawl: nothing synthetic is generated (and no marker written)
+        log.info("stage minicc: skipped, the pool reads %s", ", ".join(cfg.pool.resolved_inputs()))
+        return {"skipped": "the pool reads real input (pool.inputs / pool.crawls)"}
     return generate_minicc(cfg.synth, folder, progress=True)
 
 
@@ -37,7 +40,7 @@ def _stage_pool(cfg: Config, folder: Path) -> dict:
     not fatal: the stage keeps every record it could read and the run goes on."""
     from pipeline.pool import run_pool
 
-    inputs = cfg.pool.inputs or [str(cfg.workdir_path / "minicc" / "warc" / "*.warc.gz")]
+    inputs = cfg.pool.resolved_inputs() or [str(cfg.workdir_path / "minicc" / "warc" / "*.warc.gz")]
     stats = run_pool(inputs, folder, cfg.pool, progress=True)
     for f in stats["failures"]:
         log.warning("pool: input failed: %s: %s", f["path"], f["reason"])

@@ -116,3 +116,46 @@ def test_chinese_page_is_tagged_zh():
     html = f"<html><body><article><p>{ZH}</p></article></body></html>".encode("gbk")
     row = extract_record(_rec(payload=html, content_type="text/html"), ExtractSettings())
     assert row["lang"] == "zh" and row["lang_score"] > 0.9
+
+
+def test_language_is_read_from_the_prose_not_the_formulas():
+    # A Chinese exercise page that is mostly LaTeX: with the formulas in the sample the model said en/ja
+    # for such mini-CC pages; the formulas say nothing about the language.
+    from pipeline.extract import identify_language
+
+    text = ("数学归纳法练习\n注意到$a_{1}$，因此$\\delta > 3$。由题意得$\\sum_{k=1}^{n} \\left(k^{3} + 3\\right) = "
+            "\\frac{n \\left(n + 3\\right) \\left(n^{2} - n + 4\\right)}{4}$，代入得$|\\theta| \\le 2$。由题意得"
+            "$\\sum_{k=1}^{n} \\left(2 k^{3} + 2\\right) = \\frac{n \\left(n^{3} + 2 n^{2} + n + 4\\right)}{2}$。")
+    lang, score = identify_language(text)
+    assert lang == "zh" and score > 0.5
+    assert identify_language("$$\\int_0^1 x^2 \\, dx = \\frac{1}{3}$$")[0] != "und"  # math only: still a guess
+    assert identify_language("12345 -- 678") == ("und", 0.0)
+    assert identify_language("Die Ableitung von $f(x) = x^2$ ist $f'(x) = 2x$, wie man leicht sieht.")[0] == "de"
+
+
+def test_html_parser_drops_scripts_and_styles_but_keeps_json_ld_and_tails():
+    from pipeline.extract import _html_parser, drop_inert_elements
+    import lxml.html
+
+    tree = lxml.html.document_fromstring(
+        "<html><body><p>before<script>var x = 1;</script> after</p><style>p{}</style><!-- note -->"
+        "<script type='application/ld+json'>{\"articleBody\": \"b\"}</script><svg><text>s</text></svg>tail</body></html>",
+        parser=_html_parser())
+    drop_inert_elements(tree)
+    assert tree.find(".//p").text_content() == "before after"
+    assert [s.get("type") for s in tree.iter("script")] == ["application/ld+json"]
+    assert tree.find(".//style") is None and tree.find(".//svg") is None and "tail" in tree.text_content()
+    assert "note" not in lxml.html.tostring(tree, encoding="unicode")  # comments removed at parse time
+
+
+def test_asides_and_footers_go_unless_they_hold_json_ld():
+    from pipeline.extract import _html_parser, drop_inert_elements
+    import lxml.html
+
+    tree = lxml.html.document_fromstring(
+        "<html><body><main><p>body text</p></main><aside>related</aside>"
+        "<footer>(c) 2024<script type='application/ld+json'>{\"articleBody\": \"b\"}</script></footer></body></html>",
+        parser=_html_parser())
+    drop_inert_elements(tree)
+    assert tree.find(".//aside") is None and tree.find(".//footer") is not None
+    assert "related" not in tree.text_content() and "body text" in tree.text_content()

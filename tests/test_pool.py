@@ -247,6 +247,47 @@ def test_https_inputs_and_a_manifest_with_limit_and_sample(shared_data, ray_sess
     assert len(missing["failures"]) == 1 and missing["failures"][0]["retryable"]
 
 
+@pytest.fixture()
+def s3_server():
+    """An S3-compatible endpoint on 127.0.0.1 (moto's server) with a ``commoncrawl`` bucket."""
+    moto_server = pytest.importorskip("moto.server")
+    boto3 = pytest.importorskip("boto3")
+    server = moto_server.ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+    server.start()
+    host, port = server.get_host_and_port()
+    endpoint = f"http://{host}:{port}"
+    client = boto3.client("s3", endpoint_url=endpoint, aws_access_key_id="testing", aws_secret_access_key="testing",
+                          region_name="us-east-1")
+    client.create_bucket(Bucket="commoncrawl")
+    yield client, endpoint
+    server.stop()
+
+
+def test_s3_manifest_and_warcs(shared_data, ray_session, s3_server, tmp_path):
+    """``s3://commoncrawl/...`` inputs as Common Crawl lays them out, read by the Ray workers through s3fs."""
+    client, endpoint = s3_server
+    names = ["dolma_sample-0000.warc.gz", "dolma_sample-0001.warc.gz", "warcio_example.warc.gz"]
+    for n in names:
+        client.upload_file(str(shared_data / "warc" / n), "commoncrawl", f"crawl-data/CC-TEST/segments/1/warc/{n}")
+    client.put_object(Bucket="commoncrawl", Key="crawl-data/CC-TEST/warc.paths.gz",
+                      Body=gzip.compress("".join(f"crawl-data/CC-TEST/segments/1/warc/{n}\n" for n in names).encode()))
+    opts = {"key": "testing", "secret": "testing", "endpoint_url": endpoint,
+            "client_kwargs": {"region_name": "us-east-1"}}
+    stats = run_pool(["s3://commoncrawl/crawl-data/CC-TEST/warc.paths.gz"], tmp_path / "s3",
+                     cfg(storage_options=opts, manifest_limit=2, cc_base_url="s3://commoncrawl/"), progress=False)
+    assert stats["failures"] == []
+    assert [s["path"] for s in stats["per_warc"]] == [f"s3://commoncrawl/crawl-data/CC-TEST/segments/1/warc/{n}"
+                                                      for n in names[:2]]
+    t = stats["totals"]  # the same 22 + 15 pages as over https (a few URLs shared by the two crawls)
+    assert t["kept"] + t["dropped_by_reason"].get("duplicate_url", 0) == 37
+    row = read_pool(tmp_path / "s3").slice(0, 1).to_pylist()[0]
+    again = read_record_at(row["warc_path"], row["warc_offset"], row["warc_length"], opts)  # one ranged GET
+    assert again.record_id == row["warc_record_id"]
+    missing = run_pool(["s3://commoncrawl/crawl-data/none.warc.gz"], tmp_path / "s3-404", cfg(storage_options=opts),
+                       progress=False)
+    assert len(missing["failures"]) == 1 and missing["failures"][0]["retryable"]
+
+
 # -- the mini Common Crawl ---------------------------------------------------------
 
 @pytest.fixture(scope="module")
