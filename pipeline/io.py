@@ -64,6 +64,21 @@ def write_parquet_atomic(path: str | Path, table: pa.Table, **kwargs: Any) -> No
         pq.write_table(table, tmp, **kwargs)
 
 
+def link_atomic(src: str | Path, dst: str | Path) -> bool:
+    """Make ``dst`` the same file as ``src`` without a second copy on disk (a hard link), atomically.
+
+    Falls back to a copy where the file system cannot link. Safe because every writer here replaces
+    files (temp then rename, a new inode) and never rewrites one in place. Returns True when linked.
+    """
+    with atomic_path(dst) as tmp:
+        try:
+            os.link(src, tmp)
+            return True
+        except OSError:
+            shutil.copyfile(src, tmp)
+            return False
+
+
 # ".<name>.tmp-<pid>" (atomic_path) and "<prefix>.tmp-<pid>.<ext>" (the Megatron merge and its parts)
 _TMP_RE = re.compile(r"\.tmp-\d+(\.[A-Za-z0-9.]+)?$")
 

@@ -42,7 +42,8 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from pipeline.extract import Drop, ExtractSettings, extract_record
-from pipeline.io import is_complete, mark_complete, read_marker, write_json_atomic, write_parquet_atomic
+from pipeline.io import (is_complete, link_atomic, mark_complete, read_marker, write_json_atomic,
+                         write_parquet_atomic)
 from pipeline.progress import progress_bar
 from pipeline.schema import DROP_LOG_SCHEMA, POOL_SCHEMA, validate_table
 from pipeline.warc import WarcReadError, iter_raw_records
@@ -263,12 +264,21 @@ def dedup_urls(out_dir: str | Path, keys: list[str]) -> dict:
     per_key: dict[str, dict] = {}
     for key in keys:
         folder = out_dir / "warcs" / key
+        index = pq.read_table(folder / "pages.parquet", columns=["id", "fetch_time", "warc_path", "warc_offset"])
+        times = index.column("fetch_time").cast(pa.int64()).to_pylist()
+        mask = [winners[i] == (t, p, o) for i, t, p, o in zip(
+            index.column("id").to_pylist(), times, index.column("warc_path").to_pylist(),
+            index.column("warc_offset").to_pylist())]
+        if all(mask):
+            # Nothing of this WARC lost to an earlier capture (the usual case on real Common Crawl, which
+            # fetches a URL once per crawl): the pool's files are the per-WARC files themselves, not copies.
+            link_atomic(folder / "pages.parquet", out_dir / "pages" / f"{key}.parquet")
+            link_atomic(folder / "drops.parquet", out_dir / "drops" / f"{key}.parquet")
+            kept_total += len(index)
+            per_key[key] = {"kept_after_dedup": len(index), "duplicate_url": 0}
+            continue
         pages = pq.read_table(folder / "pages.parquet")
         drops = pq.read_table(folder / "drops.parquet")
-        times = pages.column("fetch_time").cast(pa.int64()).to_pylist()
-        mask = [winners[i] == (t, p, o) for i, t, p, o in zip(
-            pages.column("id").to_pylist(), times, pages.column("warc_path").to_pylist(),
-            pages.column("warc_offset").to_pylist())]
         mask_arr = pa.array(mask, pa.bool_())
         kept = pages.filter(mask_arr)
         losers = pages.filter(pc.invert(mask_arr))

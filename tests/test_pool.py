@@ -134,18 +134,26 @@ def test_url_dedup_earliest_fetch_wins_across_warcs(ray_session, tmp_path):
               ("https://site.org/z", "2024-01-01T00:00:00Z", "z only")])
     _warc(b, [("http://site.org/x#top", "2024-02-01T00:00:00Z", "early copy"),
               ("https://site.org/y", "2024-01-05T00:00:00Z", "y canonical")])
+    c = tmp_path / "c.warc.gz"  # shares no URL with the others
+    _warc(c, [("https://other.org/w", "2024-01-02T00:00:00Z", "w only")])
     results = []
-    for order, workers in (([str(a), str(b)], 2), ([str(b), str(a)], 1)):
+    for order, workers in (([str(a), str(b), str(c)], 2), ([str(c), str(b), str(a)], 1)):
         out = tmp_path / f"out{workers}"
         stats = run_pool(order, out, PoolConfig(workers=workers), progress=False)
         pool = {r["url_normalized"]: r for r in read_pool(out).to_pylist()}
         results.append({k: (v["title"], v["warc_path"]) for k, v in pool.items()})
-        assert set(pool) == {"https://site.org/x", "https://site.org/y", "https://site.org/z"}
+        assert set(pool) == {"https://site.org/x", "https://site.org/y", "https://site.org/z", "https://other.org/w"}
         assert pool["https://site.org/x"]["title"] == "early copy"
         assert pool["https://site.org/x"]["fetch_time"] == datetime(2024, 2, 1, tzinfo=timezone.utc)
         drops = [d for d in read_drops(out).to_pylist() if d["reason"] == "duplicate_url"]
         assert len(drops) == 2 and {d["warc_path"] for d in drops if d["url"] == "https://site.org/x"} == {str(a)}
-        assert stats["totals"]["kept"] == 3 and stats["totals"]["dropped_by_reason"]["duplicate_url"] == 2
+        assert stats["totals"]["kept"] == 4 and stats["totals"]["dropped_by_reason"]["duplicate_url"] == 2
+        # a WARC that lost nothing to URL dedup is not stored twice: its pool files are its per-WARC files
+        for warc, shared in ((c, True), (a, False), (b, False)):
+            key = warc_key(str(warc))
+            for name in ("pages", "drops"):
+                same = os.path.samefile(out / name / f"{key}.parquet", out / "warcs" / key / f"{name}.parquet")
+                assert same == shared, (warc.name, name)
     # same fetch time for y: the tie goes to the smaller WARC path, whatever the order or worker count
     assert results[0] == results[1]
     assert results[0]["https://site.org/y"] == ("y variant", str(a))
