@@ -246,39 +246,25 @@ def _scan_files(index_ref, args: list[tuple], workers: int, max_retries: int = 3
     file is scanned again, up to ``max_retries`` times per file: a file's outputs are written atomically and
     its unit marker last, so a file cut off half way leaves nothing behind that counts.
     """
-    import ray
     from ray.exceptions import RayActorError
 
+    from pipeline.ray_env import map_on_actors
+
     scanner = _scanner_class()
-    idle = [scanner.remote(index_ref) for _ in range(max(1, min(workers, len(args))))]
-    queue = list(args)
-    tries: dict[str, int] = {}
-    in_flight: dict = {}
-    try:
-        while queue or in_flight:
-            while queue and idle:
-                actor, job = idle.pop(), queue.pop(0)
-                in_flight[actor.run.remote(*job)] = (actor, job)
-            [ref], _ = ray.wait(list(in_flight), num_returns=1)
-            actor, job = in_flight.pop(ref)
-            try:
-                stats = ray.get(ref)
-            except RayActorError as exc:
-                key = job[1]
-                tries[key] = tries.get(key, 0) + 1
-                if tries[key] > max_retries:
-                    raise RuntimeError(f"decontam: the scanner of {job[0]} died {tries[key]} times") from exc
-                log.warning("decontam: the scanner of %s died (%s); scanning it again on a new scanner", job[0],
-                            str(exc).splitlines()[0][:200] if str(exc) else type(exc).__name__)
-                ray.kill(actor)  # dead already, or unreachable: never used again either way
-                queue.insert(0, job)
-                idle.append(scanner.remote(index_ref))
-                continue
-            idle.append(actor)
-            yield stats
-    finally:
-        for a in idle + [a for a, _ in in_flight.values()]:
-            ray.kill(a)
+    actors = [scanner.remote(index_ref) for _ in range(max(1, min(workers, len(args))))]
+    for job, stats, exc in map_on_actors(actors, lambda a, job: a.run.remote(*job), args,
+                                         new_actor=lambda: scanner.remote(index_ref), max_replacements=max_retries,
+                                         on_replace=_log_replacement):
+        if isinstance(exc, RayActorError):
+            raise RuntimeError(f"decontam: the scanner of {job[0]} died {max_retries + 1} times") from exc
+        if exc is not None:
+            raise exc
+        yield stats
+
+
+def _log_replacement(job: tuple, exc: BaseException) -> None:
+    log.warning("decontam: the scanner of %s died (%s); scanning it again on a new scanner", job[0],
+                str(exc).splitlines()[0][:200] if str(exc) else type(exc).__name__)
 
 
 def _aggregate(units: dict[str, dict[str, Any]], out: Path) -> dict[str, Any]:

@@ -18,6 +18,7 @@ Steps for a record (each failure is a :class:`Drop` with a reason from :data:`DR
 from __future__ import annotations
 
 import codecs
+import functools
 import gzip
 import hashlib
 import re
@@ -448,38 +449,29 @@ def has_math_markup(html: str) -> bool:
     return any(marker in low for marker in _MATH_MARKERS)
 
 
-_HTML_PARSER = None
-_EXTRACTORS: dict = {}
-
-
+@functools.cache
 def _html_parser():
     """lxml's HTML parser set up as trafilatura's own ``load_html`` sets it up (no comments, no PIs, no id
     table): we parse the page ourselves to rewrite its math, and trafilatura then sees the tree it expects."""
-    global _HTML_PARSER
-    if _HTML_PARSER is None:
-        import lxml.html
-        from lxml import etree
+    import lxml.html
+    from lxml import etree
 
-        parser = lxml.html.HTMLParser(collect_ids=False, remove_comments=True, remove_pis=True)
-        # Every element an HtmlElement, chosen in C: lxml.html's default lookup is a Python callback per
-        # element proxy (only to give form controls their own classes), ~7% of extraction time.
-        parser.set_element_class_lookup(etree.ElementDefaultClassLookup(
-            element=lxml.html.HtmlElement, comment=lxml.html.HtmlComment, pi=lxml.html.HtmlProcessingInstruction,
-            entity=lxml.html.HtmlEntity))
-        _HTML_PARSER = parser
-    return _HTML_PARSER
+    parser = lxml.html.HTMLParser(collect_ids=False, remove_comments=True, remove_pis=True)
+    # Every element an HtmlElement, chosen in C: lxml.html's default lookup is a Python callback per
+    # element proxy (only to give form controls their own classes), ~7% of extraction time.
+    parser.set_element_class_lookup(etree.ElementDefaultClassLookup(
+        element=lxml.html.HtmlElement, comment=lxml.html.HtmlComment, pi=lxml.html.HtmlProcessingInstruction,
+        entity=lxml.html.HtmlEntity))
+    return parser
 
 
-def _extractor(settings: ExtractSettings):
+@functools.cache
+def _extractor(comments: bool, tables: bool, recall: bool):
     """One trafilatura ``Extractor`` per setting combination, built once (building it per page costs ~3%)."""
-    key = (settings.include_comments, settings.include_tables, settings.favor_recall)
-    if key not in _EXTRACTORS:
-        from trafilatura.settings import Extractor
+    from trafilatura.settings import Extractor
 
-        _EXTRACTORS[key] = Extractor(fast=True, comments=settings.include_comments, tables=settings.include_tables,
-                                     recall=settings.favor_recall, images=False, links=False, dedup=False,
-                                     with_metadata=False)
-    return _EXTRACTORS[key]
+    return Extractor(fast=True, comments=comments, tables=tables, recall=recall, images=False, links=False,
+                     dedup=False, with_metadata=False)
 
 
 #: Elements every trafilatura path deletes (its tree cleaning and its baseline's BASIC_CLEAN_XPATH alike).
@@ -528,7 +520,8 @@ def html_to_text(html: str, settings: ExtractSettings) -> tuple[str | None, str 
             report = rewrite_math(tree)
         report.elements["tex_text"] += in_text
     drop_inert_elements(tree)
-    text = trafilatura.extract(tree, options=_extractor(settings))
+    text = trafilatura.extract(
+        tree, options=_extractor(settings.include_comments, settings.include_tables, settings.favor_recall))
     return text, title or None, report
 
 

@@ -8,7 +8,6 @@ marker exists and redoes the rest.
 """
 from __future__ import annotations
 
-import gzip
 import hashlib
 import json
 import os
@@ -147,13 +146,10 @@ def iter_jsonl(path: str | Path) -> Iterator[tuple[int, dict]]:
     Raises JsonlLineError for a line that is not valid JSON or not an object, and lets
     OSError / UnicodeDecodeError through for the caller to name the file.
     """
-    if "://" in str(path):  # an fsspec URL (hf://, s3://, https://): fsspec streams it, gunzipping .gz
-        import fsspec
+    import fsspec
 
-        handle = fsspec.open(str(path), "rt", compression="infer", encoding="utf-8")
-    else:
-        handle = (gzip.open if str(path).endswith(".gz") else open)(path, "rt", encoding="utf-8")
-    with handle as fh:
+    # a local path or any fsspec URL (hf://, s3://, https://), streamed; .gz is gunzipped
+    with fsspec.open(str(path), "rt", compression="infer", encoding="utf-8") as fh:
         for lineno, line in enumerate(fh, 1):
             if not line.strip():
                 continue

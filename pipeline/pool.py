@@ -359,7 +359,7 @@ def run_pool(inputs: list[str], out_dir: str | Path, pool_cfg, *, progress: bool
     started_ray = False
     extract_wall = 0.0
     if todo:
-        from pipeline.ray_env import ensure_ray
+        from pipeline.ray_env import ensure_ray, map_on_actors
 
         started_ray = ensure_ray(num_cpus=pool_cfg.workers)
         try:
@@ -371,23 +371,11 @@ def run_pool(inputs: list[str], out_dir: str | Path, pool_cfg, *, progress: bool
                       for _ in range(n_workers)]
             ray.get([a.ready.remote() for a in actors])  # worker start-up is not extraction time
             t_ready = time.perf_counter()
-            queue = list(todo)
-            in_flight: dict = {}
-            idle = list(actors)
             done = 0
             bar = progress_bar(len(paths), "pool", "WARC", progress, initial=len(paths) - len(todo))
-            while queue or in_flight:
-                while queue and idle:  # bounded: one WARC in flight per actor
-                    actor = idle.pop()
-                    path = queue.pop(0)
-                    in_flight[actor.process.remote(path, str(out_dir))] = (actor, path)
-                ready, _ = ray.wait(list(in_flight), num_returns=1)
-                ref = ready[0]
-                actor, path = in_flight.pop(ref)
-                idle.append(actor)
-                try:
-                    stats = ray.get(ref)
-                except Exception as exc:  # the actor died or raised after its retries
+            # one WARC in flight per actor; Ray restarts a dead actor (max_restarts) and retries its WARC
+            for path, stats, exc in map_on_actors(actors, lambda a, p: a.process.remote(p, str(out_dir)), todo):
+                if exc is not None:  # the actor died or raised after its retries
                     stats = {"path": path, "key": warc_key(path), "error": f"worker failed: {type(exc).__name__}: "
                              f"{str(exc).splitlines()[0][:300] if str(exc) else ''}", "retryable": True}
                 results[path] = stats
@@ -399,8 +387,6 @@ def run_pool(inputs: list[str], out_dir: str | Path, pool_cfg, *, progress: bool
                              f"in {stats.get('seconds', 0):.1f}s")
             bar.close()
             extract_wall = time.perf_counter() - t_ready
-            for a in actors:
-                ray.kill(a)
         finally:
             if started_ray:
                 ray.shutdown()

@@ -133,15 +133,22 @@ def test_language_is_read_from_the_prose_not_the_formulas():
     assert identify_language("Die Ableitung von $f(x) = x^2$ ist $f'(x) = 2x$, wie man leicht sieht.")[0] == "de"
 
 
-def test_html_parser_drops_scripts_and_styles_but_keeps_json_ld_and_tails():
+def _parsed_and_cleaned(html: str):
+    """``html`` parsed as html_to_text parses it, then cleaned as it is before trafilatura sees it."""
     from pipeline.extract import _html_parser, drop_inert_elements
     import lxml.html
 
-    tree = lxml.html.document_fromstring(
-        "<html><body><p>before<script>var x = 1;</script> after</p><style>p{}</style><!-- note -->"
-        "<script type='application/ld+json'>{\"articleBody\": \"b\"}</script><svg><text>s</text></svg>tail</body></html>",
-        parser=_html_parser())
+    tree = lxml.html.document_fromstring(html, parser=_html_parser())
     drop_inert_elements(tree)
+    return tree
+
+
+def test_html_parser_drops_scripts_and_styles_but_keeps_json_ld_and_tails():
+    import lxml.html
+
+    tree = _parsed_and_cleaned(
+        "<html><body><p>before<script>var x = 1;</script> after</p><style>p{}</style><!-- note -->"
+        "<script type='application/ld+json'>{\"articleBody\": \"b\"}</script><svg><text>s</text></svg>tail</body></html>")
     assert tree.find(".//p").text_content() == "before after"
     assert [s.get("type") for s in tree.iter("script")] == ["application/ld+json"]
     assert tree.find(".//style") is None and tree.find(".//svg") is None and "tail" in tree.text_content()
@@ -149,13 +156,8 @@ def test_html_parser_drops_scripts_and_styles_but_keeps_json_ld_and_tails():
 
 
 def test_asides_and_footers_go_unless_they_hold_json_ld():
-    from pipeline.extract import _html_parser, drop_inert_elements
-    import lxml.html
-
-    tree = lxml.html.document_fromstring(
+    tree = _parsed_and_cleaned(
         "<html><body><main><p>body text</p></main><aside>related</aside>"
-        "<footer>(c) 2024<script type='application/ld+json'>{\"articleBody\": \"b\"}</script></footer></body></html>",
-        parser=_html_parser())
-    drop_inert_elements(tree)
+        "<footer>(c) 2024<script type='application/ld+json'>{\"articleBody\": \"b\"}</script></footer></body></html>")
     assert tree.find(".//aside") is None and tree.find(".//footer") is not None
     assert "related" not in tree.text_content() and "body text" in tree.text_content()
