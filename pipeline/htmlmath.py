@@ -23,6 +23,7 @@ output spans, KaTeX's ``katex-html``) are removed.
 """
 from __future__ import annotations
 
+import functools
 import re
 from collections import Counter
 from dataclasses import dataclass, field
@@ -302,16 +303,28 @@ def _inside_class(el, cls: str) -> bool:
     return False
 
 
+_NOT_PROSE = frozenset(("script", "style", "textarea", "code", "pre"))
+
+
+@functools.cache
+def _delimiter_texts():
+    from lxml.etree import XPath
+
+    # libxml2 picks the few text nodes holding '$' or a backslash; Python looks at those alone
+    return XPath(".//text()[contains(., '$') or contains(., '\\')]")
+
+
 def count_text_math(root) -> int:
     """Delimited TeX written directly in the page's body text (not in the head, scripts or styles)."""
-    n = 0
     body = root.find("body")
-    for el in (body if body is not None else root).iter():
-        if not isinstance(el.tag, str):
-            continue
-        name = local_name(el)
-        if name not in ("script", "style", "textarea", "code", "pre") and el.text:
-            n += count_tex_fragments(el.text)
-        if el.tail:
-            n += count_tex_fragments(el.tail)
+    scope = body if body is not None else root
+    n = 0
+    for text in _delimiter_texts()(scope):
+        owner = text.getparent()  # the element this is the text of, or the tail of
+        if not isinstance(owner.tag, str):
+            continue  # a comment's or PI's tail
+        if text.is_tail or local_name(owner) not in _NOT_PROSE:
+            n += count_tex_fragments(text)
+    if scope.tail and isinstance(scope.tag, str):
+        n += count_tex_fragments(scope.tail)
     return n
