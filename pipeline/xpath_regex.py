@@ -188,23 +188,32 @@ def _has_regex(value) -> bool:
     return isinstance(value, XPath) and "re:test(" in value.path
 
 
-@functools.cache
-def install() -> GuardReport:
-    """Swap every ``re:test`` XPath held by trafilatura's modules (as a module global, or inside a
-    module-level list or tuple) for its guarded twin. Once per process; returns what it did."""
-    import trafilatura  # noqa: F401  (imports the submodules that compile the XPaths)
-
-    report = GuardReport()
+def _rebind(swap) -> None:
+    """Replace, in every loaded trafilatura module, each XPath for which ``swap(x)`` returns another
+    object: module globals, and items of module-level lists (in place: other modules share them)
+    and tuples. ``swap`` returns its argument to leave it."""
     for name, module in list(sys.modules.items()):
         if module is None or not (name == "trafilatura" or name.startswith("trafilatura.")):
             continue
         for attr, value in list(vars(module).items()):
-            if _has_regex(value):
-                setattr(module, attr, _guarded(value, report))
-            elif isinstance(value, list) and any(_has_regex(x) for x in value):
-                value[:] = [_guarded(x, report) if _has_regex(x) else x for x in value]  # shared list: in place
-            elif isinstance(value, tuple) and any(_has_regex(x) for x in value):
-                setattr(module, attr, tuple(_guarded(x, report) if _has_regex(x) else x for x in value))
+            if isinstance(value, list) and value:
+                if any(swap(x) is not x for x in value):
+                    value[:] = [swap(x) for x in value]
+            elif isinstance(value, tuple) and value:
+                if any(swap(x) is not x for x in value):
+                    setattr(module, attr, tuple(swap(x) for x in value))
+            elif swap(value) is not value:
+                setattr(module, attr, swap(value))
+
+
+@functools.cache
+def install() -> GuardReport:
+    """Swap every ``re:test`` XPath held by trafilatura's modules for its guarded twin. Once per
+    process; returns what it did."""
+    import trafilatura  # noqa: F401  (imports the submodules that compile the XPaths)
+
+    report = GuardReport()
+    _rebind(lambda x: _guarded(x, report) if _has_regex(x) else x)
     return report
 
 
@@ -212,16 +221,6 @@ def uninstall() -> None:
     """Put trafilatura's original XPaths back (to compare against them); :func:`install` redoes it."""
     if not install.cache_info().currsize:
         return
-    report = install()
-    originals = {id(new): orig for orig, new in report.replaced.values()}
-    for name, module in list(sys.modules.items()):
-        if module is None or not (name == "trafilatura" or name.startswith("trafilatura.")):
-            continue
-        for attr, value in list(vars(module).items()):
-            if id(value) in originals:
-                setattr(module, attr, originals[id(value)])
-            elif isinstance(value, list) and any(id(x) in originals for x in value):
-                value[:] = [originals.get(id(x), x) for x in value]
-            elif isinstance(value, tuple) and any(id(x) in originals for x in value):
-                setattr(module, attr, tuple(originals.get(id(x), x) for x in value))
+    originals = {id(new): orig for orig, new in install().replaced.values()}
+    _rebind(lambda x: originals.get(id(x), x))
     install.cache_clear()
