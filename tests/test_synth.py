@@ -236,3 +236,30 @@ def test_benchmarks_in_real_formats_and_planted_verbatim(minicc, truth_rows):
     for row, text in _bodies(minicc, planted):
         if row["benchmark_item"] in index:
             assert html.escape(index[row["benchmark_item"]], quote=False) in text
+
+
+def test_generated_text_does_not_depend_on_the_clock(tmp_path, monkeypatch):
+    """Faker's date helpers draw dates up to "now": the generators must not call them, or the same seed
+    would give a different mini-CC (and corpus) from one day to the next."""
+    from faker.providers.date_time import Provider
+
+    from pipeline.synth.mixture import generate_mixture_standins
+    from pipeline.synth.text import news_doc_en
+
+    def clock(*args, **kwargs):
+        raise AssertionError("a Faker date helper read the clock")
+
+    monkeypatch.setattr(Provider, "_parse_end_datetime", clock)
+    monkeypatch.setattr(Provider, "_parse_start_datetime", clock)
+    cfg = load_config(None, {"synth.pages": 150, "synth.seed_docs": 20, "synth.domains": 60,
+                             "synth.math_domains": 6, "synth.records_per_warc": 60})
+    generate_minicc(cfg.synth, tmp_path / "minicc")
+    generate_mixture_standins(tmp_path / "standins", docs=300, seed=3)
+    import random
+
+    from faker import Faker
+
+    fk = Faker("en_US")
+    fk.seed_instance(1)
+    rng = random.Random(1)
+    assert any(" people on " in " ".join(t for _, ts in news_doc_en(rng, fk).blocks for t in ts) for _ in range(50))
