@@ -483,7 +483,6 @@ def _extractor(comments: bool, tables: bool, recall: bool):
     from pipeline.xpath_regex import install
 
     install()
-
     return Extractor(fast=True, comments=comments, tables=tables, recall=recall, images=False, links=False,
                      dedup=False, with_metadata=False)
 

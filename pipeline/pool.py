@@ -243,20 +243,17 @@ def dedup_urls(out_dir: str | Path, keys: list[str]) -> dict:
     the choice is the same whatever order the WARCs finished in.
     """
     out_dir = Path(out_dir)
-    parts = []
+    # (id, (fetch time, warc_path, offset)) of every candidate row, per WARC, read once
+    candidates: dict[str, list[tuple[str, tuple]]] = {}
     for key in keys:
         t = pq.read_table(out_dir / "warcs" / key / "pages.parquet",
                           columns=["id", "fetch_time", "warc_path", "warc_offset"])
-        parts.append(t.append_column("key", pa.array([key] * len(t), pa.string())))
-    index = pa.concat_tables(parts) if parts else pa.table({"id": pa.array([], pa.string())})
+        candidates[key] = list(zip(t.column("id").to_pylist(), zip(
+            t.column("fetch_time").cast(pa.int64()).to_pylist(), t.column("warc_path").to_pylist(),
+            t.column("warc_offset").to_pylist())))
     winners: dict[str, tuple] = {}
-    if len(index):
-        ids = index.column("id").to_pylist()
-        times = index.column("fetch_time").cast(pa.int64()).to_pylist()
-        wpaths = index.column("warc_path").to_pylist()
-        offs = index.column("warc_offset").to_pylist()
-        for i, doc_id in enumerate(ids):
-            cand = (times[i], wpaths[i], offs[i])
+    for rows in candidates.values():
+        for doc_id, cand in rows:
             if doc_id not in winners or cand < winners[doc_id]:
                 winners[doc_id] = cand
     kept_total = 0
@@ -264,18 +261,14 @@ def dedup_urls(out_dir: str | Path, keys: list[str]) -> dict:
     per_key: dict[str, dict] = {}
     for key in keys:
         folder = out_dir / "warcs" / key
-        index = pq.read_table(folder / "pages.parquet", columns=["id", "fetch_time", "warc_path", "warc_offset"])
-        times = index.column("fetch_time").cast(pa.int64()).to_pylist()
-        mask = [winners[i] == (t, p, o) for i, t, p, o in zip(
-            index.column("id").to_pylist(), times, index.column("warc_path").to_pylist(),
-            index.column("warc_offset").to_pylist())]
+        mask = [winners[doc_id] == cand for doc_id, cand in candidates[key]]
         if all(mask):
             # Nothing of this WARC lost to an earlier capture (the usual case on real Common Crawl, which
             # fetches a URL once per crawl): the pool's files are the per-WARC files themselves, not copies.
             link_atomic(folder / "pages.parquet", out_dir / "pages" / f"{key}.parquet")
             link_atomic(folder / "drops.parquet", out_dir / "drops" / f"{key}.parquet")
-            kept_total += len(index)
-            per_key[key] = {"kept_after_dedup": len(index), "duplicate_url": 0}
+            kept_total += len(mask)
+            per_key[key] = {"kept_after_dedup": len(mask), "duplicate_url": 0}
             continue
         pages = pq.read_table(folder / "pages.parquet")
         drops = pq.read_table(folder / "drops.parquet")

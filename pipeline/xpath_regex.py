@@ -30,6 +30,8 @@ import re
 import sys
 from dataclasses import dataclass, field
 
+from lxml.etree import XPath
+
 try:  # Python 3.11+
     from re import _constants as _sre_c
     from re import _parser as _sre_parse
@@ -166,8 +168,6 @@ class GuardReport:
 
 
 def _guarded(xpath, report: GuardReport):
-    from lxml.etree import XPath
-
     if id(xpath) in report.replaced:
         return report.replaced[id(xpath)][1]
     if id(xpath) in report.made:  # already a guarded twin (met again through another module)
@@ -183,8 +183,6 @@ def _guarded(xpath, report: GuardReport):
 
 
 def _has_regex(value) -> bool:
-    from lxml.etree import XPath
-
     return isinstance(value, XPath) and "re:test(" in value.path
 
 
