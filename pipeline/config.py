@@ -81,6 +81,9 @@ class PoolConfig(_Section):
     max_seconds_per_record: float = Field(10.0, gt=0, description="parse+extract time cap per record")
     min_text_chars: int = Field(1, ge=1, description="shorter extracted text: empty_text")
     lang_chars: int = Field(600, ge=50, description="characters of text given to the language identifier")
+    extractor: Literal["mathcorpus", "trafilatura"] = Field(
+        "mathcorpus", description="main-text engine: mathcorpus (ours: every post of a thread, Markdown-like "
+        "structure) or trafilatura (its fast mode)")
     include_tables: bool = True
     include_comments: bool = Field(True, description="keep comment sections (forum answers often hold the math)")
     favor_recall: bool = False

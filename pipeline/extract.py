@@ -48,6 +48,12 @@ DROP_REASONS = {
     "duplicate_url": "another capture of the same normalised URL was fetched earlier",
 }
 
+#: Main-text engines: our own block extractor (:mod:`pipeline.maintext`), or trafilatura's fast mode.
+EXTRACTORS = {
+    "mathcorpus": "pipeline.maintext: content region by prose share, every post of a thread, Markdown-like text",
+    "trafilatura": "trafilatura.extract (fast mode: no fallback algorithms) on the math-rewritten tree",
+}
+
 HTML_TYPES = ("text/html", "application/xhtml+xml", "application/xml+html")
 
 
@@ -63,6 +69,11 @@ class ExtractSettings:
     include_comments: bool = True
     favor_recall: bool = False
     rewrite_math: bool = True  # False gives plain trafilatura (the benchmark's baseline)
+    extractor: str = "mathcorpus"  # one of EXTRACTORS
+
+    def __post_init__(self) -> None:
+        if self.extractor not in EXTRACTORS:
+            raise ValueError(f"extractor must be one of {sorted(EXTRACTORS)}, not {self.extractor!r}")
 
 
 @dataclass
@@ -483,7 +494,7 @@ def _extractor(comments: bool, tables: bool, recall: bool):
     from pipeline.xpath_regex import install
 
     install()
-    return Extractor(fast=True, comments=comments, tables=tables, recall=recall, images=False, links=False,
+    return Extractor(fast=False, comments=comments, tables=tables, recall=recall, images=False, links=False,
                      dedup=False, with_metadata=False)
 
 
@@ -509,8 +520,11 @@ def drop_inert_elements(tree) -> None:
     etree.strip_elements(tree, *_INERT_TAGS, with_tail=False)
 
 
-def html_to_text(html: str, settings: ExtractSettings) -> tuple[str | None, str | None, Any]:
-    """(main text, title, MathReport) of an HTML document, math rewritten as LaTeX first."""
+def html_to_text(html: str, settings: ExtractSettings) -> tuple[str | None, str | None, Any, int]:
+    """(main text, title, MathReport, visible characters) of an HTML document, math rewritten as LaTeX first.
+
+    The visible characters are the page's text before main-text selection (for the share removed as
+    boilerplate)."""
     import lxml.html
     import trafilatura
 
@@ -532,10 +546,17 @@ def html_to_text(html: str, settings: ExtractSettings) -> tuple[str | None, str 
         if has_math_markup(html):
             report = rewrite_math(tree)
         report.elements["tex_text"] += in_text
+    if settings.extractor == "mathcorpus":
+        from pipeline.maintext import extract_main_text
+
+        main = extract_main_text(tree)
+        return main.text, title or None, report, main.visible_chars
     drop_inert_elements(tree)
+    body = tree.find("body")
+    visible = len((body if body is not None else tree).text_content())
     text = trafilatura.extract(
         tree, options=_extractor(settings.include_comments, settings.include_tables, settings.favor_recall))
-    return text, title or None, report
+    return text, title or None, report, visible
 
 
 def extract_record(rec: RawRecord, settings: ExtractSettings | None = None) -> dict | Drop:
@@ -570,7 +591,7 @@ def extract_record(rec: RawRecord, settings: ExtractSettings | None = None) -> d
     t0 = time.perf_counter()
     try:
         with time_limit(settings.max_seconds_per_record):
-            text, title, report = html_to_text(html, settings)
+            text, title, report, visible_chars = html_to_text(html, settings)
     except RecordTimeout:
         return Drop("timeout", f">{settings.max_seconds_per_record}s", url, doc_id)
     except Exception as exc:  # lxml/trafilatura on hostile markup: drop the page, never the worker
@@ -604,4 +625,5 @@ def extract_record(rec: RawRecord, settings: ExtractSettings | None = None) -> d
         "warc_length": rec.length,
         "fetch_time": parse_warc_date(rec.date),
         "_math_by_kind": dict(report.elements),
+        "_visible_chars": max(visible_chars, len(text)),
     }

@@ -143,7 +143,23 @@ def settings_from_config(pool_cfg) -> ExtractSettings:
         include_tables=pool_cfg.include_tables,
         include_comments=pool_cfg.include_comments,
         favor_recall=pool_cfg.favor_recall,
+        extractor=pool_cfg.extractor,
     )
+
+
+#: Upper edges of the per-page math survival histogram (LaTeX fragments kept / math elements in the HTML).
+SURVIVAL_BINS = (0.5, 0.9, 0.99, 1.0)
+
+
+def _survival_bin(row: dict) -> str | None:
+    """The histogram bin of a page's math survival, or None for a page without math elements."""
+    if not row["math_elements_html"]:
+        return None
+    share = min(1.0, row["math_fragments_text"] / row["math_elements_html"])
+    for edge in SURVIVAL_BINS[:-1]:
+        if share < edge:
+            return f"<{edge}"
+    return "1.0" if share >= 1.0 else "<1.0"
 
 
 def _drop_row(d: Drop, rec) -> dict:
@@ -177,6 +193,9 @@ def process_warc(path: str, out_dir: str | Path, settings: ExtractSettings,
     drops: list[dict] = []
     reasons: Counter = Counter()
     math_kinds: Counter = Counter()
+    survival: Counter = Counter()
+    low_survival: list[str] = []
+    visible_chars = 0
     seen = 0
     warc_bytes = 0
     html_bytes = 0
@@ -192,6 +211,12 @@ def process_warc(path: str, out_dir: str | Path, settings: ExtractSettings,
                     drops.append(_drop_row(out, rec))
                 else:
                     math_kinds.update(out.pop("_math_by_kind"))
+                    visible_chars += out.pop("_visible_chars")
+                    bin_ = _survival_bin(out)
+                    if bin_ is not None:
+                        survival[bin_] += 1
+                        if bin_ in ("<0.5", "<0.9") and len(low_survival) < 20:
+                            low_survival.append(out["url"])
                     html_bytes += out["html_bytes"]
                     rows.append(out)
     except WarcReadError as exc:
@@ -219,6 +244,9 @@ def process_warc(path: str, out_dir: str | Path, settings: ExtractSettings,
         "warc_bytes": warc_bytes,
         "html_bytes": html_bytes,
         "text_chars": sum(len(r["text"]) for r in rows),
+        "visible_chars": visible_chars,
+        "math_survival_pages": dict(sorted(survival.items())),
+        "math_survival_low_urls": low_survival,
         "seconds": round(time.perf_counter() - t0, 3),
         "math_elements_html": math_html,
         "math_fragments_text": math_text,
@@ -417,13 +445,17 @@ def _totals(per_warc: list[dict], dedup: dict) -> dict:
     reasons: Counter = Counter()
     kinds: Counter = Counter()
     langs: Counter = Counter()
+    survival: Counter = Counter()
+    low_urls: list[str] = []
     tot = Counter()
     for s in per_warc:
         if "records_seen" not in s:
             continue
         for k in ("records_seen", "warc_bytes", "html_bytes", "math_elements_html", "math_fragments_text",
-                  "math_pages", "text_chars"):
+                  "math_pages", "text_chars", "visible_chars"):
             tot[k] += s.get(k, 0)
+        survival.update(s.get("math_survival_pages", {}))
+        low_urls.extend(s.get("math_survival_low_urls", []))
         tot["extract_seconds"] += s.get("seconds", 0.0)
         reasons.update(s.get("dropped_by_reason", {}))
         kinds.update(s.get("math_elements_by_kind", {}))
@@ -437,6 +469,12 @@ def _totals(per_warc: list[dict], dedup: dict) -> dict:
     out["math_elements_by_kind"] = dict(sorted(kinds.items()))
     out["langs"] = dict(langs.most_common(20))
     out["math_survival"] = round(tot["math_fragments_text"] / tot["math_elements_html"], 4) if tot["math_elements_html"] else None
+    # per page: the distribution, how many fell below 90%, and some of those pages to look at
+    out["math_survival_pages"] = dict(sorted(survival.items()))
+    out["math_pages_below_90"] = survival.get("<0.5", 0) + survival.get("<0.9", 0)
+    out["math_survival_low_urls"] = low_urls[:50]
+    out["boilerplate_share"] = (round(1 - tot["text_chars"] / tot["visible_chars"], 4)
+                                if tot["visible_chars"] else None)
     out["peak_rss_mb_max"] = max((s.get("peak_rss_mb", 0) for s in per_warc), default=0)
     out["accounting_ok"] = out["records_seen"] == out["kept"] + out["dropped"] if "records_seen" in out else True
     return out

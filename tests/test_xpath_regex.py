@@ -173,13 +173,13 @@ def test_extracted_text_is_the_same_with_and_without_the_guards(shared_data):
                 pages.append(decode_html(rec.payload, rec.content_type)[0])
     assert len(pages) > 25
     report = install()
-    guarded = [html_to_text(p, ExtractSettings())[0] for p in pages]
+    guarded = [html_to_text(p, ExtractSettings(extractor="trafilatura"))[0] for p in pages]
     uninstall()
     try:
         import trafilatura.xpaths as xp
 
         assert not any(id(x) in report.made for x in xp.COMMENTS_XPATH)  # the originals are back
-        plain = [html_to_text(p, ExtractSettings())[0] for p in pages]
+        plain = [html_to_text(p, ExtractSettings(extractor="trafilatura"))[0] for p in pages]
     finally:
         install()
     assert guarded == plain

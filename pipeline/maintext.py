@@ -1,0 +1,360 @@
+"""Main-content extraction on a parsed lxml tree: the page's body, every post of a thread, as Markdown-like text.
+
+Written here because no maintained library does what a math corpus needs on real layouts: trafilatura keeps
+the first post of a Q&A thread and drops the answers (its fast mode) or costs 2x (its fallbacks);
+resiliparse's main-content mode keeps user cards, vote counters and footers, and writes no structure.
+
+The steps, each cheap (one walk of the tree, C-level lxml calls where possible):
+
+1. **Prune** what is never content: scripts, styles, forms' controls, ``<nav>``, elements hidden by attribute
+   or inline style, and containers whose ``class``/``id`` name a boilerplate role (navigation, sidebar,
+   footer, share bar, cookie banner, related links, user cards, vote widgets ...).
+2. **Segment** the rest into blocks (paragraphs, headings, list items, table rows, code blocks, quotes),
+   each with its text, how much of it is link text, and its element.
+3. **Locate** the content region: the deepest element holding most of the page's prose (blocks with
+   sentences, few links). Threads keep every post because the posts share that region.
+4. **Filter** blocks inside the region: link lists, short lines repeated across posts ("Reply", "Quote",
+   "Link to comment"), and bare counters go; headings, list items and sentences stay.
+5. **Write** Markdown-like text: ``#`` headings, paragraphs apart by a blank line, ``-`` list items,
+   fenced code, ``|`` table rows; math (already rewritten to ``$..$`` by :mod:`pipeline.htmlmath`) as is.
+"""
+from __future__ import annotations
+
+import re
+from collections import Counter
+from dataclasses import dataclass, field
+
+#: Subtrees that never hold main text.
+SKIP_TAGS = frozenset((
+    "script", "style", "noscript", "template", "svg", "iframe", "button", "select", "option", "input",
+    "textarea", "nav", "head", "object", "embed", "canvas", "video", "audio", "map", "dialog", "menu",
+    "label", "datalist", "fencedframe", "picture", "source",
+))
+#: Elements that start a new block of text.
+BLOCK_TAGS = frozenset((
+    "p", "div", "section", "article", "main", "li", "ul", "ol", "dl", "dt", "dd", "h1", "h2", "h3", "h4",
+    "h5", "h6", "pre", "blockquote", "table", "thead", "tbody", "tfoot", "tr", "td", "th", "caption",
+    "header", "footer", "aside", "figure", "figcaption", "center", "address", "details", "summary", "hr",
+    "body", "html", "form", "fieldset", "legend", "hgroup", "output",
+))
+HEADINGS = {"h1": 1, "h2": 2, "h3": 3, "h4": 4, "h5": 5, "h6": 6}
+
+#: class/id words naming a role that is never main text. Matched as whole words of the attribute
+#: (split at spaces, ``-`` and ``_``), so ``comment-body`` is content and ``share-bar`` is not.
+BOILERPLATE_WORDS = frozenset((
+    "nav", "navbar", "navigation", "navlinks", "menu", "menubar", "submenu", "breadcrumb", "breadcrumbs",
+    "sidebar", "side", "footer", "foot", "cookie", "cookies", "consent", "gdpr", "banner", "share", "sharing",
+    "sharebar", "social", "related", "recommended", "recommend", "advert", "advertisement", "ads", "ad",
+    "adsense", "sponsor", "sponsored", "promo", "newsletter", "subscribe", "signup", "login", "signin",
+    "register", "modal", "popup", "pagination", "pager", "toolbar", "skip", "widget", "widgets", "usercard",
+    "userinfo", "user-info", "avatar", "signature", "vote", "votes", "voting", "rating", "badge", "badges",
+    "reputation", "postprofile", "profile", "reactions", "likes", "copyright", "disclaimer", "masthead",
+    "topbar", "header-nav", "sitemap", "dropdown", "tooltip", "hidden", "sr-only", "visually-hidden",
+    "screen-reader-text", "print-only", "noprint", "lightbox", "carousel", "slider", "jump", "backtotop",
+))
+#: Words that mark a container as content even when it also carries a boilerplate word
+#: (``td-content-and-menu``, ``post-sidebar-content``): such containers are kept.
+CONTENT_WORDS = frozenset((
+    "content", "article", "post", "posts", "entry", "main", "body", "text", "story", "thread", "message",
+    "question", "answer", "answers", "comment", "comments", "reply", "replies", "topic", "discussion", "page",
+    "markdown", "prose", "blog", "news", "document", "doc", "docs", "chapter", "section", "wiki", "mw",
+))
+#: Page-level containers: never pruned by their class words (their classes describe the whole page).
+_NEVER_PRUNED = frozenset(("html", "body", "main", "article"))
+#: Elements whose tag alone says they are page furniture (HTML5 sectioning for sidebars and footers).
+_BOILERPLATE_TAGS = frozenset(("footer", "aside"))
+_WORD_SPLIT = re.compile(r"[\s_\-]+")
+_CJK = re.compile(r"[\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uac00-\ud7af]")
+_WORD = re.compile(r"[^\W_]+", re.U)
+_SENTENCE_END = re.compile(r"[.!?;:。！？；：…)\]]\s*$|[.!?。！？]\s")
+_SPACES = re.compile(r"[ \t\r\f\v\u00a0\u200b]+")
+
+
+def _role_words(el) -> set[str]:
+    words = set()
+    for attr in ("class", "id", "role"):
+        v = el.get(attr)
+        if v:
+            words.update(w.lower() for w in _WORD_SPLIT.split(v) if w)
+    return words
+
+
+def is_hidden(el) -> bool:
+    """Hidden by its own markup (``hidden``, ``aria-hidden``). An inline ``display: none`` is not enough:
+    spoilers and "show more" boxes use it for text a reader opens (real threads hide answers that way)."""
+    return el.get("hidden") is not None or (el.get("aria-hidden") or "").lower() == "true"
+
+
+def is_boilerplate_container(el) -> bool:
+    """A container whose class/id/role words name a role that is not content (navigation, share bar ...).
+
+    Only a hint: a marked container that turns out to hold much of the page's prose is kept
+    (page builders call every block a ``widget``), see :func:`select_blocks`."""
+    if el.tag in _BOILERPLATE_TAGS:
+        return True
+    words = _role_words(el)
+    return (bool(words) and not words.isdisjoint(BOILERPLATE_WORDS) and words.isdisjoint(CONTENT_WORDS)
+            and el.tag not in _NEVER_PRUNED)
+
+
+@dataclass
+class Block:
+    kind: str  # p, h, li, pre, quote, row
+    el: object  # the block element the text belongs to
+    parts: list = field(default_factory=list)
+    link_chars: int = 0
+    level: int = 0  # heading level, or list depth
+    boiler: object = None  # the outermost container marked as boilerplate around this block, if any
+    text: str = ""
+    _units: float | None = None
+
+    def units(self) -> float:
+        """Length in words, a CJK character counting as half a word."""
+        if self._units is None:
+            cjk = len(_CJK.findall(self.text))
+            words = _WORD.findall(_CJK.sub(" ", self.text) if cjk else self.text)
+            self._units = len(words) + cjk / 2
+        return self._units
+
+
+class _Segmenter:
+    """One walk of the tree into :class:`Block` s (recursive; HTML nesting is bounded by lxml's parser)."""
+
+    def __init__(self) -> None:
+        self.blocks: list[Block] = []
+        self.current: Block | None = None
+        self.list_depth = 0
+        self.in_pre = 0
+        self.in_quote = 0
+        self.in_link = 0
+        self.boiler = None
+
+    def _open(self, kind: str, el, level: int = 0) -> None:
+        self._close()
+        self.current = Block(kind, el, level=level, boiler=self.boiler)
+
+    def _close(self) -> None:
+        b = self.current
+        if b is not None:
+            raw = "".join(b.parts)
+            if b.kind == "pre":
+                text = raw.strip("\n")
+            else:
+                text = "\n".join(_SPACES.sub(" ", line).strip() for line in raw.split("\n"))
+                text = re.sub(r"\n{2,}", "\n", text).strip()
+            if text.strip():
+                b.text = text
+                self.blocks.append(b)
+        self.current = None
+
+    def _add(self, text: str | None, el) -> None:
+        if not text:
+            return
+        if self.current is None:
+            self.current = Block("quote" if self.in_quote else "p", el, boiler=self.boiler)
+        self.current.parts.append(text)
+        if self.in_link:
+            self.current.link_chars += len(text.strip())
+
+    def walk(self, el) -> None:
+        tag = el.tag
+        if not isinstance(tag, str):  # comments, processing instructions: only their tail is text
+            self._add(el.tail, el.getparent())
+            return
+        tag = tag.lower()
+        if tag in SKIP_TAGS or is_hidden(el):
+            self._add(el.tail, el.getparent())
+            return
+        opened_boiler = self.boiler is None and is_boilerplate_container(el)
+        if opened_boiler:
+            self._close()
+            self.boiler = el
+        if tag == "br":
+            self._add("\n", el)
+            self._add(el.tail, el.getparent())
+            return
+        if tag == "img":
+            self._add(el.tail, el.getparent())
+            return
+        block = tag in BLOCK_TAGS
+        if block:
+            if tag in HEADINGS:
+                self._open("h", el, HEADINGS[tag])
+            elif tag == "li" or tag == "dd" or tag == "dt":
+                self._open("li", el, self.list_depth)
+            elif tag == "pre":
+                self._open("pre", el)
+            elif tag == "tr":
+                self._open("row", el)
+            elif tag in ("td", "th"):
+                if self.current is not None and self.current.kind == "row":
+                    if self.current.parts:
+                        self.current.parts.append(" | ")
+                else:
+                    self._open("p", el)
+            else:
+                self._close()
+        if tag in ("ul", "ol", "dl"):
+            self.list_depth += 1
+        elif tag == "pre":
+            self.in_pre += 1
+        elif tag == "blockquote":
+            self.in_quote += 1
+        elif tag == "a":
+            self.in_link += 1
+        elif tag == "code" and not self.in_pre:
+            self._add("`", el)
+        self._add(el.text, el)
+        for child in el:
+            self.walk(child)
+        if tag in ("ul", "ol", "dl"):
+            self.list_depth -= 1
+        elif tag == "pre":
+            self.in_pre -= 1
+        elif tag == "blockquote":
+            self.in_quote -= 1
+        elif tag == "a":
+            self.in_link -= 1
+        elif tag == "code" and not self.in_pre:
+            self._add("`", el)
+        if block and tag not in ("td", "th"):
+            self._close()
+        if opened_boiler:
+            self._close()
+            self.boiler = None
+        self._add(el.tail, el.getparent())
+
+
+def _is_prose(b: Block) -> bool:
+    """A block that reads as written text: long enough, few links."""
+    n = len(b.text)
+    if n == 0 or b.link_chars > 0.3 * n or b.kind == "h":
+        return False
+    return b.units() >= 12 or (b.units() >= 6 and bool(_SENTENCE_END.search(b.text)))
+
+
+#: The content region is the deepest element holding at least this share of the page's prose.
+REGION_SHARE = 0.7
+
+
+def _region(blocks: list[Block]):
+    """The deepest element holding at least :data:`REGION_SHARE` of the prose (by characters) and its
+    siblings holding :data:`SIBLING_SHARE` of it, or None.
+
+    Threads keep every post (their common container holds the prose of all of them); an article's
+    body wins over the page around it, which holds the same prose and more."""
+    weight: Counter = Counter()
+    total = 0
+    for b in blocks:
+        if _is_prose(b):
+            w = len(b.text)
+            total += w
+            weight[b.el] += w
+            for anc in b.el.iterancestors():
+                weight[anc] += w
+    if not total:
+        return None
+    leaves = {b.el for b in blocks if b.kind != "p" or b.el.tag == "p"}
+    best, best_depth = None, -1
+    for el, w in weight.items():
+        # a region is a container: one paragraph holding most of the prose brings its headings along
+        if w >= REGION_SHARE * total and el not in leaves:
+            d = sum(1 for _ in el.iterancestors())
+            if d > best_depth:
+                best, best_depth = el, d
+    if best is None:
+        return None
+    # a sibling holding a real share of the prose belongs too: the question beside a Q&A page's answers
+    parent = best.getparent()
+    siblings = [c for c in parent if c is not best and weight.get(c, 0) >= SIBLING_SHARE * total] \
+        if parent is not None else []
+    return [best, *siblings]
+
+
+#: A sibling of the region holding this share of the prose joins it.
+SIBLING_SHARE = 0.1
+
+
+def _inside(el, region: list) -> bool:
+    if any(el is r for r in region):
+        return True
+    for anc in el.iterancestors():
+        if any(anc is r for r in region):
+            return True
+    return False
+
+
+def _keep(b: Block, repeats: Counter) -> bool:
+    n = len(b.text)
+    if b.kind == "pre":
+        return True
+    if b.link_chars >= 0.6 * n and b.units() < 40:
+        return False  # a link list or a link line
+    if b.kind != "h" and b.units() <= 4 and repeats[b.text] >= 3:
+        return False  # "Reply", "Quote", "Link to comment", "Member" under every post
+    return True
+
+
+def _drop_boilerplate(blocks: list[Block], share: float = 0.25) -> list[Block]:
+    """Blocks outside boilerplate-marked containers, and inside those that hold over ``share`` of the prose."""
+    prose: Counter = Counter()
+    total = 0
+    for b in blocks:
+        if _is_prose(b):
+            total += len(b.text)
+            prose[b.boiler] += len(b.text)
+    return [b for b in blocks if b.boiler is None or prose[b.boiler] > share * total]
+
+
+def select_blocks(blocks: list[Block]) -> list[Block]:
+    blocks = _drop_boilerplate(blocks)
+    region = _region(blocks)
+    repeats = Counter(b.text for b in blocks)
+    kept = []
+    for b in blocks:
+        if region is not None and not _inside(b.el, region):
+            continue
+        if _keep(b, repeats):
+            kept.append(b)
+    return kept
+
+
+def render(blocks: list[Block]) -> str:
+    """Markdown-like text of the blocks: headings, paragraphs, list items, code, quotes, table rows."""
+    out: list[str] = []
+    prev = None
+    for b in blocks:
+        if b.kind == "h":
+            s = "#" * b.level + " " + b.text.replace("\n", " ")
+        elif b.kind == "li":
+            s = "  " * max(0, b.level - 1) + "- " + b.text
+        elif b.kind == "pre":
+            s = "```\n" + b.text + "\n```"
+        elif b.kind == "quote":
+            s = "\n".join("> " + line for line in b.text.split("\n"))
+        elif b.kind == "row":
+            s = "| " + b.text.replace("\n", " ") + " |"
+        else:
+            s = b.text
+        if out:
+            # list items and table rows of one list/table stay together; other blocks get a blank line
+            tight = prev is not None and prev.kind == b.kind and b.kind in ("li", "row", "quote")
+            out.append("\n" if tight else "\n\n")
+        out.append(s)
+        prev = b
+    return "".join(out).strip()
+
+
+@dataclass
+class MainText:
+    text: str
+    visible_chars: int  # characters of every text block of the page, before boilerplate went
+
+
+def extract_main_text(tree) -> MainText:
+    """The main text of a parsed page (an lxml HTML document, math already rewritten as LaTeX)."""
+    body = tree.find("body")
+    seg = _Segmenter()
+    seg.walk(body if body is not None else tree)
+    seg._close()
+    return MainText(render(select_blocks(seg.blocks)), sum(len(b.text) for b in seg.blocks))
