@@ -63,6 +63,17 @@ CONTENT_WORDS = frozenset((
 _NEVER_PRUNED = frozenset(("html", "body", "main", "article"))
 #: Elements whose tag alone says they are page furniture (HTML5 sectioning for sidebars and footers).
 _BOILERPLATE_TAGS = frozenset(("footer", "aside"))
+#: class/id words of containers whose prose is usually not the page's own: reader comments, recommendation
+#: streams. Their prose counts for :data:`ASIDE_PROSE_WEIGHT` when the region is chosen; a page made only of
+#: them (a thread whose posts are "comments") is unaffected, since the region is chosen by shares.
+ASIDE_WORDS = frozenset((
+    "comment", "comments", "commentlist", "respond", "disqus", "related", "recommend", "recommended",
+    "recommendation", "recommendations", "recirc", "popular", "trending", "teaser", "teasers", "promo",
+    "outbrain", "taboola", "stream", "feed", "more", "latest", "list",
+))
+ASIDE_PROSE_WEIGHT = 0.2
+#: Enclosing elements whose words a block keeps (for the block model's features).
+CONTEXT_DEPTH = 4
 _WORD_SPLIT = re.compile(r"[\s_\-]+")
 _CJK = re.compile(r"[\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uac00-\ud7af]")
 _WORD = re.compile(r"[^\W_]+", re.U)
@@ -85,14 +96,14 @@ def is_hidden(el) -> bool:
     return el.get("hidden") is not None or (el.get("aria-hidden") or "").lower() == "true"
 
 
-def is_boilerplate_container(el) -> bool:
+def is_boilerplate_container(el, words: set[str] | None = None) -> bool:
     """A container whose class/id/role words name a role that is not content (navigation, share bar ...).
 
     Only a hint: a marked container that turns out to hold much of the page's prose is kept
     (page builders call every block a ``widget``), see :func:`select_blocks`."""
     if el.tag in _BOILERPLATE_TAGS:
         return True
-    words = _role_words(el)
+    words = _role_words(el) if words is None else words
     return (bool(words) and not words.isdisjoint(BOILERPLATE_WORDS) and words.isdisjoint(CONTENT_WORDS)
             and el.tag not in _NEVER_PRUNED)
 
@@ -105,6 +116,8 @@ class Block:
     link_chars: int = 0
     level: int = 0  # heading level, or list depth
     boiler: object = None  # the outermost container marked as boilerplate around this block, if any
+    prior: float = 1.0  # ASIDE_PROSE_WEIGHT inside a comment/recommendation container, else 1
+    context: tuple = ()  # class/id/role word sets of the nearest enclosing elements that have some
     text: str = ""
     _units: float | None = None
 
@@ -128,10 +141,16 @@ class _Segmenter:
         self.in_quote = 0
         self.in_link = 0
         self.boiler = None
+        self.aside = 0
+        self.context: list[set] = []
 
     def _open(self, kind: str, el, level: int = 0) -> None:
         self._close()
-        self.current = Block(kind, el, level=level, boiler=self.boiler)
+        self.current = self._block(kind, el, level)
+
+    def _block(self, kind: str, el, level: int) -> Block:
+        return Block(kind, el, level=level, boiler=self.boiler, prior=ASIDE_PROSE_WEIGHT if self.aside else 1.0,
+                     context=tuple(self.context[-CONTEXT_DEPTH:]))
 
     def _close(self) -> None:
         b = self.current
@@ -151,7 +170,7 @@ class _Segmenter:
         if not text:
             return
         if self.current is None:
-            self.current = Block("quote" if self.in_quote else "p", el, boiler=self.boiler)
+            self.current = self._block("quote" if self.in_quote else "p", el, 0)
         self.current.parts.append(text)
         if self.in_link:
             self.current.link_chars += len(text.strip())
@@ -165,10 +184,17 @@ class _Segmenter:
         if tag in SKIP_TAGS or is_hidden(el):
             self._add(el.tail, el.getparent())
             return
-        opened_boiler = self.boiler is None and is_boilerplate_container(el)
+        words = _role_words(el)
+        opened_boiler = self.boiler is None and is_boilerplate_container(el, words)
         if opened_boiler:
             self._close()
             self.boiler = el
+        if words:
+            self.context.append(words)
+        aside = bool(words) and not words.isdisjoint(ASIDE_WORDS)
+        if aside:
+            self._close()
+            self.aside += 1
         if tag == "br":
             self._add("\n", el)
             self._add(el.tail, el.getparent())
@@ -222,6 +248,11 @@ class _Segmenter:
         if opened_boiler:
             self._close()
             self.boiler = None
+        if aside:
+            self._close()
+            self.aside -= 1
+        if words:
+            self.context.pop()
         self._add(el.tail, el.getparent())
 
 
@@ -247,7 +278,7 @@ def _region(blocks: list[Block]):
     total = 0
     for b in blocks:
         if _is_prose(b):
-            w = len(b.text)
+            w = len(b.text) * b.prior
             total += w
             weight[b.el] += w
             for anc in b.el.iterancestors():
@@ -264,11 +295,81 @@ def _region(blocks: list[Block]):
                 best, best_depth = el, d
     if best is None:
         return None
+    named = _named_body(best, weight, total)
+    if named is not None and not _thread_outside(named, best, weight, total):
+        best = named
     # a sibling holding a real share of the prose belongs too: the question beside a Q&A page's answers
     parent = best.getparent()
     siblings = [c for c in parent if c is not best and weight.get(c, 0) >= SIBLING_SHARE * total] \
         if parent is not None else []
     return [best, *siblings]
+
+
+#: class/id words a site gives its article body (``article-body``, ``entry-content``, ``post-text``).
+BODY_WORDS = frozenset(("content", "body", "article", "entry", "post", "story", "text", "richtext", "prose",
+                        "markdown", "articlebody", "postbody", "main"))
+#: A container named as a body that holds this share of the prose is the region, if it is not one of
+#: several alike siblings (one post of a thread).
+BODY_SHARE = 0.4
+
+
+def _named_body(region, weight: Counter, total: float):
+    """The deepest element at or below ``region`` whose class/id words name a body holding
+    :data:`BODY_SHARE` of the prose, unless it is one of several alike siblings with prose; else None."""
+    best, best_depth = None, -1
+    for el, w in weight.items():
+        if w < BODY_SHARE * total or not isinstance(el.tag, str):
+            continue
+        words = _role_words(el)
+        if words.isdisjoint(BODY_WORDS) or not _inside(el, [region]):
+            continue
+        if _in_repeated_unit(el, region, weight):
+            continue
+        d = sum(1 for _ in el.iterancestors())
+        if d > best_depth:
+            best, best_depth = el, d
+    return best
+
+
+#: Alike siblings holding this share of the prose outside a named body make the page a thread.
+THREAD_SHARE = 0.1
+
+
+def _thread_outside(named, region, weight: Counter, total: float) -> bool:
+    """Whether the region holds, outside ``named``, alike siblings (posts, answers) with
+    :data:`THREAD_SHARE` of the prose: then the page is a thread and keeps them all."""
+    groups: Counter = Counter()
+    counts: Counter = Counter()
+    for el, w in weight.items():
+        parent = el.getparent()
+        if w <= 0 or parent is None or _inside(el, [named]) or not _inside(parent, [region]):
+            continue
+        if any(a is el for a in named.iterancestors()):
+            continue
+        key = (parent, _signature(el))
+        groups[key] += w
+        counts[key] += 1
+    return any(counts[k] >= 2 and w >= THREAD_SHARE * total for k, w in groups.items())
+
+
+def _in_repeated_unit(el, region, weight: Counter) -> bool:
+    """Whether ``el`` or an ancestor of it below ``region`` has an alike sibling holding prose (a post)."""
+    node = el
+    while node is not None and node is not region:
+        parent = node.getparent()
+        if parent is None:
+            break
+        sig = _signature(node)
+        if any(c is not node and weight.get(c, 0) > 0 and _signature(c) == sig for c in parent):
+            return True
+        node = parent
+    return False
+
+
+def _signature(el) -> tuple:
+    """Tag and first class name: posts of a thread share them (``answer`` / ``answer accepted-answer``)."""
+    classes = (el.get("class") or "").split()
+    return el.tag, classes[0] if classes else None
 
 
 #: A sibling of the region holding this share of the prose joins it.
