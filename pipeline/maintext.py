@@ -20,6 +20,7 @@ The steps, each cheap (one walk of the tree, C-level lxml calls where possible):
 """
 from __future__ import annotations
 
+import functools
 import re
 from collections import Counter
 from dataclasses import dataclass, field
@@ -81,13 +82,20 @@ _SENTENCE_END = re.compile(r"[.!?;:。！？；：…)\]]\s*$|[.!?。！？]\s")
 _SPACES = re.compile(r"[ \t\r\f\v\u00a0\u200b]+")
 
 
-def _role_words(el) -> set[str]:
-    words = set()
-    for attr in ("class", "id", "role"):
-        v = el.get(attr)
-        if v:
-            words.update(w.lower() for w in _WORD_SPLIT.split(v) if w)
-    return words
+_NO_WORDS: frozenset = frozenset()
+
+
+@functools.lru_cache(maxsize=1 << 16)
+def _words_of(value: str) -> frozenset:
+    """Lower-cased words of one attribute value (cached: a site repeats its class names on every page)."""
+    return frozenset(w for w in _WORD_SPLIT.split(value.lower()) if w)
+
+
+def _role_words(el) -> frozenset:
+    cls, id_, role = el.get("class"), el.get("id"), el.get("role")
+    if not (id_ or role):
+        return _words_of(cls) if cls else _NO_WORDS
+    return frozenset().union(*(_words_of(v) for v in (cls, id_, role) if v))
 
 
 def is_hidden(el) -> bool:
@@ -158,6 +166,8 @@ class _Segmenter:
             raw = "".join(b.parts)
             if b.kind == "pre":
                 text = raw.strip("\n")
+            elif "\n" not in raw:
+                text = _SPACES.sub(" ", raw).strip()
             else:
                 text = "\n".join(_SPACES.sub(" ", line).strip() for line in raw.split("\n"))
                 text = re.sub(r"\n{2,}", "\n", text).strip()
@@ -176,13 +186,11 @@ class _Segmenter:
             self.current.link_chars += len(text.strip())
 
     def walk(self, el) -> None:
-        tag = el.tag
-        if not isinstance(tag, str):  # comments, processing instructions: only their tail is text
-            self._add(el.tail, el.getparent())
-            return
-        tag = tag.lower()
-        if tag in SKIP_TAGS or is_hidden(el):
-            self._add(el.tail, el.getparent())
+        tag = el.tag  # lxml's HTML parser gives lower-case tags
+        if not isinstance(tag, str) or tag in SKIP_TAGS or is_hidden(el):
+            # comments, processing instructions and skipped subtrees: only their tail is text
+            if el.tail:
+                self._add(el.tail, el.getparent())
             return
         words = _role_words(el)
         opened_boiler = self.boiler is None and is_boilerplate_container(el, words)
@@ -195,12 +203,17 @@ class _Segmenter:
         if aside:
             self._close()
             self.aside += 1
-        if tag == "br":
-            self._add("\n", el)
-            self._add(el.tail, el.getparent())
-            return
-        if tag == "img":
-            self._add(el.tail, el.getparent())
+        if tag == "br" or tag == "img":
+            if tag == "br":
+                self._add("\n", el)
+            if el.tail:
+                self._add(el.tail, el.getparent())
+            if words:
+                self.context.pop()
+            if aside:
+                self.aside -= 1
+            if opened_boiler:
+                self.boiler = None
             return
         block = tag in BLOCK_TAGS
         if block:
@@ -253,7 +266,8 @@ class _Segmenter:
             self.aside -= 1
         if words:
             self.context.pop()
-        self._add(el.tail, el.getparent())
+        if el.tail:
+            self._add(el.tail, el.getparent())
 
 
 def _is_prose(b: Block) -> bool:
@@ -385,6 +399,14 @@ def _inside(el, region: list) -> bool:
     return False
 
 
+def _members(region: list) -> set:
+    """Every element of the region's subtrees (lxml keeps one proxy per live node, so identity holds)."""
+    out: set = set()
+    for r in region:
+        out.update(r.iter())
+    return out
+
+
 def _keep(b: Block, repeats: Counter) -> bool:
     n = len(b.text)
     if b.kind == "pre":
@@ -411,9 +433,10 @@ def select_blocks(blocks: list[Block]) -> list[Block]:
     blocks = _drop_boilerplate(blocks)
     region = _region(blocks)
     repeats = Counter(b.text for b in blocks)
+    members = _members(region) if region is not None else None
     kept = []
     for b in blocks:
-        if region is not None and not _inside(b.el, region):
+        if members is not None and b.el not in members:
             continue
         if _keep(b, repeats):
             kept.append(b)
