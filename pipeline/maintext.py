@@ -407,14 +407,37 @@ def _members(region: list) -> set:
     return out
 
 
+#: Words of a post's date line or counters ("May 13th, 2024, 04:08 am", "2 years ago", "Views 305").
+_DATE_WORDS = re.compile(
+    r"\b(?:\d+(?:st|nd|rd|th)?|jan(?:uary)?|feb(?:ruary)?|mar(?:ch)?|apr(?:il)?|may|jun(?:e)?|jul(?:y)?|"
+    r"aug(?:ust)?|sep(?:t|tember)?|oct(?:ober)?|nov(?:ember)?|dec(?:ember)?|mon|tue|wed|thu|fri|sat|sun|"
+    r"am|pm|at|ago|on|posted|edited|last|modified|years?|months?|weeks?|days?|hours?|minutes?|seconds?|"
+    r"views?|replies|reply|posts?|likes?|votes?|points?|min|hr|[ymdhs])\b|[年月日时分秒前]", re.I)
+
+
+def _is_dateline(b: Block) -> bool:
+    """A short block made only of dates, times and counters."""
+    if b.units() >= 10 or not any(c.isdigit() for c in b.text):
+        return False
+    rest = _DATE_WORDS.sub(" ", b.text)
+    return len(_WORD.findall(_CJK.sub(" ", rest))) + len(_CJK.findall(rest)) == 0
+
+
+#: A line this short (in words) that the page repeats this often is a label, not a post.
+REPEAT_UNITS = 4
+REPEAT_MIN = 3
+
+
 def _keep(b: Block, repeats: Counter) -> bool:
     n = len(b.text)
     if b.kind == "pre":
         return True
     if b.link_chars >= 0.6 * n and b.units() < 40:
         return False  # a link list or a link line
-    if b.kind != "h" and b.units() <= 4 and repeats[b.text] >= 3:
+    if b.kind != "h" and b.units() <= REPEAT_UNITS and repeats[b.text] >= REPEAT_MIN:
         return False  # "Reply", "Quote", "Link to comment", "Member" under every post
+    if b.kind != "h" and _is_dateline(b):
+        return False
     return True
 
 
