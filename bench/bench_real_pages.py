@@ -28,7 +28,10 @@ Sections (``BENCH_SECTIONS``: comma-separated "text", "math", "speed"; empty or 
    more, on a WARC of these pages only.
 3. speed: CPU seconds of each extractor over the 442 pages, ``BENCH_REPEAT`` times (default 3); the
    ratios are medians over repetitions of runs made back to back (the host is shared and noisy), the
-   pages/CPU-s columns are the best run. Peak RSS of each worker process.
+   pages/CPU-s columns are the best run. Peak RSS of each worker process (VmHWM). For a cascade (fast pass,
+   then the recalled pages again with the best extractor): CPU-ms per page of re-reading a kept page by its
+   WARC offset and length and extracting it with ``BENCH_REEXTRACT_BACKEND`` (default: trafilatura where it
+   is a backend), on ``BENCH_REEXTRACT_PAGES`` pages (default 150; 0: skipped).
 """
 from __future__ import annotations
 
@@ -55,6 +58,7 @@ OWM_PY = os.environ.get("OWM_PYTHON", "/work/peers/owm-venv/bin/python")
 DT_PY = os.environ.get("DATATROVE_PYTHON", "/work/peers/datatrove-venv/bin/python")
 CACHE = Path(os.environ.get("BENCH_CACHE", "/tmp/mathcorpus-bench"))
 REPEAT = max(1, int(os.environ.get("BENCH_REPEAT", "3")))
+REEXTRACT_PAGES = int(os.environ.get("BENCH_REEXTRACT_PAGES", "150"))
 PEERS = REPO / "bench" / "peers"
 FOLDERS = ("magic-article", "magic-forum", "aeb")
 F1_GOALS = {"magic-article": 0.90, "magic-forum": 0.85, "aeb": 0.96}
@@ -92,6 +96,15 @@ def peer_ok(python: str, *modules: str) -> bool:
 def cpu_self() -> float:
     r = resource.getrusage(resource.RUSAGE_SELF)
     return r.ru_utime + r.ru_stime
+
+
+def peak_rss_mb() -> float:
+    """This process's own peak RSS (VmHWM). Not ru_maxrss: Linux keeps that across fork and exec, so a child
+    would report the benchmark's own peak."""
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 1024.0
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
 
 
 def read_jsonl_texts(path: Path) -> dict[str, str]:
@@ -171,11 +184,16 @@ def our_settings(backend: str | None):
     return settings
 
 
-def ours_worker(backend: str, warc: str, out_dir: str, result_json: str) -> None:
-    """Child process: one pool-stage pass over ``warc`` after a warm-up; CPU, wall and peak RSS to JSON."""
+def ours_worker(backend: str, warc: str, out_dir: str, result_json: str, reextract: str = "-") -> None:
+    """Child process: one pool-stage pass over ``warc`` after a warm-up; CPU, wall and peak RSS to JSON.
+    ``reextract`` (a backend name, "" for the default, "-" for none): then the cascade's second step on the
+    ``BENCH_REEXTRACT_PAGES`` kept pages spread over the WARC, each re-read by its WARC offset and length (one ranged read)
+    and extracted again with that backend."""
+    import pyarrow.parquet as pq
+
     from pipeline.extract import extract_record
     from pipeline.pool import process_warc
-    from pipeline.warc import iter_raw_records
+    from pipeline.warc import iter_raw_records, read_record_at
 
     settings = our_settings(backend or None)
     with open(warc, "rb") as fh:  # warm up: imports, the language-ID model, the extractor's caches
@@ -183,18 +201,32 @@ def ours_worker(backend: str, warc: str, out_dir: str, result_json: str) -> None
     c0, t0 = cpu_self(), time.perf_counter()
     stats = process_warc(warc, out_dir, settings)
     wall, cpu = time.perf_counter() - t0, cpu_self() - c0
-    Path(result_json).write_text(json.dumps({
-        "wall_s": wall, "cpu_s": cpu, "records": stats.get("records_seen"), "kept": stats.get("kept"),
-        "error": stats.get("error"), "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0}))
+    result = {"wall_s": wall, "cpu_s": cpu, "records": stats.get("records_seen"), "kept": stats.get("kept"),
+              "error": stats.get("error"),
+              "peak_rss_mb": peak_rss_mb()}
+    if reextract != "-":
+        again = our_settings(reextract or None)
+        rows = []
+        for f in sorted(Path(out_dir).glob("warcs/*/pages.parquet")):
+            rows += pq.read_table(f, columns=["warc_path", "warc_offset", "warc_length"]).to_pylist()
+        rows = rows[::max(1, len(rows) // REEXTRACT_PAGES)][:REEXTRACT_PAGES]  # spread over the folders
+        extract_record(read_record_at(rows[0]["warc_path"], rows[0]["warc_offset"], rows[0]["warc_length"]), again)
+        c0, t0 = cpu_self(), time.perf_counter()
+        for r in rows:
+            extract_record(read_record_at(r["warc_path"], r["warc_offset"], r["warc_length"]), again)
+        result["reextract"] = {"backend": reextract or None, "pages": len(rows), "cpu_s": cpu_self() - c0,
+                               "wall_s": time.perf_counter() - t0}
+    Path(result_json).write_text(json.dumps(result))
 
 
-def run_ours(backend: str | None, warc: Path) -> tuple[dict, dict[str, str]] | None:
+def run_ours(backend: str | None, warc: Path, reextract: str = "-") -> tuple[dict, dict[str, str]] | None:
     import pyarrow.parquet as pq
 
     with tempfile.TemporaryDirectory(prefix="bench-real-ours-") as tmp:
         res = Path(tmp) / "result.json"
         proc = subprocess.run([sys.executable, __file__, "--ours-worker", backend or "", str(warc),
-                               str(Path(tmp) / "out"), str(res)], capture_output=True, text=True, timeout=1800)
+                               str(Path(tmp) / "out"), str(res), reextract],
+                              capture_output=True, text=True, timeout=1800)
         if proc.returncode != 0 or not res.exists():
             log(f"  {our_label(backend)} failed: {proc.stderr.strip()[-800:]}")
             return None
@@ -267,12 +299,23 @@ def available_peers() -> dict[str, bool]:
     return have
 
 
-def run_all(warc: Path, payloads, backends, have: dict[str, bool], *, timed_only: bool = False):
+def reextract_backend(backends) -> str:
+    """The cascade's second extractor: ``BENCH_REEXTRACT_BACKEND``, else trafilatura where it is a backend,
+    else the one extractor there is ("" = the default)."""
+    name = os.environ.get("BENCH_REEXTRACT_BACKEND")
+    if name is not None:
+        return name
+    return "trafilatura" if "trafilatura" in backends else (backends[0] or "")
+
+
+def run_all(warc: Path, payloads, backends, have: dict[str, bool], *, timed_only: bool = False,
+            cascade: bool = False):
     """One run of every extractor on ``warc``: {name: (timing, texts by URL)}. ``timed_only``: skip plain
-    trafilatura (its speed is not a goal; datatrove measures trafilatura's)."""
+    trafilatura (its speed is not a goal; datatrove measures trafilatura's). ``cascade``: the first backend's
+    worker also times re-extracting pages by their WARC offsets."""
     runs = {}
-    for backend in backends:
-        r = run_ours(backend, warc)
+    for i, backend in enumerate(backends):
+        r = run_ours(backend, warc, reextract_backend(backends) if cascade and i == 0 and REEXTRACT_PAGES else "-")
         if r:
             runs[our_label(backend)] = r
     if have["datatrove"]:
@@ -424,6 +467,19 @@ def bench_speed(n_pages: int, html_bytes: int, timings: dict[str, list[dict]], b
             verdict = (f"(goal >= {goal:.1f}x: {'OK' if med >= goal else 'below'})" if goal else "(for scale)")
             log(f"{ours} / {peer}: {med:.2f}x per core {verdict}; each repetition "
                 + ", ".join(f"{x:.2f}x" for x in pairs))
+        for r in timings[ours]:
+            again = r.get("reextract")
+            if again and again["pages"]:
+                per_page = again["cpu_s"] / again["pages"]
+                line = (f"{ours}: cascade, re-extracting a kept page by its WARC offset and length with "
+                        f"{our_label(again['backend'] or None)}: {1000 * per_page:.1f} CPU-ms per page "
+                        f"({again['pages']} pages)")
+                if "datatrove" in timings:
+                    dt_page = min(t["cpu_s"] for t in timings["datatrove"]) / n_pages
+                    line += (f"; datatrove's whole pass {1000 * dt_page:.1f} CPU-ms per page "
+                             f"(datatrove / re-extraction {dt_page / per_page:.2f}x)")
+                result.setdefault("reextract", {})[ours] = {**again, "cpu_ms_per_page": round(1000 * per_page, 2)}
+                log(line)
         rss = result[ours]["peak_rss_mb"]
         if rss:
             log(f"{ours}: peak RSS per worker {rss:.0f} MB (goal <= {RSS_GOAL_MB:.0f} MB: "
@@ -449,7 +505,8 @@ def main() -> int:
     outputs: dict[str, dict[str, str]] = {}
     for i in range(reps):
         t0 = time.perf_counter()
-        runs = run_all(warc, payloads, backends, have, timed_only=i > 0 or "text" not in todo)
+        runs = run_all(warc, payloads, backends, have, timed_only=i > 0 or "text" not in todo,
+                       cascade=i == 0 and "speed" in todo)
         for name, (timing, texts) in runs.items():
             if name != "trafilatura":
                 timings[name].append(timing)
@@ -475,6 +532,6 @@ def main() -> int:
 
 if __name__ == "__main__":
     if sys.argv[1:2] == ["--ours-worker"]:
-        ours_worker(*sys.argv[2:6])
+        ours_worker(*sys.argv[2:7])
         sys.exit(0)
     sys.exit(main())

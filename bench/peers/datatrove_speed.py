@@ -1,8 +1,9 @@
 """Runs inside datatrove's own virtualenv: WarcReader -> Trafilatura on the given WARC files, one task.
 
 argv: OUTPUT_JSON [--texts TEXTS_JSONL] WARC [WARC ...]. Prints nothing on stdout; writes wall time, CPU
-time of this process and its children (datatrove runs trafilatura in a sandbox subprocess), their peak RSS
-and document counts; with --texts, each document's {"url", "text"} too (written after the timing).
+time of this process and its children (datatrove runs trafilatura in a sandbox subprocess) and document
+counts; with --texts, each document's {"url", "text"} too (written after the timing). No peak RSS: the sandbox
+child's ru_maxrss carries its parents' (Linux keeps it across fork and exec).
 """
 import json
 import os
@@ -51,9 +52,8 @@ def main():
     child1 = resource.getrusage(resource.RUSAGE_CHILDREN)
     cpu = (self1.ru_utime + self1.ru_stime - self0.ru_utime - self0.ru_stime
            + child1.ru_utime + child1.ru_stime - child0.ru_utime - child0.ru_stime)
-    peak_rss_mb = max(self1.ru_maxrss, child1.ru_maxrss) / 1024.0  # Linux reports KiB
     with open(out_json, "w") as fh:
-        json.dump({"wall_s": wall, "cpu_s": cpu, "peak_rss_mb": peak_rss_mb, **counted}, fh)
+        json.dump({"wall_s": wall, "cpu_s": cpu, **counted}, fh)
     if texts_out:
         with open(texts_out, "w") as fh:
             for url, text in texts:

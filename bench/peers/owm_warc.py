@@ -31,6 +31,15 @@ def cpu() -> float:
     return r.ru_utime + r.ru_stime
 
 
+
+def peak_rss_mb() -> float:
+    """This process's own peak RSS (VmHWM; ru_maxrss survives fork and exec, so it would report the parent's)."""
+    with open("/proc/self/status") as fh:
+        for line in fh:
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024.0
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
+
 def main():
     warc, out_jsonl, result_json = sys.argv[1:4]
     config = load_config()
@@ -50,7 +59,7 @@ def main():
             dst.write(json.dumps({"url": url, "text": text}) + "\n")
     with open(result_json, "w") as fh:
         json.dump({"wall_s": wall, "cpu_s": cpu_s, "pages": len(pages),
-                   "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0}, fh)
+                   "peak_rss_mb": peak_rss_mb()}, fh)
 
 
 if __name__ == "__main__":
