@@ -39,9 +39,14 @@ train: corpus
 test: setup
 	$(PY) -m pytest -q tests
 
+# BENCH_SECTIONS=real: only the real-pages benchmark (bench/bench_real_pages.py, a few minutes); it also takes
+# text, math, speed (comma-separated) to run part of it.
+BENCH_SECTIONS ?=
+export BENCH_SECTIONS
+BENCHES = $(if $(BENCH_SECTIONS),bench/bench_real_pages.py,bench/bench_*.py)
 bench: setup
 	@ls bench/*.py >/dev/null 2>&1 || { echo "no benchmarks yet"; exit 0; }
-	@for b in bench/bench_*.py; do echo "== $$b"; $(PY) $$b || exit 1; done
+	@for b in $(BENCHES); do echo "== $$b"; $(PY) $$b || exit 1; done
 
 report: setup
 	$(PY) -m pipeline report --config $(CONFIG)

@@ -8,7 +8,9 @@ Run: ``python bench/bench_extract.py`` (``make bench`` runs every bench/bench_*.
    The formulas of a page come from an oracle written here, apart from pipeline/htmlmath.py:
    the TeX each markup carries (script text, annotation, alttext, image alt, delimited text),
    matched in the output with whitespace removed. MathML with no TeX anywhere is matched by
-   its identifiers and numbers, in order, inside one ``$..$``/``\\(..\\)`` fragment of the output.
+   its identifiers and numbers, in order, inside one ``$..$``/``\\(..\\)`` fragment of the output; so is
+   AsciiMath (``<script type="math/asciimath">``, and backtick-delimited text where the page's MathJax
+   set-up reads AsciiMath).
 2. Speed: pages per second per core on the same WARCs for this stage's core (one process) and
    datatrove's ``WarcReader -> Trafilatura`` (``DATATROVE_PYTHON``), plus the gunzip-only
    ceiling. "Per core" divides by CPU seconds (datatrove runs trafilatura in a sandbox child
@@ -122,12 +124,66 @@ def _tokens_in_order(sig: str, fragment: str) -> bool:
     return True
 
 
+#: AsciiMath's named symbols and functions: skipped in a signature (their LaTeX spelling differs or
+#: is a command); what is left is the formula's identifiers and numbers, which any conversion keeps.
+_ASCIIMATH_NAMES = frozenset("""
+    alpha beta gamma Gamma delta Delta epsilon varepsilon zeta eta theta Theta vartheta iota kappa lambda Lambda
+    mu nu xi Xi pi Pi rho sigma Sigma tau upsilon phi Phi varphi chi psi Psi omega Omega
+    sin cos tan sec csc cot arcsin arccos arctan sinh cosh tanh sech csch coth exp log ln det dim mod gcd lcm
+    lub glb min max lim Lim sum prod int oint sqrt root frac stackrel overset underset text mbox bb bbb cc tt
+    fr sf hat bar ul vec dot ddot tilde obrace ubrace abs floor ceil norm del grad oo xx in notin sub sup sube
+    supe uu nn vv ^^ AA EE not and or if iff aleph vdots ddots cdots ldots quad qquad cdot prop darr uarr rarr
+    larr harr rArr lArr hArr to implies tilde ne le ge lt gt lim O o
+""".split())
+_ASCIIMATH_TOKEN = re.compile(r"[A-Za-z]+|\d+(?:\.\d+)?")
+
+
+def asciimath_signature(expr: str) -> str:
+    """Identifiers and numbers of an AsciiMath formula, space-separated (letters of an unknown word one by one,
+    as AsciiMath reads them)."""
+    out = []
+    for m in _ASCIIMATH_TOKEN.finditer(htmlmod.unescape(expr)):
+        tok = m.group()
+        if tok[0].isdigit():
+            out.append(tok.replace(".", ""))
+        elif tok not in _ASCIIMATH_NAMES:
+            out.extend(tok)
+    return " ".join(out)
+
+
+#: A MathJax set-up that reads AsciiMath: v2's combined configs (TeX-MML-AM_CHTML, AM_HTMLorMML, ...) and
+#: asciimath2jax, v3's input/asciimath component. Looked for in script sources and script text only.
+_DECLARES_ASCIIMATH = re.compile(r"asciimath2jax|input/asciimath|(?:^|[-_=/?&])AM_[A-Za-z]+|\bAsciiMath\b\s*[:=]",
+                                 re.I)
+_BACKTICKS = re.compile(r"`([^`\n]{1,300})`")
+
+
+def declares_asciimath(tree) -> bool:
+    for script in tree.iter("script"):
+        if _DECLARES_ASCIIMATH.search(script.get("src") or "") or _DECLARES_ASCIIMATH.search(script.text or ""):
+            return True
+    return False
+
+
 def oracle_formulas(html: str) -> list[tuple[str, str | None, str | None]]:
     """(kind, TeX or None, signature or None) for every formula of a page."""
     import lxml.html
 
     tree = lxml.html.document_fromstring(html)
     found: list[tuple[str, str | None, str | None]] = []
+    for el in tree.xpath('//script[starts-with(@type, "math/asciimath")]'):
+        sig = asciimath_signature(el.text or "")
+        if sig:
+            found.append(("asciimath", None, sig))
+    if declares_asciimath(tree):
+        body = tree.find("body")
+        prose = " ".join(body.xpath(".//text()[not(ancestor::script) and not(ancestor::style) and "
+                                    "not(ancestor::code) and not(ancestor::pre) and not(ancestor::textarea)]")
+                         ) if body is not None else ""
+        for m in _BACKTICKS.finditer(prose):
+            sig = asciimath_signature(m.group(1))
+            if sig:
+                found.append(("asciimath", None, sig))
     for el in tree.xpath('//*[contains(@class, "mwe-math-element")]'):
         tex = (el.xpath('.//*[local-name()="math"]/@alttext') or el.xpath(".//img/@alt") or [None])[0]
         found.append(("wiki_img", tex, None))
@@ -137,13 +193,22 @@ def oracle_formulas(html: str) -> list[tuple[str, str | None, str | None]]:
         found.append(("katex", ann[0] if ann else None, None))
         el.drop_tree()
     for el in tree.xpath('//script[starts-with(@type, "math/tex")]'):
+        # MathJax 2 renders each script into the elements before it (HTML-CSS/SVG spans, an assistive
+        # MathML copy): one formula, whose TeX is the script's
+        prev = el.getprevious()
+        while prev is not None and any(c.startswith(("MathJax", "MJX")) for c in (prev.get("class") or "").split()):
+            prev.drop_tree()
+            prev = el.getprevious()
         tex = el.text or ""
         if re.sub(r"\\(begingroup|endgroup)|\s", "", tex):
             found.append(("mathjax", tex, None))
     for el in tree.xpath('//*[local-name()="math"]'):
         ann = el.xpath('.//*[local-name()="annotation"][contains(@encoding, "tex")]/text()')
         tex = ann[0] if ann else el.get("alttext")
-        found.append(("mathml", tex, None) if tex else ("mathml_noannot", None, _signature(el)))
+        if tex:
+            found.append(("mathml", tex, None))
+        elif _signature(el):  # an empty <math/> (left by a renderer) is no formula
+            found.append(("mathml_noannot", None, _signature(el)))
     for img in tree.xpath('//img[contains(@src, "latex.php") or contains(@src, "codecogs")]'):
         found.append(("latex_img", img.get("alt"), None))
     body = tree.find("body")
@@ -157,8 +222,13 @@ def oracle_formulas(html: str) -> list[tuple[str, str | None, str | None]]:
     return found
 
 
-def formula_kept(tex: str | None, sig: str | None, text: str, fragments: list[str]) -> bool:
+def formula_kept(tex: str | None, sig: str | None, text: str, fragments: list[str], in_math: bool = False) -> bool:
+    """``in_math``: the TeX must be inside one LaTeX fragment of the output (a one-letter formula is
+    otherwise found in any text); else anywhere in it."""
     if tex:
+        if in_math:
+            want = _texnorm(tex)
+            return any(want in re.sub(r"\s+", "", f) for f in fragments)
         return _texnorm(tex) in re.sub(r"\s+", "", text)
     if sig:
         return any(_tokens_in_order(sig, f) for f in fragments)

@@ -1,7 +1,9 @@
 """Runs inside datatrove's own virtualenv: WarcReader -> Trafilatura on the given WARC files, one task.
 
-argv: OUTPUT_JSON WARC [WARC ...]. Prints nothing on stdout; writes wall time, CPU time of this
-process and its children (datatrove runs trafilatura in a sandbox subprocess) and document counts.
+argv: OUTPUT_JSON [--texts TEXTS_JSONL] WARC [WARC ...]. Prints nothing on stdout; writes wall time, CPU
+time of this process and its children (datatrove runs trafilatura in a sandbox subprocess) and document
+counts; with --texts, each document's {"url", "text"} too (written after the timing). No peak RSS: the sandbox
+child's ru_maxrss carries its parents' (Linux keeps it across fork and exec).
 """
 import json
 import os
@@ -18,6 +20,10 @@ def main():
     from datatrove.pipeline.readers import WarcReader
 
     out_json, warcs = sys.argv[1], sys.argv[2:]
+    texts_out = None
+    if warcs[:1] == ["--texts"]:
+        texts_out, warcs = warcs[1], warcs[2:]
+    texts = []
     work = tempfile.mkdtemp(prefix="dt-bench-")
     src = os.path.join(work, "in")
     os.makedirs(src)
@@ -29,6 +35,8 @@ def main():
         for doc in data:
             counted["docs"] += 1
             counted["chars"] += len(doc.text)
+            if texts_out:
+                texts.append((doc.metadata.get("url"), doc.text))
             yield doc
 
     executor = LocalPipelineExecutor(
@@ -46,6 +54,10 @@ def main():
            + child1.ru_utime + child1.ru_stime - child0.ru_utime - child0.ru_stime)
     with open(out_json, "w") as fh:
         json.dump({"wall_s": wall, "cpu_s": cpu, **counted}, fh)
+    if texts_out:
+        with open(texts_out, "w") as fh:
+            for url, text in texts:
+                fh.write(json.dumps({"url": url, "text": text}) + "\n")
     shutil.rmtree(work, ignore_errors=True)
 
 

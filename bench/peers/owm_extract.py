@@ -21,11 +21,15 @@ def most_likely(node):
     return node
 
 
-def main():
+def load_config() -> dict:
     import text_extract
 
     cfg_path = Path(text_extract.__file__).parent / "configs" / "randomized_all.yaml"
-    config = most_likely(yaml.safe_load(cfg_path.read_text()))
+    return most_likely(yaml.safe_load(cfg_path.read_text()))
+
+
+def main():
+    config = load_config()
     with open(sys.argv[1]) as src, open(sys.argv[2], "w") as dst:
         for line in src:
             doc = json.loads(line)
