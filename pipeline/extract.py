@@ -450,7 +450,7 @@ def time_limit(seconds: float):
 
 #: Substrings (of the lower-cased page) without which a page holds no math element that
 #: :func:`rewrite_math` would rewrite; plain ``in`` tests are far cheaper than a regex or a tree walk.
-_MATH_MARKERS = ("<math", ":math", "math/tex", "math/latex", "katex", "mwe-math", "latex", "codecogs", "mimetex",
+_MATH_MARKERS = ("<math", ":math", "math/tex", "math/latex", "asciimath", "katex", "mwe-math", "latex", "codecogs", "mimetex",
                  "mathtex", "mjx-", "mathjax", "cht=tx", "/math/render", 'class="tex', "class='tex",
                  'class="math', "class='math", " tex\"", " tex'", " math\"", " math'")
 

@@ -31,7 +31,7 @@ from urllib.parse import parse_qs, unquote, urlsplit
 
 from pipeline.mathml import clean_tex, local_name, tex_of_math
 
-MARKUP_KINDS = ("mathjax", "katex", "mathml", "mathml_noannot", "wiki_img", "latex_img", "tex_text")
+MARKUP_KINDS = ("mathjax", "katex", "mathml", "mathml_noannot", "wiki_img", "latex_img", "tex_text", "asciimath")
 
 #: Delimited TeX in text. ``$..$`` must look like math (a TeX command, a
 #: script, an operator or a single letter) so that prices ("$5 and $10") do not count.
@@ -184,6 +184,7 @@ def rewrite_math(root) -> MathReport:
     ``mwe-math-element`` holding MathML and a fallback image is one formula.
     """
     report = MathReport()
+    rewrite_configured_delimiters(root, page_math_config(root), report)
     # Collect first, rewrite after: changing the tree while iterating it skips nodes.
     todo: list[tuple[str, object]] = []
     claimed: set = set()
@@ -205,6 +206,8 @@ def rewrite_math(root) -> MathReport:
             stype = (el.get("type") or "").lower()
             if stype.startswith("math/tex") or stype.startswith("math/latex"):
                 todo.append(("mathjax", el))
+            elif stype.startswith("math/asciimath"):
+                todo.append(("asciimath", el))
             continue
         if name == "math":
             if not _claimed(el):
@@ -239,6 +242,10 @@ def rewrite_math(root) -> MathReport:
 
     for kind, el in todo:
         if el.getparent() is None:
+            continue
+        if kind == "asciimath":
+            display = "mode=display" in (el.get("type") or "").lower()
+            _emit(el, asciimath_to_tex(el.text or "") or "", display, "asciimath", report)
             continue
         if kind == "mathjax":
             tex = el.text or ""
@@ -328,3 +335,144 @@ def count_text_math(root) -> int:
     if scope.tail and isinstance(scope.tag, str):
         n += count_tex_fragments(scope.tail)
     return n
+
+
+# --- what the page's own MathJax set-up declares -------------------------------------------------
+
+#: Delimiters every TeX-in-text reader already knows (kept as written; counted by :func:`count_text_math`).
+_KNOWN_INLINE = {("$", "$"), ("\\(", "\\)")}
+_KNOWN_DISPLAY = {("$$", "$$"), ("\\[", "\\]")}
+_DELIMS_RE = {key: re.compile(key + r"\s*:\s*(\[\s*\[.*?\]\s*\])", re.S) for key in ("inlineMath", "displayMath")}
+_ASCIIMATH_DELIMS = re.compile(r"asciimath(?:2jax)?\s*:\s*\{[^{}]*?delimiters\s*:\s*(\[\s*\[.*?\]\s*\])", re.S | re.I)
+#: At most this many AsciiMath formulas are converted on one page (the converter takes ~50 ms each).
+MAX_ASCIIMATH = 200
+
+
+@dataclass
+class MathConfig:
+    """TeX and AsciiMath delimiters a page's MathJax set-up adds to the ones every reader knows."""
+
+    inline: list = field(default_factory=list)
+    display: list = field(default_factory=list)
+    asciimath: list = field(default_factory=list)  # empty: the page does not read AsciiMath in its text
+
+
+def _delimiter_pairs(js_array: str) -> list[tuple[str, str]]:
+    """``[['$','$'], ["\\(", "\\)"]]`` (a JavaScript array of string pairs) as Python pairs."""
+    import ast
+
+    try:
+        value = ast.literal_eval(js_array)
+    except (ValueError, SyntaxError, MemoryError, RecursionError):
+        return []
+    return [(a, b) for a, b in (v for v in value if isinstance(v, (list, tuple)) and len(v) == 2)
+            if isinstance(a, str) and isinstance(b, str) and a and b and len(a) <= 12 and len(b) <= 12]
+
+
+def page_math_config(root) -> MathConfig:
+    """Delimiters declared by the page's MathJax configuration (v2 ``tex2jax``/``asciimath2jax``, v3
+    ``tex``/``asciimath``), and whether it loads MathJax's AsciiMath input."""
+    cfg = MathConfig()
+    for script in root.iter("script"):
+        text = script.text or ""
+        src = (script.get("src") or "").lower()
+        if "mathjax" not in text.lower() and "mathjax" not in src and "asciimath" not in src:
+            continue
+        for key, target in (("inlineMath", cfg.inline), ("displayMath", cfg.display)):
+            m = _DELIMS_RE[key].search(text)
+            if m:
+                known = _KNOWN_INLINE if key == "inlineMath" else _KNOWN_DISPLAY
+                target.extend(p for p in _delimiter_pairs(m.group(1)) if p not in known and p not in target)
+        low = text.lower()
+        if "asciimath" in low or "am_htmlormml" in src or "am_chtml" in src or "am_svg" in src or \
+                ("asciimath" in src and "mathjax" not in src):
+            m = _ASCIIMATH_DELIMS.search(text)
+            pairs = _delimiter_pairs(m.group(1)) if m else [("`", "`")]
+            cfg.asciimath.extend(p for p in pairs if p not in cfg.asciimath)
+    return cfg
+
+
+@functools.cache
+def _asciimath_translator():
+    import logging
+    import types
+
+    # py-asciimath configures the root logger on import (basicConfig at DEBUG) and logs each translation
+    # through the logging module's functions, which configure it again: undo the first and send the rest
+    # to a logger of its own, so that a worker's logging stays as it was.
+    root = logging.getLogger()
+    handlers, level = list(root.handlers), root.level
+    from py_asciimath.translator import translator as module
+
+    for handler in root.handlers[:]:
+        if handler not in handlers:
+            root.removeHandler(handler)
+    root.setLevel(level)
+    own = logging.getLogger("py_asciimath")
+    module.logging = types.SimpleNamespace(info=own.info, warning=own.warning, debug=own.debug, error=own.error)
+    return module.ASCIIMath2Tex(log=False, inplace=True)
+
+
+def asciimath_to_tex(text: str) -> str | None:
+    """LaTeX of an AsciiMath formula (py-asciimath's grammar), or None when it does not parse."""
+    text = text.strip()
+    if not text or len(text) > 2000:
+        return None
+    try:
+        tex = _asciimath_translator().translate(text, displaystyle=False, from_file=False, pprint=False)
+    except Exception:  # the grammar rejects the input (lark raises its own exception types)
+        return None
+    tex = tex.strip()
+    if tex.startswith("$") and tex.endswith("$"):
+        tex = tex.strip("$").strip()
+    return tex or None
+
+
+def rewrite_configured_delimiters(root, cfg: MathConfig, report: MathReport) -> None:
+    """Rewrite math written between the page's own declared delimiters as ``$..$`` / ``$$..$$``: TeX as is,
+    AsciiMath converted to LaTeX. Text of ``code``, ``pre``, scripts and styles is left alone."""
+    rules = []
+    for a, b in cfg.display:
+        rules.append((a, re.compile(re.escape(a) + r"(.+?)" + re.escape(b), re.S), "tex", True))
+    for a, b in cfg.inline:
+        rules.append((a, re.compile(re.escape(a) + r"(.+?)" + re.escape(b), re.S), "tex", False))
+    for a, b in cfg.asciimath:
+        rules.append((a, re.compile(re.escape(a) + r"([^\n]+?)" + re.escape(b)), "asciimath", False))
+    if not rules:
+        return
+    body = root.find("body")
+    scope = body if body is not None else root
+    budget = [MAX_ASCIIMATH]
+
+    def convert(text: str) -> str:
+        for opener, rx, kind, display in rules:
+            if opener not in text:
+                continue
+
+            def one(m, kind=kind, display=display):
+                inner = m.group(1)
+                if kind == "asciimath":
+                    if budget[0] <= 0:
+                        return m.group(0)
+                    budget[0] -= 1
+                    tex = asciimath_to_tex(inner)
+                    if tex is None:
+                        return m.group(0)
+                    report.elements["asciimath"] += 1
+                else:
+                    tex = clean_tex(inner)
+                    report.elements["tex_text"] += 1
+                report.rewritten += 1
+                report.tex.append(tex)
+                return f"$${tex}$$" if display else f"${tex}$"
+
+            text = rx.sub(one, text)
+        return text
+
+    for el in scope.iter():
+        if not isinstance(el.tag, str):
+            continue
+        if el.text and local_name(el) not in _NOT_PROSE:
+            el.text = convert(el.text)
+        if el.tail and el is not scope:
+            el.tail = convert(el.tail)

@@ -436,7 +436,7 @@ def _keep(b: Block, repeats: Counter) -> bool:
         return False  # a link list or a link line
     if b.kind != "h" and b.units() <= REPEAT_UNITS and repeats[b.text] >= REPEAT_MIN:
         return False  # "Reply", "Quote", "Link to comment", "Member" under every post
-    if b.kind != "h" and _is_dateline(b):
+    if b.kind not in ("h", "row") and _is_dateline(b):
         return False
     return True
 

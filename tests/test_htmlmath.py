@@ -138,3 +138,27 @@ def test_delimited_tex_in_text_is_kept_as_written():
     assert "$$\\int f\\,d\\mu$$" in text and "\\[x=1\\]" in text
     assert report.elements["tex_text"] == 4
     assert count_tex_fragments(text) == 4
+
+
+def test_asciimath_and_the_pages_own_delimiters_become_latex():
+    """MathJax pages may read AsciiMath (script or backticks) and declare their own TeX delimiters."""
+    html = """<html><head><script type="text/x-mathjax-config">MathJax.Hub.Config({tex2jax: {inlineMath:
+    [['[m]','[/m]'], ['$','$']], displayMath: [['[dm]','[/dm]']]}, asciimath2jax: {delimiters: [['`','`']]}});
+    </script><script src="/MathJax.js?config=AM_HTMLorMML"></script></head><body><article>
+    <p>The sum `sum_(i=1)^n i = (n(n+1))/2` holds for every n, and we prove it by induction right here.</p>
+    <p>Also [m]x^2+1[/m] is positive, and the display [dm]\\int_0^1 x\\,dx = 1/2[/dm] ends the argument.</p>
+    <p>A script formula <script type="math/asciimath">sqrt(x)/2</script> sits in the middle of a sentence.</p>
+    <pre>code with `backticks` stays as written</pre></article></body></html>"""
+    text, _, report, _ = html_to_text(html, ExtractSettings())
+    assert "$" + "{\\sum}_{i = 1}^{n} i = \\frac{n \\left(n + 1\\right)}{2}$" in text
+    assert "$x^2+1$" in text and "$$\\int_0^1 x\\,dx = 1/2$$" in text
+    assert "$\\frac{\\sqrt{x}}{2}$" in text
+    assert "code with `backticks` stays" in text
+    assert report.elements["asciimath"] == 2 and report.elements["tex_text"] == 2
+
+
+def test_no_declared_asciimath_leaves_backticks_alone():
+    html = ("<html><body><article><p>Run `make test` first, then `make corpus` to build everything from "
+            "scratch on this machine.</p></article></body></html>")
+    text, _, report, _ = html_to_text(html, ExtractSettings())
+    assert "`make test`" in text and report.total == 0
