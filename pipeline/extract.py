@@ -448,25 +448,6 @@ def time_limit(seconds: float):
 
 # --- the core ------------------------------------------------------------------
 
-#: Substrings (of the lower-cased page) without which a page holds no math element that
-#: :func:`rewrite_math` would rewrite; plain ``in`` tests are far cheaper than a regex or a tree walk.
-_MATH_MARKERS = ("<math", ":math", "math/tex", "math/latex", "asciimath", "katex", "mwe-math", "latex", "codecogs", "mimetex",
-                 "mathtex", "mjx-", "mathjax", "cht=tx", "/math/render", 'class="tex', "class='tex",
-                 'class="math', "class='math", " tex\"", " tex'", " math\"", " math'")
-
-
-#: The markers holding "math", looked for only when the page holds "math" at all (most pages do not).
-_MATH_WORD_MARKERS = tuple(m for m in _MATH_MARKERS if "math" in m)
-_OTHER_MARKERS = tuple(m for m in _MATH_MARKERS if "math" not in m)
-
-
-def has_math_markup(html: str) -> bool:
-    low = html.lower()
-    if "math" in low and any(marker in low for marker in _MATH_WORD_MARKERS):
-        return True
-    return any(marker in low for marker in _OTHER_MARKERS)
-
-
 @functools.cache
 def _html_parser():
     """lxml's HTML parser set up as trafilatura's own ``load_html`` sets it up (no comments, no PIs, no id
@@ -543,8 +524,9 @@ def html_to_text(html: str, settings: ExtractSettings) -> tuple[str | None, str 
             in_text = count_text_math(tree)  # before the rewrite adds its own $..$
         else:
             in_text = 0
-        if has_math_markup(html):
-            report = rewrite_math(tree)
+        # no substring pre-scan of the page: lower-casing 200 KB of HTML costs more than the rewrite's
+        # own walk, which lxml's tag filter keeps to a few hundred elements
+        report = rewrite_math(tree)
         report.elements["tex_text"] += in_text
     if settings.extractor == "mathcorpus":
         from pipeline.maintext import extract_main_text

@@ -197,11 +197,16 @@ def rewrite_math(root) -> MathReport:
             node = node.getparent()
         return False
 
-    for el in root.iter():
-        tag = el.tag
-        if not isinstance(tag, str):
-            continue
+    for el in root.iter(*_MATH_TAGS):
         name = local_name(el)
+        if name not in ("script", "math", "mjx-container"):
+            # cheap substring tests first: most spans, divs and images are not math
+            raw = el.get("class")
+            if name == "img":
+                if not raw and not _TEX_IMG_SRC.search(el.get("src") or ""):
+                    continue
+            elif not raw or not ("katex" in raw or "mwe-math" in raw or "MathJax" in raw or "MJX" in raw):
+                continue
         if name == "script":
             stype = (el.get("type") or "").lower()
             if stype.startswith("math/tex") or stype.startswith("math/latex"):
@@ -291,6 +296,11 @@ def rewrite_math(root) -> MathReport:
             _emit(el, _tex_from_img(el) or "", _is_display_img(el), kind, report)
 
     return report
+
+
+#: The elements :func:`rewrite_math` may rewrite (lxml filters tags in C; Python looks at these alone).
+_MATH_TAGS = ("script", "math", "{http://www.w3.org/1998/Math/MathML}math", "mjx-container", "span", "div", "p",
+              "img")
 
 
 def _inner_math_tex(container) -> str | None:
