@@ -398,10 +398,11 @@ def qa(site, doc, w: MathWriter, rng: random.Random, url: str) -> str:
                        f'aria-label="show questions tagged &#39;{slug(t)}&#39;" rel="tag">{slug(t)}</a></li>' for t in tags)
     q_author_rep = rng.randint(1, 20_000)
     q_uid = rng.randint(1000, 999_999)
+    q_score = rng.randint(-1, 90)
     question = (
-        f'<div class="question js-question" data-questionid="{qid}" data-position-on-page="0" data-score="{rng.randint(-1, 90)}" '
+        f'<div class="question js-question" data-questionid="{qid}" data-position-on-page="0" data-score="{q_score}" '
         f'id="question"><div class="js-zone-container zone-container-main"></div><div class="post-layout">'
-        f'{_se_votes(qid, rng.randint(-1, 90), "question", False)}<div class="postcell post-layout--right">'
+        f'{_se_votes(qid, q_score, "question", False)}<div class="postcell post-layout--right">'
         f'<div class="s-prose js-post-body" itemprop="text">\n{w.blocks(doc.blocks)}\n</div>'
         f'<div class="mt24 mb12"><div class="post-taglist d-flex gs4 gsy fd-column"><div class="d-flex ps-relative fw-wrap">'
         f'<ul class="ml0 list-ls-none js-post-tag-list-wrapper d-inline">{tag_list}</ul></div></div></div>'
