@@ -183,8 +183,10 @@ TRUTH_SCHEMA = pa.schema(
         pa.field("dup_kind", pa.string(), nullable=False),
         pa.field("benchmark", pa.string()),
         pa.field("benchmark_item", pa.string()),
+        pa.field("layout", pa.string(), nullable=False),
+        pa.field("posts", pa.int32(), nullable=False),
     ],
-    metadata={"contract": "truth/v1"},
+    metadata={"contract": "truth/v2"},
 )
 
 #: One row per (removed page, benchmark item found in it) (``<workdir>/decontam/audit/*.parquet``).

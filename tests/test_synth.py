@@ -1,6 +1,7 @@
 """The mini Common Crawl: real WARCs that match their truth file, deterministic, and hard enough."""
 from __future__ import annotations
 
+import copy
 import gzip
 import hashlib
 import html
@@ -180,7 +181,8 @@ def test_math_sites_have_non_math_paths(truth_rows):
     assert mixed, "a Q&A math site must have math /questions/ and non-math /users/ or /tags/ pages"
     scattered = [r for r in truth_rows if r["is_math"] and not any(
         p in r["url"] for p in ("/questions/", "/wiki/", "/math/", "/notes/", "/lectures/", "/worksheets/",
-                                "/problems/", "/shiti/", "/timu/"))]
+                                "/problems/", "/shiti/", "/timu/", "/viewtopic.php", "/t/", "/topic/",
+                                "/Bookshelves/", "/Courses/"))]
     assert scattered, "some math pages live on non-math sites"
 
 
@@ -263,3 +265,194 @@ def test_generated_text_does_not_depend_on_the_clock(tmp_path, monkeypatch):
     fk.seed_instance(1)
     rng = random.Random(1)
     assert any(" people on " in " ".join(t for _, ts in news_doc_en(rng, fk).blocks for t in ts) for _ in range(50))
+
+
+# -- real layouts ---------------------------------------------------------------------------------------------------
+
+_TEX_IN_TEXT = re.compile(r"\$\$.+?\$\$|\\\(.+?\\\)|\$[^$]+?\$", re.S)
+
+#: Where each layout (and forum engine) keeps its main content: every post, answer, quote and comment.
+_CONTENT = {
+    "qa": ["//div[contains(@class,'js-post-body')]", "//span[@class='comment-copy']"],
+    "phpbb": ["//div[contains(@class,'postbody')]//div[@class='content']"],
+    "discourse": ["//div[@class='post' and @itemprop='text']"],
+    "ips": ["//div[@data-role='commentContent']"],
+    "textbook": ["//section[@class='mt-content-container']"],
+    "wiki": ["//div[contains(@class,'mw-parser-output')]"],
+    "article": ["//div[@class='entry-content']", "//div[@class='comment-content']"],
+}
+
+
+def _count_math(el, markup: str) -> int:
+    """Formula elements under ``el`` in ``markup``, counted from the HTML alone."""
+    if markup == "tex":
+        return len(_TEX_IN_TEXT.findall(el.text_content()))
+    xpath = {
+        "mathjax": ".//script[starts-with(@type,'math/tex')]", "katex": ".//span[@class='katex']",
+        "mathml": ".//math", "mathml_noannot": ".//math", "wiki_img": ".//span[@class='mwe-math-element']",
+        "latex_img": ".//img[contains(@src,'latex.php') or contains(@src,'latex.codecogs.com')]",
+    }[markup]
+    return len(el.xpath(xpath))
+
+
+def _engine(tree) -> str:
+    if tree.xpath("//dl[@class='postprofile']"):
+        return "phpbb"
+    if tree.xpath("//div[contains(@class,'crawler-post')]"):
+        return "discourse"
+    return "ips"
+
+
+@pytest.fixture(scope="module")
+def layout_pages(minicc, truth_rows):
+    """(truth row, parsed page, content key) of every math page with formulas, by layout."""
+    import lxml.html
+
+    rows = [r for r in truth_rows if r["is_math"] and r["math_elements"] and r["dup_kind"] in ("unique", "original")]
+    out: dict[str, list] = {}
+    for row, text in _bodies(minicc, rows):
+        tree = lxml.html.document_fromstring(text)
+        key = _engine(tree) if row["layout"] == "forum" else row["layout"]
+        out.setdefault(row["layout"], []).append((row, tree, key, text))
+    return out
+
+
+def _content_math(tree, key: str, markup: str) -> int:
+    total = 0
+    for xp in _CONTENT[key]:
+        for el in map(copy.deepcopy, tree.xpath(xp)):  # the parsed pages are shared between tests
+            # the macro preamble and the license box (which repeats the title) are not content
+            for box in el.xpath(".//div[contains(@class,'mt-macros') or contains(@class,'mt-contentreuse-widget')]"):
+                box.drop_tree()
+            total += _count_math(el, markup)
+    return total
+
+
+def test_every_layout_is_in_the_minicc_with_its_truth(truth_rows, layout_pages):
+    math_layouts = Counter(r["layout"] for r in truth_rows if r["is_math"])
+    assert {"qa", "forum", "textbook", "wiki", "article"} <= set(math_layouts)
+    assert {r["layout"] for r in truth_rows if not r["is_html"] or r["http_status"] != 200} == {"none"}
+    assert all(r["posts"] == 0 for r in truth_rows if r["layout"] == "none")
+    assert all(r["posts"] >= 1 for r in truth_rows if r["layout"] != "none")
+    assert {_engine(tree) for _, tree, _, _ in layout_pages["forum"]} >= {"phpbb", "discourse"}
+
+
+def test_math_count_is_every_formula_of_the_main_content_and_nothing_else(layout_pages):
+    """math_elements = the formulas of the question and every answer, every post, quote and comment; the
+    navigation, sidebars and the textbook's macro preamble hold none that count."""
+    checked = Counter()
+    for layout, pages in layout_pages.items():
+        for row, tree, key, _ in pages:
+            assert _content_math(tree, key, row["math_markup"]) == row["math_elements"], (row["url"], layout)
+            if row["math_markup"] not in ("tex", "mathjax"):  # titles repeat TeX as text; preambles are scripts
+                body = tree.find("body")
+                assert _count_math(body, row["math_markup"]) == row["math_elements"], row["url"]
+            checked[layout] += 1
+    assert min(checked.values()) >= 3, checked
+
+
+def test_qa_pages_hold_a_question_and_several_answers_each_counted(layout_pages):
+    qa = layout_pages["qa"]
+    multi = 0
+    for row, tree, _, text in qa:
+        answers = tree.xpath("//div[contains(@class,'js-answer')]")
+        assert len(tree.xpath("//div[contains(@class,'js-question')]")) == 1
+        assert len(answers) == row["posts"] - 1
+        per_answer = [sum(_count_math(b, row["math_markup"]) for b in
+                          a.xpath(".//div[contains(@class,'js-post-body')] | .//span[@class='comment-copy']"))
+                      for a in answers]
+        question = tree.xpath("//div[contains(@class,'js-question')]")[0]
+        in_question = sum(_count_math(b, row["math_markup"]) for b in question.xpath(
+            ".//div[contains(@class,'js-post-body')] | .//span[@class='comment-copy']"))
+        assert in_question + sum(per_answer) == row["math_elements"]
+        if sum(1 for n in per_answer if n) >= 2:
+            multi += 1
+        for a in answers:  # each answer: votes, user card with reputation, share/edit/follow, a comment list
+            assert a.xpath(".//div[contains(@class,'js-vote-count')]") and a.xpath(".//span[@class='reputation-score']")
+            menu = " ".join(a.xpath(".//div[contains(@class,'js-post-menu')]//text()"))
+            assert "Share" in menu and "Improve this answer" in menu and "Follow" in menu
+            assert a.xpath(".//ul[contains(@class,'comments-list')]")
+        assert "Hot Network Questions" in text and 'id="h-related"' in text
+        sidebar = tree.xpath("//div[@id='sidebar']")[0]
+        assert _count_math(sidebar, row["math_markup"]) == 0
+    assert multi >= 3, "Q&A pages with formulas in two or more answers"
+    assert any(tree.xpath("//span[@class='comment-copy']") for _, tree, _, _ in qa)
+
+
+def test_forum_threads_are_long_with_user_blocks_quotes_signatures_and_pages(layout_pages):
+    threads = layout_pages["forum"]
+    post_xpath = {"phpbb": "//div[contains(@class,'post has-profile')]", "discourse": "//div[starts-with(@id,'post_')]",
+                  "ips": "//article[contains(@class,'cPost')]"}
+    for row, tree, engine, text in threads:
+        assert len(tree.xpath(post_xpath[engine])) == row["posts"]
+    assert max(r["posts"] for r, _, _, _ in threads) >= 12
+    texts = "".join(t for _, _, _, t in threads)
+    assert 'class="postprofile"' in texts and 'class="signature"' in texts and "Reply with quote" in texts
+    assert "<blockquote>" in texts and 'class="pagination"' in texts
+    assert 'class="crawler-post-meta"' in texts and 'rel="next"' in texts and 'aside class="quote' in texts
+
+
+def test_textbook_pages_open_with_a_hidden_macro_preamble(layout_pages):
+    for row, tree, _, _ in layout_pages["textbook"]:
+        section = tree.xpath("//section[@class='mt-content-container']")[0]
+        first = section[0]
+        assert "mt-macros" in first.get("class") and "display:none" in first.get("style")
+        assert "newcommand" in first.text_content() or "Macros" in first.text_content()
+        assert tree.xpath("//nav[@class='mt-breadcrumbs']") and tree.xpath("//div[@class='mt-contentreuse-widget']")
+
+
+def test_wiki_pages_carry_mathml_with_tex_and_fallback_images(layout_pages):
+    for row, tree, _, text in layout_pages["wiki"]:
+        els = tree.xpath("//span[@class='mwe-math-element']")
+        assert len(els) == row["math_elements"]
+        for el in els[:5]:
+            inner = lxml_tostring(el)
+            assert re.search(r'class="mwe-math-mathml-(inline|block) mwe-math-mathml-a11y"', inner)
+            assert "<semantics>" in inner and 'encoding="application/x-tex"' in inner and "alttext=" in inner
+            assert "mwe-math-fallback-image-" in inner
+        assert 'class="mw-editsection"' in text and 'id="catlinks"' in text and 'class="navbox"' in text
+
+
+def lxml_tostring(el) -> str:
+    import lxml.html
+
+    return lxml.html.tostring(el, encoding="unicode")
+
+
+def test_most_pages_carry_heavy_navigation(minicc, truth_rows):
+    import lxml.html
+
+    rows = [r for r in truth_rows if r["layout"] == "article" and r["dup_kind"] == "unique"][:80]
+    heavy = 0
+    for row, text in _bodies(minicc, rows):
+        tree = lxml.html.document_fromstring(text)
+        links = tree.xpath("//footer[@id='colophon']//a")
+        if (tree.xpath("//nav[@class='breadcrumbs']") and tree.xpath("//div[contains(@class,'share-bar')]")
+                and tree.xpath("//section[@class='related-posts']") and len(links) >= 12
+                and tree.xpath("//nav[@id='site-navigation']//li")):
+            heavy += 1
+    assert heavy == len(rows)
+    cookie = sum(("cookie-banner" in t or "onetrust-banner-sdk" in t) for _, t in _bodies(minicc, rows))
+    assert 0.3 * len(rows) < cookie < 0.9 * len(rows)
+    mega = sum("mega-menu__panel" in t for _, t in _bodies(minicc, rows))
+    assert mega > 0.3 * len(rows)
+
+
+def test_plain_text_and_formulas_cover_every_answer():
+    import random
+
+    from faker import Faker
+
+    from pipeline.synth import text as T
+
+    fk = Faker("en_US")
+    fk.seed_instance(3)
+    doc = T.math_doc_en(random.Random(3), fk, answers=4)
+    assert len(doc.posts) == 4 and all(p.blocks for p in doc.posts)
+    text = T.plain_text(doc)
+    for p in doc.posts:
+        for f in T._block_formulas(p.blocks):
+            assert f.tex in text
+    n = len(T._block_formulas(doc.blocks)) + sum(len(T._block_formulas(p.blocks)) for p in doc.posts)
+    n += sum(1 for c in doc.comments + [c for p in doc.posts for c in p.comments] for s in c if not isinstance(s, str))
+    assert len(doc.formulas()) == n

@@ -45,8 +45,9 @@ from pipeline.schema import TRUTH_SCHEMA
 from pipeline.synth import text as T
 from pipeline.synth.benchmarks import BenchItem, generate_benchmarks, write_benchmarks
 from pipeline.synth.formulas import TOPICS
+from pipeline.synth.layouts import render_page
 from pipeline.synth.markup import STYLES
-from pipeline.synth.web import Site, make_sites, page_path, render_body, render_page
+from pipeline.synth.web import Site, make_sites, page_path
 
 log = logging.getLogger(__name__)
 
@@ -77,6 +78,8 @@ class Page:
     dup_kind: str = "unique"
     benchmark: str | None = None
     benchmark_item: str | None = None
+    layout: str = "none"
+    posts: int = 0
 
 
 class MiniCC:
@@ -129,15 +132,18 @@ class MiniCC:
 
     def html_page(self, site: Site, doc: T.Doc, path: str, t: datetime, is_math: bool, style: str | None,
                   kind: str) -> Page:
+        """The page in its site's layout (math pages) or the site's article template (everything else)."""
         header_cs, meta_cs, actual, declared = self.charset_case(doc.lang)
-        article, n_math = render_body(doc, style if is_math else (style or "tex"), self.rng)
-        html_text = render_page(site, doc, article, self.rng, self.fk(doc.lang), meta_cs, style if n_math else None)
+        layout = site.layout if is_math else "article"
+        url = self.url(site, path)
+        html_text, n_math, n_posts = render_page(site, doc, layout, style if is_math else (style or "tex"), self.rng,
+                                                 url, meta_cs)
         ctype = "text/html" + (f"; charset={header_cs}" if header_cs else "")
         return Page(
-            url=self.url(site, path), site=site, status=200, content_type=ctype,
+            url=url, site=site, status=200, content_type=ctype,
             body=html_text.encode(actual), fetch_time=t, is_html=True, is_math=is_math, kind=kind,
             math_markup=(style if n_math else "none"), math_elements=n_math, language=doc.lang,
-            declared_charset=declared, actual_charset=actual,
+            declared_charset=declared, actual_charset=actual, layout=layout, posts=n_posts,
         )
 
     # -- page kinds --------------------------------------------------------------
@@ -152,11 +158,18 @@ class MiniCC:
                 doc = T.math_doc_zh(rng, self.fk_zh) if rng.random() < 0.5 else T.word_problem_doc(rng, self.fk_zh, "zh")
             elif site.kind == "math_worksheets":
                 doc = T.word_problem_doc(rng, self.fk_en, "en")
-            elif site.kind in ("math_qa", "math_blog") and rng.random() < 0.3:
+            elif site.kind in ("math_qa", "math_forum") and rng.random() < 0.3:
+                doc = T.word_problem_thread(rng, self.fk_en, "en", replies=rng.randint(0, 4))
+            elif site.kind == "math_blog" and rng.random() < 0.3:
                 doc = T.word_problem_doc(rng, self.fk_en, "en")
+            elif site.kind == "math_qa":
+                doc = T.math_doc_en(rng, self.fk_en, answers=rng.choice([1, 2, 2, 3, 3, 4, 5]))
+            elif site.kind == "math_forum":  # long threads: most of them run past the first page
+                doc = T.math_thread_en(rng, self.fk_en, replies=rng.choice([2, 4, 7, 11, 16, 22, 30]))
             else:
-                answers = rng.randint(1, 3) if site.kind == "math_qa" else 0
-                doc = T.math_doc_en(rng, self.fk_en, answers=answers)
+                doc = T.math_doc_en(rng, self.fk_en)
+                if site.kind in ("math_textbook", "math_wiki", "math_notes"):
+                    T.add_sections(doc, rng)
         else:  # math scattered on a general site (a teacher's blog post, a news site's puzzle column)
             lang = "zh" if rng.random() < self.cfg.zh_fraction else "en"
             site = self.pick(self.general[lang] or self.general["en"])
@@ -178,7 +191,7 @@ class MiniCC:
             site = self.pick(self.math_sites)
             prefix = rng.choice(site.other_prefixes)
             fk = self.fk(site.lang)
-            if prefix in ("/users/",):
+            if prefix in ("/users/", "/memberlist.php", "/u/", "/profile/"):
                 doc = T.user_profile_doc(rng, fk, site.name)
             elif prefix in ("/tags/", "/wiki/Special:"):
                 doc = T.tags_doc(rng, fk, site.name)
@@ -297,23 +310,24 @@ class MiniCC:
         return f"{scheme}://{host}{path}"
 
     def perturb(self, doc: T.Doc) -> T.Doc:
-        """The same text with ~1.5% of its words (or CJK characters) replaced: a near duplicate."""
+        """The same text with ~1.5% of its words (or CJK characters) replaced: a near duplicate.
+        Every post and comment is edited the same way, so the copy is near the original as a whole."""
         rng, fk = self.rng, self.fk(doc.lang)
-        blocks = []
-        for b in doc.blocks:
-            if b[0] != "p":
-                blocks.append(b)
-                continue
-            segs = []
-            for s in b[1]:
-                if isinstance(s, str):
-                    if doc.lang == "zh":
-                        s = "".join(fk.word()[0] if (ch.strip() and rng.random() < 0.015) else ch for ch in s)
-                    else:
-                        s = " ".join(fk.word() if (w and rng.random() < 0.015) else w for w in s.split(" "))
-                segs.append(s)
-            blocks.append(("p", segs))
-        return T.Doc(title=doc.title, blocks=blocks, lang=doc.lang, kind=doc.kind)
+
+        def edit(s):
+            if not isinstance(s, str):
+                return s
+            if doc.lang == "zh":
+                return "".join(fk.word()[0] if (ch.strip() and rng.random() < 0.015) else ch for ch in s)
+            return " ".join(fk.word() if (w and rng.random() < 0.015) else w for w in s.split(" "))
+
+        def blocks(bs):
+            return [("p", [edit(s) for s in b[1]]) if b[0] == "p" else b for b in bs]
+
+        posts = [replace(p, blocks=blocks(p.blocks), comments=[[edit(s) for s in c] for c in p.comments])
+                 for p in doc.posts]
+        return replace(doc, blocks=blocks(doc.blocks), posts=posts,
+                       comments=[[edit(s) for s in c] for c in doc.comments])
 
     def duplicate(self, spec: dict, t: datetime) -> Page:
         rng = self.rng
@@ -502,7 +516,8 @@ def _truth_row(page: Page, warc_rel: str, rec_id: str, offset: int) -> dict:
         "is_math": page.is_math, "kind": page.kind, "math_markup": page.math_markup,
         "math_elements": page.math_elements, "language": page.language, "declared_charset": page.declared_charset,
         "actual_charset": page.actual_charset, "dup_group": page.dup_group, "dup_kind": page.dup_kind,
-        "benchmark": page.benchmark, "benchmark_item": page.benchmark_item,
+        "benchmark": page.benchmark, "benchmark_item": page.benchmark_item, "layout": page.layout,
+        "posts": page.posts,
     }
 
 
@@ -603,7 +618,8 @@ def generate_minicc(cfg: SynthConfig, out: Path, force: bool = False, progress: 
     with gzip.GzipFile(tmp / "warc.paths.gz", "wb", mtime=0) as gz:
         gz.write(("\n".join(warc_names) + "\n").encode())
 
-    truth = pq.read_table(tmp / "truth.parquet", columns=["is_html", "is_math", "http_status", "language", "domain"])
+    truth = pq.read_table(tmp / "truth.parquet",
+                          columns=["is_html", "is_math", "http_status", "language", "domain", "layout"])
     html200 = pa.compute.and_(truth["is_html"], pa.compute.equal(truth["http_status"], 200))
     stats = {
         "seed": cfg.seed,
@@ -615,6 +631,7 @@ def generate_minicc(cfg: SynthConfig, out: Path, force: bool = False, progress: 
         "domains": len(set(truth["domain"].to_pylist())),
         "by_kind": dict(sorted(counts.items())),
         "by_language": {k: v for k, v in zip(*_value_counts(truth["language"]))},
+        "by_layout": dict(sorted(zip(*_value_counts(truth["layout"])))),
         "seed_docs": len(seed),
         "benchmark_items": bench_counts,
         "seconds": round(time.perf_counter() - t0, 2),

@@ -24,28 +24,70 @@ Segment = Union[str, Formula]
 
 
 @dataclass
+class Post:
+    """A reply on a thread page: an answer on a Q&A site, a post in a forum thread, a blog comment.
+
+    ``comments`` are the short comments under it (segment lists, formulas allowed); ``quote`` is the
+    part of an earlier post it quotes (author, segments), as forum replies do.
+    """
+
+    blocks: list
+    author: str
+    reputation: int
+    votes: int
+    date: tuple  # (year, month, day, hour, minute): each layout formats it its own way
+    comments: list = field(default_factory=list)
+    accepted: bool = False
+    quote: tuple | None = None
+    signature: str | None = None
+
+
+@dataclass
 class Doc:
+    """A title, the opening blocks (article body, question, first post) and the replies (``posts``)."""
+
     title: str
     blocks: list = field(default_factory=list)
     lang: str = "en"
     kind: str = ""
+    posts: list = field(default_factory=list)
+    author: str = ""
+    date: tuple = (2024, 1, 15, 9, 30)
+    comments: list = field(default_factory=list)  # comments under the opening post
 
     def formulas(self) -> list[Formula]:
-        out = []
-        for b in self.blocks:
-            if b[0] == "display":
-                out.append(b[1])
-            elif b[0] == "p":
-                out.extend(s for s in b[1] if isinstance(s, Formula))
+        """Every formula of the main content: opening blocks, every reply, quote and comment."""
+        out = _block_formulas(self.blocks)
+        for segs in self.comments:
+            out.extend(s for s in segs if isinstance(s, Formula))
+        for p in self.posts:
+            if p.quote:
+                out.extend(s for s in p.quote[1] if isinstance(s, Formula))
+            out.extend(_block_formulas(p.blocks))
+            for segs in p.comments:
+                out.extend(s for s in segs if isinstance(s, Formula))
         return out
 
 
-def plain_text(doc: Doc, inline: str = "${}$", display: str = "$${}$$") -> str:
-    """Render a doc as text with TeX delimiters (OpenWebMath's convention)."""
-    parts = [doc.title]
-    for b in doc.blocks:
+def _block_formulas(blocks) -> list[Formula]:
+    out = []
+    for b in blocks:
+        if b[0] == "display":
+            out.append(b[1])
+        elif b[0] == "p":
+            out.extend(s for s in b[1] if isinstance(s, Formula))
+    return out
+
+
+def _segs_text(segs, inline: str) -> str:
+    return "".join(inline.format(s.tex) if isinstance(s, Formula) else s for s in segs)
+
+
+def _blocks_text(blocks, inline: str, display: str) -> list[str]:
+    parts = []
+    for b in blocks:
         if b[0] == "p":
-            parts.append("".join(inline.format(s.tex) if isinstance(s, Formula) else s for s in b[1]))
+            parts.append(_segs_text(b[1], inline))
         elif b[0] == "display":
             parts.append(display.format(b[1].tex))
         elif b[0] in ("h2", "code"):
@@ -54,7 +96,34 @@ def plain_text(doc: Doc, inline: str = "${}$", display: str = "$${}$$") -> str:
             parts.extend(f"- {item}" for item in b[1])
         elif b[0] == "table":
             parts.extend(" | ".join(row) for row in b[1])
+    return parts
+
+
+def plain_text(doc: Doc, inline: str = "${}$", display: str = "$${}$$") -> str:
+    """Render a doc as text with TeX delimiters (OpenWebMath's convention): every post and comment included."""
+    parts = [doc.title] + _blocks_text(doc.blocks, inline, display)
+    parts.extend(_segs_text(c, inline) for c in doc.comments)
+    for p in doc.posts:
+        if p.quote:
+            parts.append(_segs_text(p.quote[1], inline))
+        parts.extend(_blocks_text(p.blocks, inline, display))
+        parts.extend(_segs_text(c, inline) for c in p.comments)
     return "\n\n".join(parts)
+
+
+def random_date(rng: random.Random, lo: int = 2012, hi: int = 2024) -> tuple:
+    return (rng.randint(lo, hi), rng.randint(1, 12), rng.randint(1, 28), rng.randint(0, 23), rng.randint(0, 59))
+
+
+def later(date: tuple, rng: random.Random) -> tuple:
+    """A date a little after ``date`` (a reply comes after what it answers)."""
+    y, mo, d, h, mi = date
+    mi += rng.randint(3, 59)
+    h += mi // 60 + rng.randint(0, 30)
+    d += h // 24
+    mo += (d - 1) // 28
+    y += (mo - 1) // 12
+    return (y, (mo - 1) % 12 + 1, (d - 1) % 28 + 1, h % 24, mi % 60)
 
 
 # ----------------------------------------------------------------------------
@@ -204,25 +273,140 @@ def math_paragraph_en(rng: random.Random, fk: Faker, topic: str, sentences: int,
     return segs
 
 
+COMMENT_FRAMES_EN = [
+    "Hint: consider {m}.",
+    "Why not use the {t} directly?",
+    "Typo in the second line: it should be {m}.",
+    "Nice answer, but you also need {m} for the {t} to apply.",
+    "Are you sure that {m}? I get something different.",
+    "This is a duplicate of an older question about the {t}.",
+    "What have you tried so far?",
+    "Thanks, that makes sense now.",
+    "You can check this numerically with {m}.",
+    "The case {m} needs a separate argument.",
+    "Could you add the definition of {m} you are using?",
+    "+1, the trick with the {t} is neat.",
+]
+
+REPLY_OPENERS_EN = ["", "", "Thanks for the replies. ", "Good point. ", "I agree with the above. ", "Not quite. ",
+                    "Following up on this: ", "Update: ", "To add to the previous answer, "]
+
+
+def math_comment_en(rng: random.Random, fk: Faker, topic: str, pool: list[Formula]) -> list[Segment]:
+    """A one-line comment under a post: a hint, a correction, a thank-you (sometimes with a formula)."""
+    segs = [_as_inline(s) if isinstance(s, Formula) else s for s in _fill(rng.choice(COMMENT_FRAMES_EN), rng, topic, pool)]
+    if rng.random() < 0.3:
+        segs.insert(0, f"@{fk.user_name()} ")
+    return segs
+
+
+def _poster(rng: random.Random, fk: Faker) -> tuple[str, int]:
+    return fk.user_name(), int(rng.paretovariate(1.2) * 40)
+
+
+def _comments(rng: random.Random, fk: Faker, topic: str, pool: list[Formula], most: int) -> list:
+    return [math_comment_en(rng, fk, topic, pool) for _ in range(rng.choice([0, 0, 1, 1, 2, most]))]
+
+
 def math_doc_en(rng: random.Random, fk: Faker, topic: str | None = None, answers: int = 0) -> Doc:
-    """A LaTeX-heavy English page: a lecture note, a blog post, or a Q&A thread (answers > 0)."""
+    """A LaTeX-heavy English page: a lecture note or blog post, or a Q&A page (``answers`` > 0): a question
+    and that many answers, each with its own formulas, votes, author and comments."""
     topic = topic or rng.choice(TOPICS)
     title_segs = math_title_en(rng, topic)
     title = "".join(f"${s.tex}$" if isinstance(s, Formula) else s for s in title_segs)
-    doc = Doc(title=title, lang="en", kind="math_latex")
+    doc = Doc(title=title, lang="en", kind="math_latex", date=random_date(rng))
+    doc.author = fk.user_name() if answers else fk.name()
     pool: list[Formula] = []
-    for _ in range(rng.randint(3, 7)):
+    for _ in range(rng.randint(1, 3) if answers else rng.randint(3, 7)):
         doc.blocks.append(("p", math_paragraph_en(rng, fk, topic, rng.randint(2, 5), pool)))
         if rng.random() < 0.55:
             f = formula(rng, topic)
             pool.append(f)
             doc.blocks.append(("display", Formula(f.tex, f.topic, True)))
+    if not answers:
+        return doc
+    doc.comments = _comments(rng, fk, topic, pool, 3)
+    date = doc.date
     for a in range(answers):
-        doc.blocks.append(("h2", f"{rng.randint(0, 60)} votes · answered by {fk.user_name()}"))
+        date = later(date, rng)
+        author, rep = _poster(rng, fk)
+        blocks = []
         for _ in range(rng.randint(1, 3)):
-            doc.blocks.append(("p", math_paragraph_en(rng, fk, topic, rng.randint(2, 4), pool)))
+            blocks.append(("p", math_paragraph_en(rng, fk, topic, rng.randint(2, 4), pool)))
             if rng.random() < 0.5:
-                doc.blocks.append(("display", Formula(formula(rng, topic).tex, topic, True)))
+                blocks.append(("display", Formula(formula(rng, topic).tex, topic, True)))
+        doc.posts.append(Post(blocks=blocks, author=author, reputation=rep, votes=rng.randint(-2, 60), date=date,
+                              comments=_comments(rng, fk, topic, pool, 4), accepted=(a == 0 and rng.random() < 0.6)))
+    doc.posts.sort(key=lambda p: (not p.accepted, -p.votes))  # accepted first, then by score
+    return doc
+
+
+SECTION_HEADINGS_EN = ["Definition", "Properties", "Examples", "Proof", "Applications", "Exercises",
+                       "Generalisations", "Worked example", "Summary", "Historical remarks"]
+
+
+def add_sections(doc: Doc, rng: random.Random) -> Doc:
+    """Split a long page into sections (a textbook chapter, a wiki article): headings after the lead."""
+    n = len(doc.blocks)
+    cuts = sorted(rng.sample(range(1, n), min(n - 1, rng.randint(1, 3)))) if n > 2 else []
+    heads = rng.sample(SECTION_HEADINGS_EN, len(cuts))
+    for k, (at, h) in enumerate(reversed(list(zip(cuts, heads)))):
+        doc.blocks.insert(at, ("h2", h))
+    return doc
+
+
+def math_thread_en(rng: random.Random, fk: Faker, topic: str | None = None, replies: int = 8) -> Doc:
+    """A long forum thread: an opening post and ``replies`` replies by a handful of members, some quoting
+    an earlier post (formulas included), some with a signature."""
+    topic = topic or rng.choice(TOPICS)
+    title_segs = math_title_en(rng, topic)
+    title = "".join(f"${s.tex}$" if isinstance(s, Formula) else s for s in title_segs)
+    doc = Doc(title=title, lang="en", kind="math_latex", date=random_date(rng))
+    members = [(*_poster(rng, fk), (f"{fk.catch_phrase()}." if rng.random() < 0.5 else None))
+               for _ in range(rng.randint(2, 5))]
+    doc.author = members[0][0]
+    pool: list[Formula] = []
+    doc.blocks.append(("p", math_paragraph_en(rng, fk, topic, rng.randint(2, 4), pool)))
+    if rng.random() < 0.5:
+        f = formula(rng, topic)
+        pool.append(f)
+        doc.blocks.append(("display", Formula(f.tex, f.topic, True)))
+    bodies = [(doc.author, doc.blocks[0][1])]
+    date = doc.date
+    for k in range(replies):
+        date = later(date, rng)
+        author, rep, sig = members[(k + 1) % len(members)] if rng.random() < 0.7 else rng.choice(members)
+        quote = None
+        if rng.random() < 0.3:
+            who, segs = rng.choice(bodies)
+            quote = (who, segs[: max(1, len(segs) // 2)])
+        segs = math_paragraph_en(rng, fk, topic, rng.randint(1, 3), pool)
+        opener = rng.choice(REPLY_OPENERS_EN)
+        if opener and isinstance(segs[0], str):
+            segs[0] = opener + segs[0]
+        blocks = [("p", segs)]
+        if rng.random() < 0.25:
+            blocks.append(("display", Formula(formula(rng, topic).tex, topic, True)))
+        bodies.append((author, segs))
+        doc.posts.append(Post(blocks=blocks, author=author, reputation=rep, votes=rng.choice([0, 0, 0, 1, 2, 5]),
+                              date=date, quote=quote, signature=sig))
+    return doc
+
+
+def word_problem_thread(rng: random.Random, fk: Faker, lang: str, replies: int) -> Doc:
+    """A word problem asked on a Q&A site or forum (no LaTeX): the problem, then replies that solve it."""
+    doc = word_problem_doc(rng, fk, lang, n_problems=1)
+    doc.date = random_date(rng)
+    doc.author = fk.user_name() if lang == "en" else fk.name()
+    solution = doc.blocks[1][1][0]
+    doc.blocks = [doc.blocks[0]] + doc.blocks[2:]
+    date = doc.date
+    for k in range(replies):
+        date = later(date, rng)
+        author, rep = _poster(rng, fk)
+        text = solution if k == 0 else (fk.sentence(nb_words=12) if lang == "en" else fk.sentence())
+        doc.posts.append(Post(blocks=[("p", [text])], author=author, reputation=rep, votes=rng.randint(0, 12),
+                              date=date, accepted=(k == 0 and rng.random() < 0.5)))
     return doc
 
 
