@@ -79,7 +79,9 @@ _WORD_SPLIT = re.compile(r"[\s_\-]+")
 _CJK = re.compile(r"[\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uac00-\ud7af]")
 _WORD = re.compile(r"[^\W_]+", re.U)
 _SENTENCE_END = re.compile(r"[.!?;:。！？；：…)\]]\s*$|[.!?。！？]\s")
-_SPACES = re.compile(r"[ \t\r\f\v\u00a0\u200b]+")
+_WHITESPACE = re.compile(r"[\s\u00a0\u200b]+")
+#: Stands for a ``<br>`` while a block's text is gathered (the source's newlines are only spaces).
+_BR = "\x00"
 
 
 _NO_WORDS: frozenset = frozenset()
@@ -165,12 +167,12 @@ class _Segmenter:
         if b is not None:
             raw = "".join(b.parts)
             if b.kind == "pre":
-                text = raw.strip("\n")
-            elif "\n" not in raw:
-                text = _SPACES.sub(" ", raw).strip()
-            else:
-                text = "\n".join(_SPACES.sub(" ", line).strip() for line in raw.split("\n"))
-                text = re.sub(r"\n{2,}", "\n", text).strip()
+                text = raw.replace(_BR, "\n").strip("\n")
+            elif _BR not in raw:
+                text = _WHITESPACE.sub(" ", raw).strip()
+            else:  # line breaks of <br> stay; the source's own newlines are spaces, as a browser shows them
+                lines = (_WHITESPACE.sub(" ", line).strip() for line in raw.split(_BR))
+                text = "\n".join(line for line in lines if line)
             if text.strip():
                 b.text = text
                 self.blocks.append(b)
@@ -180,6 +182,8 @@ class _Segmenter:
         if not text:
             return
         if self.current is None:
+            if text.isspace():
+                return  # layout whitespace between blocks
             self.current = self._block("quote" if self.in_quote else "p", el, 0)
         self.current.parts.append(text)
         if self.in_link:
@@ -187,12 +191,29 @@ class _Segmenter:
 
     def walk(self, el) -> None:
         tag = el.tag  # lxml's HTML parser gives lower-case tags
-        if not isinstance(tag, str) or tag in SKIP_TAGS or is_hidden(el):
+        if not isinstance(tag, str) or tag in SKIP_TAGS:
             # comments, processing instructions and skipped subtrees: only their tail is text
             if el.tail:
                 self._add(el.tail, el.getparent())
             return
-        words = _role_words(el)
+        words = _NO_WORDS
+        attrs = el.items()  # one call for every attribute: most elements have none or one
+        if attrs:
+            cls = id_ = role = None
+            for key, value in attrs:
+                if key == "class":
+                    cls = value
+                elif key == "id":
+                    id_ = value
+                elif key == "role":
+                    role = value
+                elif key == "hidden" or (key == "aria-hidden" and value.lower() == "true"):
+                    if el.tail:
+                        self._add(el.tail, el.getparent())
+                    return
+            if cls or id_ or role:
+                words = _words_of(cls) if cls and not (id_ or role) else \
+                    frozenset().union(*(_words_of(v) for v in (cls, id_, role) if v))
         opened_boiler = self.boiler is None and is_boilerplate_container(el, words)
         if opened_boiler:
             self._close()
@@ -205,7 +226,7 @@ class _Segmenter:
             self.aside += 1
         if tag == "br" or tag == "img":
             if tag == "br":
-                self._add("\n", el)
+                self._add(_BR, el)
             if el.tail:
                 self._add(el.tail, el.getparent())
             if words:
@@ -499,9 +520,15 @@ class MainText:
 
 
 def extract_main_text(tree) -> MainText:
-    """The main text of a parsed page (an lxml HTML document, math already rewritten as LaTeX)."""
+    """The main text of a parsed page (an lxml HTML document, math already rewritten as LaTeX).
+
+    Changes the tree: the subtrees that are never text are removed first (in C, their tails kept)."""
+    from lxml import etree
+
     body = tree.find("body")
+    root = body if body is not None else tree
+    etree.strip_elements(root, *SKIP_TAGS, with_tail=False)
     seg = _Segmenter()
-    seg.walk(body if body is not None else tree)
+    seg.walk(root)
     seg._close()
     return MainText(render(select_blocks(seg.blocks)), sum(len(b.text) for b in seg.blocks))
