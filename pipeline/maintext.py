@@ -59,6 +59,7 @@ CONTENT_WORDS = frozenset((
     "content", "article", "post", "posts", "entry", "main", "body", "text", "story", "thread", "message",
     "question", "answer", "answers", "comment", "comments", "reply", "replies", "topic", "discussion", "page",
     "markdown", "prose", "blog", "news", "document", "doc", "docs", "chapter", "section", "wiki", "mw",
+    "quote", "blockquote", "spoiler",
 ))
 #: Page-level containers: never pruned by their class words (their classes describe the whole page).
 _NEVER_PRUNED = frozenset(("html", "body", "main", "article"))
@@ -111,9 +112,9 @@ def is_boilerplate_container(el, words: set[str] | None = None) -> bool:
 
     Only a hint: a marked container that turns out to hold much of the page's prose is kept
     (page builders call every block a ``widget``), see :func:`select_blocks`."""
-    if el.tag in _BOILERPLATE_TAGS:
-        return True
     words = _role_words(el) if words is None else words
+    if el.tag in _BOILERPLATE_TAGS:
+        return words.isdisjoint(CONTENT_WORDS)  # Discourse quotes a post in <aside class="quote">
     return (bool(words) and not words.isdisjoint(BOILERPLATE_WORDS) and words.isdisjoint(CONTENT_WORDS)
             and el.tag not in _NEVER_PRUNED)
 
