@@ -15,8 +15,10 @@ from pipeline_runs import corpus_ids, run_pipeline
 def test_every_stage_completes_with_its_folder(full_run):
     workdir, res = full_run
     stages = ["minicc", "pool", "dedup", "rounds", "decontam", "corpus", "megatron", "report"]
+    from pipeline.io import is_complete
+
     for stage in stages:
-        assert (workdir / stage / "_SUCCESS").exists(), stage
+        assert is_complete(workdir / stage), stage  # the corpus keeps its marker in corpus/.meta/
     stats = json.loads((workdir / "run_stats.json").read_text())
     assert [s["stage"] for s in stats["stages"]] == stages
     assert all(s["status"] == "ran" for s in stats["stages"])
@@ -42,7 +44,7 @@ def test_corpus_is_math_and_accounted_for(full_run):
     workdir, _ = full_run
     import pyarrow.parquet as pq
 
-    manifest = json.loads((workdir / "corpus" / "manifest.json").read_text())
+    manifest = json.loads((workdir / "corpus" / ".meta" / "manifest.json").read_text())
     ids = corpus_ids(workdir)
     assert manifest["rows"] == len(ids) == len(set(ids)) > 100
     truth = pq.read_table(workdir / "minicc" / "truth.parquet", columns=["warc_record_id", "is_math", "benchmark"])
