@@ -59,7 +59,8 @@ def _add_output(p: argparse.ArgumentParser, help_text: str, *, required: bool = 
 
 def _inputs(args: argparse.Namespace) -> list[str]:
     """--input values then positional ones (``dedup a b``, ``inspect out/pool``), in the order given."""
-    given = args.input if isinstance(args.input, list) else ([args.input] if args.input else [])
+    value = getattr(args, "input", None)
+    given = value if isinstance(value, list) else ([value] if value else [])
     return [*given, *getattr(args, "positional_input", [])]
 
 

@@ -524,8 +524,10 @@ def _render_tex(text: str) -> str:
     return "".join(out)
 
 
-TEX_RE = re.compile(r"\$\$.+?\$\$|\\\[.+?\\\]|\\\(.+?\\\)|\$[^$\n]{1,400}?\$|\\begin\{(\w+\*?)\}.+?\\end\{\1\}",
-                    re.S)
+# Inline $...$ as pandoc reads it (no space inside either dollar, no digit after the closing one), so prices
+# ("$56 and saves $11") stay text.
+TEX_RE = re.compile(r"\$\$.+?\$\$|\\\[.+?\\\]|\\\(.+?\\\)|\$(?!\s)[^$\n]{1,400}?(?<!\s)\$(?!\d)"
+                    r"|\\begin\{(\w+\*?)\}.+?\\end\{\1\}", re.S)
 
 
 def sample_documents(workdir: Path, n: int = 5, seed: int = 0) -> list[dict]:
