@@ -890,7 +890,8 @@ def build_comparison(workdir: str | Path, other: str | Path, out: str | Path | N
             delta = round(delta, 4)
         rows.append([key, va, vb, delta])
     ca, cb = _flatten(run_config(a) or {}), _flatten(run_config(b) or {})
-    differ = [[k, ca.get(k), cb.get(k)] for k in sorted(set(ca) | set(cb)) if ca.get(k) != cb.get(k)]
+    differ = [[k, ca.get(k), cb.get(k)] for k in sorted(set(ca) | set(cb))
+              if ca.get(k) != cb.get(k) and k != "workdir"]  # two runs always differ in their folder
     config = (_table_html(["config key", names[0], names[1]], differ) if differ else
               "<p>The two configs are the same." + ("" if ca and cb else " (a run_config.json is missing)") + "</p>")
     figures = [f"<figure><h2>{t}</h2><img src='{n}' alt='{t}'><figcaption>{html.escape(c)}</figcaption></figure>"

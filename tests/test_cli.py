@@ -96,3 +96,23 @@ def test_corpus_rows_trace_to_their_warc_bytes_and_show_prints_them(full_run):
     assert "--- HTTP payload ---" in html and "<html" in html.lower()
     missing = _cli("show", "0000000000000000", "--input", str(workdir), ok=False)
     assert missing.returncode == 2 and "no row with id 0000000000000000" in missing.stderr
+
+
+def test_the_run_corpus_folder_is_read_whole_as_issue_16_tried_it(full_run):
+    """The commands that failed on a run's corpus folder: pyarrow and duckdb on the folder, no glob."""
+    import duckdb
+    import pyarrow.parquet as pq
+
+    workdir, _ = full_run
+    folder = workdir / "corpus"
+    manifest = json.loads((folder / ".meta" / "manifest.json").read_text())
+    table = pq.read_table(folder)
+    assert table.num_rows == manifest["rows"] and "warc_offset" in table.schema.names
+    con = duckdb.connect()
+    for source in (f"{folder}/*", str(folder)):
+        assert con.execute(f"select count(*) from read_parquet('{source}')").fetchone()[0] == manifest["rows"]
+    size = manifest["row_group_rows"]
+    for f in manifest["files"]:
+        meta = pq.ParquetFile(folder / f["file"]).metadata
+        groups = [meta.row_group(g).num_rows for g in range(meta.num_row_groups)]
+        assert all(n == size for n in groups[:-1]) and 0 < groups[-1] <= size, groups
