@@ -1,8 +1,8 @@
 """Data contracts between stages: the pyarrow schemas every stage reads and writes.
 
 A stage must write exactly these columns (``validate_table`` checks it), so a
-later stage or a user's notebook can rely on them. The README's "Data contracts"
-section describes the same tables in prose.
+later stage or a user's notebook can rely on them. docs/data-contracts.md
+describes the same tables in prose.
 
 Identifiers
     ``id`` is the first 16 hex digits of sha1(normalised URL). URL dedup in the

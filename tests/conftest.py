@@ -9,7 +9,7 @@ import pytest
 REPO = Path(__file__).resolve().parents[1]
 SHARED_DATA = REPO.parent / "shared" / "data"
 
-# Ray 2.60 turns on token auth after a local ray.init(); keep local heads open (see README).
+# Ray 2.60 turns on token auth after a local ray.init(); keep local heads open (see docs/setup.md).
 os.environ.setdefault("RAY_AUTH_MODE", "disabled")
 
 
