@@ -34,7 +34,7 @@ corpus: setup
 # A short continued pre-training of the default tiny model on out/megatron's blend (tokenised by `make corpus`).
 # Until a corpus exists, name another text set: make train TRAIN_CORPUS=out/minicc/seed/openwebmath.jsonl
 train: corpus
-	$(PY) -m pipeline train --config $(CONFIG) $(if $(TRAIN_CORPUS),--corpus $(TRAIN_CORPUS))
+	$(PY) -m pipeline train --config $(CONFIG) $(if $(TRAIN_CORPUS),--input $(TRAIN_CORPUS))
 
 test: setup
 	$(PY) -m pytest -q tests

@@ -11,7 +11,7 @@ Layout of the stage folder (``<workdir>/rounds/``)::
     rN/scores/*.parquet    P(math) and token count of every pool page (SCORE_SCHEMA) + scores/_SUCCESS
     rN/selected.parquet    recalled pages, best first, with the first round that recalled each
     rN/domains.parquet     every pool domain: pages, recalled, share, is_math
-    rN/annotation.tsv      proposed path prefixes of math domains (edit it: see README)
+    rN/annotation.tsv      proposed path prefixes of math domains (edit it: see docs/recall.md)
     rN/stats.json, rN/_SUCCESS   the round's stats; the marker is written last
     summary.json, recall_curve.png, _SUCCESS   the whole loop
 

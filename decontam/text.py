@@ -1,6 +1,6 @@
 """Normalisation and tokenisation shared by benchmark indexing and page scanning.
 
-The rule (README "Decontamination"):
+The rule (docs/decontam.md):
 
 * normalise: Unicode NFKC, lower case, every run of white space collapsed to one
   space, ends stripped. Exact-substring matching of short benchmark texts works on

@@ -20,7 +20,7 @@ keeper order, so each component's minimum is its keeper. Every task writes its
 outputs atomically and a marker last; a rerun skips finished tasks, so a crash
 costs only the tasks in flight. No task holds more than one chunk or one
 partition; ``P`` grows with the input so partitions stay near
-``partition_rows`` rows (the README derives memory per billion documents).
+``partition_rows`` rows (docs/dedup.md derives memory per billion documents).
 """
 from __future__ import annotations
 

@@ -28,11 +28,40 @@ def _parse_override(text: str) -> tuple[str, Any]:
 
 
 def _add_config_args(p: argparse.ArgumentParser) -> None:
+    """--config, --set and --no-progress: every command takes them."""
     p.add_argument("--config", "-c", default=None, help="YAML config file (default: built-in defaults)")
     p.add_argument(
         "--set", dest="overrides", action="append", default=[], type=_parse_override, metavar="KEY=VALUE",
         help="override one config value, e.g. --set synth.pages=2000 (repeatable)",
     )
+    p.add_argument("--no-progress", action="store_true",
+                   help="no progress bars (they are drawn only on a terminal anyway; log lines stay)")
+
+
+def _add_input(p: argparse.ArgumentParser, help_text: str, *, many: bool = False, required: bool = False,
+               aliases: tuple[str, ...] = (), positional: bool = False) -> None:
+    """``--input``/``-i`` (a file or folder, or several with ``many``); older spellings stay as hidden aliases,
+    and ``positional`` keeps ``COMMAND PATH...`` working too."""
+    kw = dict(nargs="+", action="extend", default=None) if many else dict(default=None)
+    p.add_argument("--input", "-i", dest="input", metavar="PATH", required=required, help=help_text, **kw)
+    for alias in aliases:
+        p.add_argument(alias, dest="input", help=argparse.SUPPRESS, **kw)
+    if positional:
+        p.add_argument("positional_input", nargs="*", default=[], help=argparse.SUPPRESS)
+
+
+def _add_output(p: argparse.ArgumentParser, help_text: str, *, required: bool = False,
+                aliases: tuple[str, ...] = ("--out",)) -> None:
+    p.add_argument("--output", "-o", dest="output", default=None, required=required, metavar="DIR", help=help_text)
+    for alias in aliases:
+        p.add_argument(alias, dest="output", help=argparse.SUPPRESS)
+
+
+def _inputs(args: argparse.Namespace) -> list[str]:
+    """--input values then positional ones (``dedup a b``, ``inspect out/pool``), in the order given."""
+    value = getattr(args, "input", None)
+    given = value if isinstance(value, list) else ([value] if value else [])
+    return [*given, *getattr(args, "positional_input", [])]
 
 
 def _config_from_args(args: argparse.Namespace):
@@ -48,7 +77,7 @@ def _add_synth(sub) -> None:
         "an OpenWebMath-format seed and small benchmark files. Same seed and size, same bytes.",
     )
     _add_config_args(p)
-    p.add_argument("--out", required=True, help="output folder (created)")
+    _add_output(p, "output folder (created; default: <workdir>/minicc)")
     p.add_argument("--pages", type=int, default=None, help="response records to write (overrides synth.pages)")
     p.add_argument("--seed", type=int, default=None, help="random seed (overrides synth.seed)")
     p.add_argument("--force", action="store_true", help="rewrite even if OUT is already complete")
@@ -63,7 +92,8 @@ def cmd_synth(args: argparse.Namespace) -> int:
         cfg.synth.pages = args.pages
     if args.seed is not None:
         cfg.synth.seed = args.seed
-    stats = generate_minicc(cfg.synth, Path(args.out), force=args.force, progress=True)
+    out = Path(args.output) if args.output else cfg.workdir_path / "minicc"
+    stats = generate_minicc(cfg.synth, out, force=args.force, progress=True)
     print(json.dumps(stats, indent=2, sort_keys=True))
     return 0
 
@@ -76,7 +106,8 @@ def _add_scan(sub) -> None:
         description="Stream WARC files with warcio and account for every record: counts by WARC-Type, "
         "HTTP status and content type, plus any file that failed and why. Exit status 1 if any input failed.",
     )
-    p.add_argument("inputs", nargs="+", help="WARC files or globs")
+    _add_config_args(p)
+    _add_input(p, "WARC files, folders of them, globs or URLs", many=True, positional=True)
     p.add_argument("--json", action="store_true", help="print one JSON object per file")
     p.set_defaults(func=cmd_scan)
 
@@ -84,8 +115,11 @@ def _add_scan(sub) -> None:
 def cmd_scan(args: argparse.Namespace) -> int:
     from pipeline.warc import expand_inputs, scan_warc
 
+    inputs = _inputs(args)
+    if not inputs:
+        raise ConfigError("scan: give --input PATH...")
     failed = 0
-    for path in expand_inputs(args.inputs):
+    for path in expand_inputs(inputs):
         s = scan_warc(path)
         failed += s.error is not None
         if args.json:
@@ -108,12 +142,11 @@ def _add_extract(sub) -> None:
         "Exit status 1 if any input failed (see OUTPUT/failures.json).",
     )
     _add_config_args(p)
-    p.add_argument("--input", "-i", dest="inputs", nargs="+", action="extend", default=[], metavar="PATH",
-                   help="WARC files, globs, URLs or warc.paths.gz manifests (repeatable)")
+    _add_input(p, "WARC files, folders of them, globs, URLs or warc.paths.gz manifests (repeatable)", many=True)
     p.add_argument("--crawl", dest="crawls", action="append", default=None, metavar="ID",
                    help="a Common Crawl crawl id, e.g. CC-MAIN-2024-10: its warc.paths.gz under --base-url "
                    "(repeatable)")
-    p.add_argument("--output", "-o", required=True, help="stage folder (pages/, drops/, stats.json, ...)")
+    _add_output(p, "stage folder (pages/, drops/, stats.json, ...)", required=True, aliases=())
     p.add_argument("--workers", type=int, default=None, help="Ray actors (overrides pool.workers)")
     p.add_argument("--limit", type=int, default=None, help="first N WARCs of each manifest")
     p.add_argument("--sample", type=int, default=None, help="seeded random N WARCs of each manifest")
@@ -135,7 +168,7 @@ def cmd_extract(args: argparse.Namespace) -> int:
             except ValueError as exc:
                 raise ConfigError(f"pool.{key}: {exc}") from None
     # Like --input for pool.inputs, only --crawl names crawls here (pool.crawls is for `run`).
-    inputs = [*args.inputs, *(cfg.pool.crawl_manifests() if args.crawls else [])]
+    inputs = [*_inputs(args), *(cfg.pool.crawl_manifests() if args.crawls else [])]
     if not inputs:
         raise ConfigError("extract: give --input PATH... and/or --crawl ID")
     stats = run_pool(inputs, args.output, cfg.pool, progress=True)
@@ -158,8 +191,8 @@ def _add_decontam(sub) -> None:
         "under <workdir>/decontam (or --out); a rerun resumes.",
     )
     _add_config_args(p)
-    p.add_argument("--input", default=None, help="folder of Parquet pages (overrides decontam.input)")
-    p.add_argument("--out", default=None, help="output folder (default: <workdir>/decontam)")
+    _add_input(p, "a stage folder or folder of Parquet pages (overrides decontam.input)")
+    _add_output(p, "output folder (default: <workdir>/decontam)")
     p.add_argument("--force", action="store_true", help="discard earlier output and rescan everything")
     p.set_defaults(func=cmd_decontam)
 
@@ -171,7 +204,7 @@ def cmd_decontam(args: argparse.Namespace) -> int:
     cfg = _config_from_args(args)
     if args.input is not None:
         cfg.decontam.input = args.input
-    out = Path(args.out) if args.out else cfg.workdir_path / "decontam"
+    out = Path(args.output) if args.output else cfg.workdir_path / "decontam"
     try:
         stats = run_decontam(cfg, out, force=args.force)
     except BenchmarkFileError as exc:
@@ -191,9 +224,9 @@ def _add_dedup(sub) -> None:
     p = sub.add_parser("dedup", description=description,
                        help="exact + MinHash LSH near-dedup of Parquet texts (the pool, or a finished corpus)")
     _add_config_args(p)
-    p.add_argument("inputs", nargs="*", help="Parquet files, folders or globs (default: dedup.inputs, "
-                   "else <workdir>/pool)")
-    p.add_argument("--out", default=None, help="output folder (default: <workdir>/dedup)")
+    _add_input(p, "Parquet files, stage folders or globs (default: dedup.inputs, else <workdir>/pool)", many=True,
+               positional=True)
+    _add_output(p, "output folder (default: <workdir>/dedup)")
     p.add_argument("--workers", type=int, default=None, help="Ray tasks in flight (default: dedup.workers)")
     p.add_argument("--force", action="store_true", help="redo even if OUT is already complete")
     p.set_defaults(func=cmd_dedup)
@@ -206,8 +239,8 @@ def cmd_dedup(args: argparse.Namespace) -> int:
     from pipeline.io import is_complete, read_marker
 
     cfg = _config_from_args(args)
-    inputs = args.inputs or cfg.dedup.inputs or [str(cfg.workdir_path / "pool")]
-    out = Path(args.out) if args.out else cfg.workdir_path / "dedup"
+    inputs = _inputs(args) or cfg.dedup.inputs or [str(cfg.workdir_path / "pool")]
+    out = Path(args.output) if args.output else cfg.workdir_path / "dedup"
     if is_complete(out):
         if not args.force:
             print(f"{out} is complete; --force to redo")
@@ -216,6 +249,9 @@ def cmd_dedup(args: argparse.Namespace) -> int:
         shutil.rmtree(out)
     stats = run_dedup(inputs, out, cfg.dedup, workers=args.workers)
     print(json.dumps(stats, indent=2, sort_keys=True))
+    return 0
+
+
 # --- recall -------------------------------------------------------------------
 
 def _add_recall(sub) -> None:
@@ -227,8 +263,8 @@ def _add_recall(sub) -> None:
         "or recall.max_rounds. A rerun resumes from each round's artefacts.",
     )
     _add_config_args(p)
-    p.add_argument("--out", default=None, help="stage folder (default: <workdir>/rounds)")
-    p.add_argument("--pool", default=None, help="pool stage folder or Parquet glob (overrides recall.input)")
+    _add_input(p, "pool (or dedup) stage folder or Parquet glob (overrides recall.input)", aliases=("--pool",))
+    _add_output(p, "stage folder (default: <workdir>/rounds)")
     p.add_argument("--seed-file", dest="seed_files", action="append", default=None, metavar="PATH",
                    help="OpenWebMath-format jsonl/Parquet seed (repeatable; overrides recall.seed_files)")
     p.add_argument("--annotation", default=None, help="your annotation TSV (overrides recall.annotation_file)")
@@ -245,10 +281,10 @@ def cmd_recall(args: argparse.Namespace) -> int:
 
     # As overrides, so that the config's checks see them (a real-crawl config needs a seed).
     flags = {f"recall.{key}": getattr(args, attr) for attr, key in (
-        ("pool", "input"), ("seed_files", "seed_files"), ("annotation", "annotation_file"))
+        ("input", "input"), ("seed_files", "seed_files"), ("annotation", "annotation_file"))
         if getattr(args, attr) is not None}
     cfg = load_config(args.config, {**dict(args.overrides), **flags})
-    out = Path(args.out) if args.out else cfg.workdir_path / "rounds"
+    out = Path(args.output) if args.output else cfg.workdir_path / "rounds"
     try:
         summary = run_recall(cfg, out, stop_after=args.stop_after, progress=True)
     except (SeedError, AnnotationError, RecallError) as exc:
@@ -268,19 +304,19 @@ def _add_run(sub) -> None:
         "completion marker, so a rerun resumes where the last one stopped.",
     )
     _add_config_args(p)
+    _add_input(p, "WARC files, folders, globs, URLs or manifests to read instead of the mini-CC (pool.inputs)",
+               many=True)
+    _add_output(p, "the run folder (workdir)", aliases=())
     p.add_argument("--until", default=None, metavar="STAGE",
                    help="stop after this stage (minicc, pool, dedup, rounds, decontam, corpus, megatron, report)")
-    p.add_argument("--no-progress", action="store_true",
-                   help="no progress bars (they are drawn only on a terminal anyway; log lines stay)")
     p.set_defaults(func=cmd_run)
 
 
 def cmd_run(args: argparse.Namespace) -> int:
-    from pipeline.progress import set_bars
     from pipeline.run import run_pipeline
 
-    set_bars(not args.no_progress)
-    cfg = _config_from_args(args)
+    flags = {k: v for k, v in (("pool.inputs", args.input), ("workdir", args.output)) if v}
+    cfg = load_config(args.config, {**dict(args.overrides), **flags})
     return run_pipeline(cfg, until=args.until)
 
 
@@ -288,25 +324,66 @@ def cmd_run(args: argparse.Namespace) -> int:
 
 def _add_inspect(sub) -> None:
     p = sub.add_parser(
-        "inspect", help="summarise corpus shards: schema, counts by language, domain and round, scores, samples",
-        description="Summarise a corpus folder (part-*.parquet + manifest.json) or a run folder holding corpus/.",
+        "inspect", help="summarise a stage's rows: schema, counts by language, domain and round, tokens, random samples",
+        description="Summarise any stage folder of a run (pool, dedup, rounds, decontam, corpus), a run folder (its "
+        "corpus) or Parquet files: counts by language, domain and round, the score histogram, tokens counted with "
+        "the run's tokenizer (words when there is none yet) and rows drawn at random with --seed.",
     )
-    p.add_argument("dir", help="corpus folder or run folder")
+    _add_config_args(p)
+    _add_input(p, "stage folder, run folder or Parquet files (default: the config's workdir)", positional=True)
     p.add_argument("--top", type=int, default=20, help="domains to list")
-    p.add_argument("--samples", type=int, default=3, help="sample rows to print")
-    p.add_argument("--json", action="store_true", help="print the summary as JSON")
+    p.add_argument("--samples", type=int, default=3, help="rows to draw at random and print")
+    p.add_argument("--seed", type=int, default=0, help="seed of the random draw (same seed, same rows)")
+    p.add_argument("--json", action="store_true", help="print the summary as one JSON object")
     p.set_defaults(func=cmd_inspect)
 
 
 def cmd_inspect(args: argparse.Namespace) -> int:
-    from pipeline.inspect import render, summarize
+    from pipeline.inspect import find_tokenizer, locate_rows, render, summarize
 
+    cfg = _config_from_args(args)
+    inputs = _inputs(args)
+    if len(inputs) > 1:
+        raise ConfigError("inspect: give one --input folder")
+    target = Path(inputs[0]) if inputs else cfg.workdir_path
     try:
-        summary = summarize(args.dir, top_domains=args.top, samples=args.samples)
+        rows = locate_rows(target)
+        workdir = cfg.workdir_path if args.config or args.overrides else None
+        tokenizer = find_tokenizer(rows.folder, cfg.tokenize.tokenizer, workdir)
+        summary = summarize(target, top_domains=args.top, samples=args.samples, seed=args.seed, tokenizer=tokenizer)
     except FileNotFoundError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     print(json.dumps(summary, indent=2, default=str, ensure_ascii=False) if args.json else render(summary))
+    return 0
+
+
+# --- show ---------------------------------------------------------------------
+
+def _add_show(sub) -> None:
+    p = sub.add_parser(
+        "show", help="one page by id: its WARC record's headers (one ranged read) and its text",
+        description="Find the row with this id in the run's corpus (else recalled pages, else the pool), read its "
+        "WARC record again at warc_offset/warc_length of warc_path (local, s3:// or https://; pool.storage_options "
+        "apply) and print the WARC and HTTP headers and the extracted text.",
+    )
+    _add_config_args(p)
+    p.add_argument("id", help="the page's id (16 hex digits)")
+    _add_input(p, "run folder or stage folder to look in (default: the config's workdir)")
+    p.add_argument("--html", action="store_true", help="also print the HTTP payload (de-chunked, decompressed)")
+    p.set_defaults(func=cmd_show)
+
+
+def cmd_show(args: argparse.Namespace) -> int:
+    from pipeline.show import render, show
+
+    cfg = _config_from_args(args)
+    try:
+        shown = show(args.input or cfg.workdir_path, args.id, cfg.pool.storage_options)
+    except (FileNotFoundError, KeyError, ValueError) as exc:
+        print(f"error: {str(exc).strip(chr(39))}", file=sys.stderr)
+        return 2
+    print(render(shown, with_html=args.html))
     return 0
 
 
@@ -315,20 +392,37 @@ def cmd_inspect(args: argparse.Namespace) -> int:
 def _add_report(sub) -> None:
     p = sub.add_parser(
         "report", help="(re)build <workdir>/report/index.html and its PNG plots from a run's outputs",
-        description="Read what the stages left under the config's workdir (markers, stats, rounds, logs, shards) "
-        "and write report/index.html with plots: time per stage, the page funnel and drop reasons, recall per "
-        "round, score histogram, top domains, dedup clusters, decontamination hits, and the accounting table.",
+        description="Read what the stages left in a run folder (markers, stats, rounds, logs, shards, megatron/) and "
+        "write report/index.html with plots a corpus builder checks: tokens per language and source, document "
+        "lengths, the score histogram with the threshold, held-out classifier metrics per round, math survival, "
+        "dedup clusters, decontamination hits per benchmark, the Megatron blend, random sample documents, the "
+        "config that ran and the accounting table. --compare puts a second run beside it.",
     )
     _add_config_args(p)
+    _add_input(p, "the run folder (default: the config's workdir)")
+    _add_output(p, "where to write index.html and the plots (default: <run folder>/report)", aliases=())
+    p.add_argument("--compare", default=None, metavar="OTHER_WORKDIR",
+                   help="a second run folder: write a side-by-side page (compare.html) of the two runs")
+    p.add_argument("--seed", type=int, default=0, help="seed of the sample documents drawn")
     p.set_defaults(func=cmd_report)
 
 
 def cmd_report(args: argparse.Namespace) -> int:
-    from pipeline.report import build_report
+    from pipeline.report import build_comparison, build_report
 
     cfg = _config_from_args(args)
-    stats = build_report(cfg.workdir_path)
-    print(f"{cfg.workdir_path / 'report' / 'index.html'}: {len(stats['plots'])} plots; accounting balanced: "
+    workdir = Path(args.input) if args.input else cfg.workdir_path
+    out = Path(args.output) if args.output else workdir / "report"
+    if args.compare:
+        other = Path(args.compare)
+        if not other.is_dir():
+            print(f"error: --compare {other}: no such run folder", file=sys.stderr)
+            return 2
+        page = build_comparison(workdir, other, out, seed=args.seed)
+        print(f"{page}: {workdir} beside {other}")
+        return 0
+    stats = build_report(workdir, out, seed=args.seed)
+    print(f"{out / 'index.html'}: {len(stats['plots'])} plots; accounting balanced: "
           f"{stats['totals'].get('balanced')}")
     return 0
 
@@ -341,7 +435,8 @@ def _add_synth_mixture(sub) -> None:
         description="Write DIR/code.jsonl and DIR/cc_text.jsonl: deterministic stand-ins for the GitHub code and "
         "Common Crawl text of DeepSeekMath's training mix, so the blend runs end to end without downloads.",
     )
-    p.add_argument("--out", required=True, help="output folder (created)")
+    _add_config_args(p)
+    _add_output(p, "output folder (created)", required=True)
     p.add_argument("--docs", type=int, default=3000, help="documents per source")
     p.add_argument("--seed", type=int, default=20240205)
     p.add_argument("--force", action="store_true", help="rewrite even if OUT is already complete")
@@ -351,14 +446,14 @@ def _add_synth_mixture(sub) -> None:
 def cmd_synth_mixture(args: argparse.Namespace) -> int:
     from pipeline.synth.mixture import generate_mixture_standins
 
-    print(json.dumps(generate_mixture_standins(args.out, args.docs, args.seed, args.force), indent=2))
+    print(json.dumps(generate_mixture_standins(args.output, args.docs, args.seed, args.force), indent=2))
     return 0
 
 
 # --- tokenize ------------------------------------------------------------------
 
 def _add_corpus_arg(p: argparse.ArgumentParser, help_text: str) -> None:
-    p.add_argument("--corpus", nargs="+", default=None, metavar="PATH", help=help_text)
+    _add_input(p, help_text, many=True, aliases=("--corpus",))
 
 
 def _add_tokenize(sub) -> None:
@@ -370,6 +465,7 @@ def _add_tokenize(sub) -> None:
     )
     _add_config_args(p)
     _add_corpus_arg(p, "tokenise these Parquet/jsonl files or folders as the math corpus (default: <workdir>/corpus)")
+    _add_output(p, "the Megatron folder (default: <workdir>/megatron, where `train` reads it)", aliases=())
     p.add_argument("--force", action="store_true", help="redo even if megatron/ is complete")
     p.set_defaults(func=cmd_tokenize)
 
@@ -381,10 +477,10 @@ def cmd_tokenize(args: argparse.Namespace) -> int:
     from training.mixture import build_megatron
 
     cfg = _config_from_args(args)
-    folder = cfg.workdir_path / "megatron"
+    folder = Path(args.output) if args.output else cfg.workdir_path / "megatron"
     if args.force and folder.exists():
         shutil.rmtree(folder)
-    stats = read_marker(folder) if is_complete(folder) else build_megatron(cfg, folder, args.corpus)
+    stats = read_marker(folder) if is_complete(folder) else build_megatron(cfg, folder, args.input)
     print(json.dumps(stats, indent=2, sort_keys=True))
     return 0
 
@@ -414,19 +510,20 @@ def cmd_train(args: argparse.Namespace) -> int:
     cfg = _config_from_args(args)
     folder = cfg.workdir_path / "megatron"
     if not is_complete(folder):
-        if args.corpus is None and not corpus_files(cfg.workdir_path / "corpus"):
+        if args.input is None and not corpus_files(cfg.workdir_path / "corpus"):
             print(f"error: no corpus at {cfg.workdir_path / 'corpus'} and no tokenised data in {folder}: run the "
-                  "pipeline (make corpus) first, or pass --corpus PATH (Parquet or jsonl with a text field, e.g. "
+                  "pipeline (make corpus) first, or pass --input PATH (Parquet or jsonl with a text field, e.g. "
                   f"{cfg.workdir_path / 'minicc/seed/openwebmath.jsonl'})", file=sys.stderr)
             return 2
-        build_megatron(cfg, folder, args.corpus)
+        build_megatron(cfg, folder, args.input)
     metrics = train(cfg, stop_after=args.stop_after)
     print(json.dumps(metrics, indent=2, sort_keys=True))
     return 0
 
 
 COMMANDS: list[Callable] = [_add_run, _add_synth, _add_synth_mixture, _add_extract, _add_dedup, _add_recall,
-                            _add_decontam, _add_tokenize, _add_train, _add_scan, _add_inspect, _add_report]
+                            _add_decontam, _add_tokenize, _add_train, _add_scan, _add_inspect, _add_show,
+                            _add_report]
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -449,6 +546,9 @@ def main(argv: list[str] | None = None) -> int:
         level=logging.DEBUG if args.verbose else logging.INFO,
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
+    from pipeline.progress import set_bars
+
+    set_bars(not getattr(args, "no_progress", False))
     try:
         return int(args.func(args) or 0)
     except ConfigError as exc:

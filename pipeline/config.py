@@ -304,7 +304,7 @@ class RecallConfig(_Section):
 
 
 class CorpusConfig(_Section):
-    """The final shards (``<workdir>/corpus/part-*.parquet`` + ``manifest.json``)."""
+    """The final shards (``<workdir>/corpus/part-*.parquet``, with ``.meta/manifest.json``)."""
 
     target_rows: int | None = Field(5_000, ge=1, description="close a shard at this many rows (null: no limit)")
     target_bytes: int | None = Field(64 << 20, ge=1 << 10, description="or at this many uncompressed bytes")

@@ -1,90 +1,214 @@
-"""``python -m pipeline inspect DIR``: what is in a corpus, without reading the text column.
+"""``python -m pipeline inspect --input DIR``: what is in a stage's rows, from a random, seeded sample.
 
-DIR is a corpus folder (``part-*.parquet`` + ``manifest.json``) or a run folder
-holding ``corpus/``. Counts come from Arrow compute over the metadata columns;
-only the few sample rows read ``text``.
+DIR is any stage folder of a run (``pool``, ``dedup``, ``rounds``, ``decontam``,
+``corpus``), a run folder (its corpus), or a folder of Parquet files. Counts come
+from Arrow compute over the metadata columns; only the sample rows and the token
+count read ``text``. Tokens are counted with the run's tokenizer (the one
+``tokenize`` used, ``<workdir>/megatron/mixture.json``, or ``tokenize.tokenizer``)
+so they match what Megatron counts; without one they are words, and say so.
 """
 from __future__ import annotations
 
 import json
+import random
 from collections import Counter
+from dataclasses import dataclass
 from pathlib import Path
 
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.dataset as ds
 
+#: Where each stage folder keeps its rows (the corpus keeps them at its top).
+STAGE_ROWS = {"corpus": ".", "pool": "pages", "dedup": "kept", "rounds": "recalled", "decontam": "kept"}
+#: Above this many rows the token count is estimated from a random sample of ESTIMATE_ROWS rows.
+EXACT_TOKEN_ROWS = 200_000
+ESTIMATE_ROWS = 5_000
 
-def corpus_dir(path: str | Path) -> Path:
+
+@dataclass(frozen=True)
+class StageRows:
+    stage: str  # corpus, pool, dedup, rounds, decontam, or parquet (a plain folder or files)
+    folder: Path  # the stage folder (or the folder holding the files)
+    files: list[Path]
+
+
+def _parquet_files(folder: Path) -> list[Path]:
+    # "_" and "." names are metadata and temporaries, as for every dataset reader
+    return sorted(p for p in folder.glob("*.parquet") if not p.name.startswith(("_", ".")))
+
+
+def locate_rows(path: str | Path) -> StageRows:
+    """The Parquet files holding a stage's rows, for a stage folder, a run folder or Parquet files."""
     p = Path(path)
-    if (p / "corpus" / "manifest.json").exists() or (p / "corpus").is_dir() and not list(p.glob("part-*.parquet")):
-        p = p / "corpus"
-    if not list(p.glob("part-*.parquet")):
-        raise FileNotFoundError(f"no part-*.parquet shards in {p}")
-    return p
+    if p.is_file():
+        return StageRows("parquet", p.parent, [p])
+    if not p.is_dir():
+        raise FileNotFoundError(f"{p}: no such folder")
+    if p.name in STAGE_ROWS and _parquet_files(p / STAGE_ROWS[p.name]):
+        return StageRows(p.name, p, _parquet_files(p / STAGE_ROWS[p.name]))
+    if _parquet_files(p / "corpus"):  # a run folder: its corpus
+        return StageRows("corpus", p / "corpus", _parquet_files(p / "corpus"))
+    for sub in ("pages", "kept", "recalled"):  # a stage folder under another name
+        if _parquet_files(p / sub):
+            return StageRows(p.name, p, _parquet_files(p / sub))
+    if _parquet_files(p):
+        return StageRows("corpus" if (p / ".meta" / "manifest.json").exists() else "parquet", p, _parquet_files(p))
+    raise FileNotFoundError(f"no Parquet rows in {p}: give a stage folder (pool, dedup, rounds, decontam, corpus), "
+                            "a run folder or Parquet files")
+
+
+# --- tokens -------------------------------------------------------------------
+
+def find_tokenizer(folder: Path, configured: str | None = None, workdir: Path | None = None) -> Path | None:
+    """The run's tokenizer folder: what ``tokenize`` recorded, else the configured one, else none."""
+    roots = [workdir] if workdir else []
+    roots += [q for q in [folder, *folder.resolve().parents][:3] if (q / "megatron").is_dir()]
+    for root in roots:
+        mix = root / "megatron" / "mixture.json"
+        if mix.exists():
+            recorded = Path(json.loads(mix.read_text()).get("tokenizer", ""))
+            if recorded.is_dir():
+                return recorded
+        if (root / "megatron" / "tokenizer").is_dir():
+            return root / "megatron" / "tokenizer"
+    if configured and Path(configured).is_dir():
+        return Path(configured)
+    return None
+
+
+class TokenCounter:
+    """Counts tokens of texts with a tokenizer folder (Hugging Face format), or words without one."""
+
+    def __init__(self, tokenizer_dir: Path | None):
+        self.dir = tokenizer_dir
+        self._tok = None
+        if tokenizer_dir is not None:
+            if (tokenizer_dir / "tokenizer.json").exists():
+                from tokenizers import Tokenizer
+
+                self._tok = Tokenizer.from_file(str(tokenizer_dir / "tokenizer.json"))
+                self._fast = True
+            else:
+                from training.tokenizer import load_tokenizer
+
+                self._tok = load_tokenizer(tokenizer_dir)
+                self._fast = False
+
+    @property
+    def unit(self) -> str:
+        return f"tokens ({self.dir})" if self._tok is not None else "words (no tokenizer yet: run `tokenize`)"
+
+    def count(self, texts: list[str]) -> list[int]:
+        if self._tok is None:
+            return [len(t.split()) for t in texts]
+        if self._fast:
+            return [len(e.ids) for e in self._tok.encode_batch(texts, add_special_tokens=False)]
+        return [len(ids) for ids in self._tok(texts, add_special_tokens=False)["input_ids"]]
+
+
+# --- the summary ------------------------------------------------------------------
+
+def _histogram(scores: pa.ChunkedArray, bins: int = 10) -> list[dict]:
+    idx = pc.min_element_wise(pc.floor(pc.multiply(pc.cast(scores, pa.float64()), bins)), bins - 1)
+    counts = Counter(int(x) for x in idx.to_pylist() if x is not None)
+    return [{"from": round(i / bins, 2), "to": round((i + 1) / bins, 2), "pages": counts.get(i, 0)}
+            for i in range(bins)]
+
+
+def _count_tokens(dataset: ds.Dataset, n: int, counter: TokenCounter, rng: random.Random) -> tuple[int, bool]:
+    """(tokens of every text, exact?) exact up to EXACT_TOKEN_ROWS rows, else scaled from a random sample."""
+    if n <= EXACT_TOKEN_ROWS:
+        total = sum(sum(counter.count(b.column(0).to_pylist())) for b in dataset.to_batches(columns=["text"],
+                                                                                           batch_size=2048))
+        return total, True
+    idx = sorted(rng.sample(range(n), ESTIMATE_ROWS))
+    texts = dataset.take(idx, columns=["text"]).column(0).to_pylist()
+    return round(sum(counter.count(texts)) * n / len(texts)), False
+
+
+def summarize(path: str | Path, top_domains: int = 20, samples: int = 3, seed: int = 0,
+              tokenizer: Path | None = None) -> dict:
+    """The summary of a stage's rows as plain JSON-able objects; ``samples`` rows drawn at random with ``seed``."""
+    rows = locate_rows(path)
+    dataset = ds.dataset(rows.files, format="parquet")
+    names = dataset.schema.names
+    meta = dataset.to_table(columns=[c for c in ("lang", "domain", "round", "math_score") if c in names])
+    n = dataset.count_rows()
+    rng = random.Random(seed)
+    counter = TokenCounter(tokenizer)
+    summary: dict = {
+        "dir": str(rows.folder), "stage": rows.stage, "files": len(rows.files), "rows": n,
+        "schema": {f.name: str(f.type) for f in dataset.schema},
+        "token_unit": counter.unit,
+    }
+    if "text" in names and n:
+        summary["tokens"], summary["tokens_exact"] = _count_tokens(dataset, n, counter, random.Random(seed))
+    if "lang" in names:
+        summary["by_lang"] = dict(Counter(meta["lang"].to_pylist()).most_common())
+    if "domain" in names:
+        summary["top_domains"] = dict(Counter(meta["domain"].to_pylist()).most_common(top_domains))
+    if "round" in names:
+        summary["by_round"] = {str(k): v for k, v in sorted(Counter(meta["round"].to_pylist()).items())}
+    if "math_score" in names and n:
+        summary["score_histogram"] = _histogram(meta["math_score"])
+    manifest = rows.folder / ".meta" / "manifest.json"
+    if manifest.exists():
+        m = json.loads(manifest.read_text())
+        summary["manifest"] = {k: m.get(k) for k in ("contract", "rows", "bytes", "row_group_rows", "config_hash",
+                                                      "stage_counts")}
+    if n and samples:
+        idx = rng.sample(range(n), min(samples, n))  # random rows, in the order drawn
+        cols = [c for c in ("id", "url", "lang", "math_score", "round", "warc_path", "warc_offset", "warc_length",
+                            "text") if c in names]
+        picked = dataset.take(sorted(idx), columns=cols).to_pylist()
+        by_index = dict(zip(sorted(idx), picked))
+        summary["samples"] = [{"row": i, **by_index[i]} for i in idx]
+        if "text" in names:
+            for s, t in zip(summary["samples"], counter.count([s["text"] for s in summary["samples"]])):
+                s["tokens"] = t
+    return summary
 
 
 def _bar(n: int, top: int, width: int = 40) -> str:
     return "#" * max(1 if n else 0, round(width * n / max(top, 1)))
 
 
-def _table(title: str, rows: list[tuple[str, int]], total: int) -> list[str]:
+def _table(title: str, rows: dict, total: int) -> list[str]:
     out = [f"\n{title}"]
-    top = max((n for _, n in rows), default=0)
-    width = max((len(str(k)) for k, _ in rows), default=4)
-    for k, n in rows:
+    top = max(rows.values(), default=0)
+    width = max((len(str(k)) for k in rows), default=4)
+    for k, n in rows.items():
         out.append(f"  {str(k).ljust(width)}  {n:>9,}  {100 * n / max(total, 1):5.1f}%  {_bar(n, top)}")
     return out
 
 
-def summarize(path: str | Path, top_domains: int = 20, samples: int = 3) -> dict:
-    d = corpus_dir(path)
-    dataset = ds.dataset(sorted(d.glob("part-*.parquet")), format="parquet")
-    meta = dataset.to_table(columns=["lang", "domain", "round", "math_score", "token_count"])
-    n = meta.num_rows
-    hist, _ = _histogram(meta["math_score"]) if n else ([], [])
-    summary = {
-        "dir": str(d),
-        "schema": [f"{f.name}: {f.type}" for f in dataset.schema],
-        "files": len(list(d.glob("part-*.parquet"))),
-        "rows": n,
-        "tokens": int(pc.sum(meta["token_count"]).as_py() or 0) if n else 0,
-        "by_lang": Counter(meta["lang"].to_pylist()).most_common(),
-        "top_domains": Counter(meta["domain"].to_pylist()).most_common(top_domains),
-        "by_round": sorted(Counter(meta["round"].to_pylist()).items()),
-        "score_histogram": hist,
-    }
-    manifest = d / "manifest.json"
-    if manifest.exists():
-        m = json.loads(manifest.read_text())
-        summary["manifest"] = {k: m.get(k) for k in ("rows", "bytes", "config_hash", "stage_counts")}
-    if n and samples:
-        rows = dataset.head(samples, columns=["id", "url", "lang", "math_score", "round", "text"]).to_pylist()
-        summary["samples"] = rows
-    return summary
-
-
-def _histogram(scores: pa.ChunkedArray, bins: int = 10) -> tuple[list[tuple[str, int]], list[float]]:
-    edges = [i / bins for i in range(bins + 1)]
-    idx = pc.min_element_wise(pc.floor(pc.multiply(pc.cast(scores, pa.float64()), bins)), bins - 1)
-    counts = Counter(int(x) for x in idx.to_pylist() if x is not None)
-    return [(f"{edges[i]:.1f}-{edges[i + 1]:.1f}", counts.get(i, 0)) for i in range(bins)], edges
-
-
 def render(summary: dict) -> str:
     n = summary["rows"]
-    lines = [f"corpus: {summary['dir']}", f"files: {summary['files']}   rows: {n:,}   tokens: {summary['tokens']:,}"]
+    tokens = summary.get("tokens")
+    lines = [f"{summary['stage']}: {summary['dir']}",
+             f"files: {summary['files']}   rows: {n:,}" + (
+                 f"   {summary['token_unit'].split(' (')[0]}: {tokens:,}"
+                 f"{'' if summary.get('tokens_exact') else ' (estimated from a sample)'}" if tokens is not None else ""),
+             f"counted as {summary['token_unit']}"]
     if "manifest" in summary:
         m = summary["manifest"]
-        lines.append(f"manifest: {m['rows']:,} rows, {m['bytes']:,} bytes, config {m['config_hash']}")
+        lines.append(f"manifest: {m['contract']}, {m['rows']:,} rows, {m['bytes']:,} bytes, row groups of "
+                     f"{m['row_group_rows']:,}, config {m['config_hash']}")
     lines.append("\nschema")
-    lines += [f"  {s}" for s in summary["schema"]]
-    lines += _table("by language", summary["by_lang"], n)
-    lines += _table("by recall round", summary["by_round"], n)
-    lines += _table("top domains", summary["top_domains"], n)
-    lines += _table("math score", summary["score_histogram"], n)
+    lines += [f"  {k}: {v}" for k, v in summary["schema"].items()]
+    for key, title in (("by_lang", "by language"), ("by_round", "by recall round"), ("top_domains", "top domains")):
+        if key in summary:
+            lines += _table(title, summary[key], n)
+    if "score_histogram" in summary:
+        lines += _table("math score", {f"{b['from']:.1f}-{b['to']:.1f}": b["pages"]
+                                       for b in summary["score_histogram"]}, n)
     for row in summary.get("samples", []):
-        text = " ".join(row["text"].split())[:300]
-        lines.append(f"\n[{row['id']}] {row['url']}  lang={row['lang']} score={row['math_score']:.3f} round={row['round']}")
-        lines.append(f"  {text}{'…' if len(row['text']) > 300 else ''}")
+        text = " ".join((row.get("text") or "").split())[:300]
+        facts = " ".join(f"{k}={row[k]:.3f}" if isinstance(row[k], float) else f"{k}={row[k]}"
+                         for k in ("lang", "math_score", "round", "tokens") if k in row)
+        lines.append(f"\n[{row.get('id')}] {row.get('url')}  {facts}")
+        if "warc_path" in row:
+            lines.append(f"  {row['warc_path']} @ {row.get('warc_offset')} +{row.get('warc_length')}")
+        lines.append(f"  {text}{'…' if len(row.get('text') or '') > 300 else ''}")
     return "\n".join(lines)

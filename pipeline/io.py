@@ -22,6 +22,10 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 MARKER = "_SUCCESS"
+#: A folder that is itself a dataset (the corpus) keeps its marker and manifest in this sub-folder, so
+#: that every file a reader lists is a shard: duckdb's ``read_parquet('dir/*')`` and Hugging Face's
+#: ``data_dir`` read ``_``-prefixed files too, but skip folders (duckdb) and ``.`` names (both).
+META_DIR = ".meta"
 
 
 def _tmp_name(path: Path) -> Path:
@@ -108,19 +112,25 @@ def sweep_stale_temps(directory: str | Path) -> tuple[int, int]:
     return removed, freed
 
 
+def marker_path(directory: str | Path) -> Path:
+    """``<directory>/_SUCCESS``, or ``<directory>/.meta/_SUCCESS`` for a dataset folder (see META_DIR)."""
+    d = Path(directory)
+    return d / META_DIR / MARKER if (d / META_DIR).is_dir() else d / MARKER
+
+
 def is_complete(directory: str | Path) -> bool:
-    return (Path(directory) / MARKER).exists()
+    return marker_path(directory).exists()
 
 
 def mark_complete(directory: str | Path, stats: dict[str, Any] | None = None) -> None:
     """Write the completion marker (with stats) last, after every output is in place."""
     payload = {"completed_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}
     payload.update(stats or {})
-    write_json_atomic(Path(directory) / MARKER, payload)
+    write_json_atomic(marker_path(directory), payload)
 
 
 def read_marker(directory: str | Path) -> dict[str, Any]:
-    return json.loads((Path(directory) / MARKER).read_text())
+    return json.loads(marker_path(directory).read_text())
 
 
 def sha256_file(path: str | Path, chunk: int = 1 << 20) -> str:

@@ -261,6 +261,9 @@ def run_pipeline(cfg: Config, until: str | None = None) -> int:
     stages = STAGES[: names.index(until) + 1] if until else STAGES
     workdir = cfg.workdir_path
     workdir.mkdir(parents=True, exist_ok=True)
+    # The config as this run resolved it (defaults, file, --set): the report shows it and `report --compare`
+    # lists what differs between two runs.
+    write_json_atomic(workdir / "run_config.json", cfg.model_dump(mode="json"))
     todo = [s for s in stages if s.always or not is_complete(workdir / s.name)]
     # One Ray for the whole run (joins RAY_ADDRESS under `ray job submit`): stages reuse it.
     started_ray = ensure_ray() if any(s.uses_ray for s in todo) else False

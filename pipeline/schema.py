@@ -1,8 +1,8 @@
 """Data contracts between stages: the pyarrow schemas every stage reads and writes.
 
 A stage must write exactly these columns (``validate_table`` checks it), so a
-later stage or a user's notebook can rely on them. The README's "Data contracts"
-section describes the same tables in prose.
+later stage or a user's notebook can rely on them. docs/data-contracts.md
+describes the same tables in prose.
 
 Identifiers
     ``id`` is the first 16 hex digits of sha1(normalised URL). URL dedup in the
@@ -12,7 +12,8 @@ Identifiers
 
 Times are UTC microsecond timestamps. WARC locations (``warc_path``,
 ``warc_offset``, ``warc_length``) let anyone re-read a page's raw record with one
-ranged read.
+ranged read. ``warc_path`` is absolute (local inputs are resolved when the pool
+reads them) or the URL as given, never relative to where a job ran.
 """
 from __future__ import annotations
 
@@ -109,7 +110,11 @@ SEED_ADDED_SCHEMA = pa.schema(
 #: are counts (empty or ``-`` on lines a user adds); ``accepted`` is yes or no.
 ANNOTATION_COLUMNS = ("domain", "prefix", "recalled", "total", "accepted")
 
-#: The final corpus shards (``<workdir>/corpus/part-*.parquet``).
+#: The final corpus shards (``<workdir>/corpus/part-*.parquet``; the folder is the dataset, its
+#: ``.meta/manifest.json`` and ``.meta/_SUCCESS`` are out of readers' way). Provenance to the byte: ``warc_path`` is
+#: a URI anyone can open (an absolute local path, or the ``s3://`` / ``https://`` URL the pool read),
+#: and ``warc_offset``/``warc_length`` are the record's compressed bytes in it, so one ranged read
+#: gives the page's WARC record back (``python -m pipeline show ID``).
 CORPUS_SCHEMA = pa.schema(
     [
         pa.field("id", pa.string(), nullable=False),
@@ -121,10 +126,12 @@ CORPUS_SCHEMA = pa.schema(
         pa.field("round", pa.int16(), nullable=False),
         pa.field("token_count", pa.int32(), nullable=False),
         pa.field("warc_path", pa.string(), nullable=False),
+        pa.field("warc_offset", pa.int64(), nullable=False),
+        pa.field("warc_length", pa.int64(), nullable=False),
         pa.field("warc_record_id", pa.string(), nullable=False),
         pa.field("fetch_time", TS, nullable=False),
     ],
-    metadata={"contract": "corpus/v1"},
+    metadata={"contract": "corpus/v2"},
 )
 
 #: Every record a stage does not pass on lands here with a reason

@@ -1,11 +1,25 @@
-"""Final corpus shards: ``<workdir>/corpus/part-*.parquet`` plus ``manifest.json``.
+"""Final corpus shards: ``<workdir>/corpus/part-*.parquet``, with ``.meta/manifest.json`` and ``.meta/_SUCCESS``.
+
+The folder is a dataset: every file in it is a shard, so pyarrow
+(``pq.read_table("out/corpus")``), duckdb (``read_parquet('out/corpus/*')`` and the
+folder), Hugging Face ``datasets`` (``data_dir``), Spark and Ray Data read the
+folder itself with no glob and no exclude option. The manifest and marker sit in
+``.meta/`` because ``_``-prefixed files are not enough: duckdb's ``*`` and HF's
+``data_dir`` read them as Parquet and fail; all of these skip ``.`` names.
 
 Rows arrive as a stream of Arrow tables in CORPUS_SCHEMA (in a deterministic
 order); a shard is closed when it reaches ``target_rows`` or ``target_bytes``
 (uncompressed Arrow bytes, a stable proxy for what a reader will hold in
-memory). Each shard is written to a temporary name and renamed, the manifest
-is written after every shard, and the ``_SUCCESS`` marker last: a crash leaves
-either a complete corpus or one that the next run rebuilds from scratch.
+memory). Row groups hold exactly ``row_group_rows`` rows (the last of a shard
+fewer): incoming tables are buffered, since decontam's kept files are often
+smaller than a row group. ``pyarrow.dataset.write_dataset`` can bound row groups
+too (min/max_rows_per_group) but has no byte target, no temp-then-rename per
+file and no per-file checksum, which resume and ``verify_corpus`` rely on; so
+the shards are written here with ``pq.ParquetWriter``.
+
+Each shard is written to a temporary name and renamed, the manifest after the
+last shard, and the ``_SUCCESS`` marker last: a crash leaves either a complete
+corpus or one that the next run rebuilds from scratch.
 """
 from __future__ import annotations
 
@@ -20,10 +34,10 @@ from typing import Any, Iterable
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from pipeline.io import mark_complete, sha256_file, write_json_atomic
+from pipeline.io import META_DIR, mark_complete, sha256_file, write_json_atomic
 from pipeline.schema import CORPUS_SCHEMA, validate_table
 
-MANIFEST = "manifest.json"
+MANIFEST = f"{META_DIR}/manifest.json"  # out of readers' way (see above)
 
 
 @dataclass(frozen=True)
@@ -48,8 +62,10 @@ class _ShardWriter:
         self.files: list[dict] = []
         self._writer: pq.ParquetWriter | None = None
         self._tmp: Path | None = None
-        self._rows = 0
+        self._rows = 0  # rows given to the open shard (written or pending)
         self._bytes = 0
+        self._pending: list[pa.Table] = []  # rows of the open shard not yet in a row group
+        self._pending_rows = 0
 
     def _open(self) -> None:
         name = f"part-{self.index:05d}.parquet"
@@ -61,6 +77,21 @@ class _ShardWriter:
     def _full(self) -> bool:
         s = self.spec
         return bool((s.target_rows and self._rows >= s.target_rows) or (s.target_bytes and self._bytes >= s.target_bytes))
+
+    def _flush(self, everything: bool) -> None:
+        """Write the pending rows as row groups of exactly ``row_group_rows`` (and, at the end of a shard,
+        the remainder)."""
+        size = self.spec.row_group_rows
+        if not self._pending_rows or (self._pending_rows < size and not everything):
+            return
+        buffered = pa.concat_tables(self._pending)
+        whole = buffered.num_rows if everything else buffered.num_rows - buffered.num_rows % size
+        for start in range(0, whole, size):
+            group = buffered.slice(start, min(size, whole - start))
+            self._writer.write_table(group, row_group_size=size)
+        rest = buffered.slice(whole)
+        self._pending = [rest] if rest.num_rows else []
+        self._pending_rows = rest.num_rows
 
     def write(self, table: pa.Table) -> None:
         offset = 0
@@ -76,7 +107,9 @@ class _ShardWriter:
                 per_row = max(1, chunk.nbytes // chunk.num_rows)
                 fit = max(1, (self.spec.target_bytes - self._bytes + per_row - 1) // per_row)
                 chunk = chunk.slice(0, min(chunk.num_rows, fit))
-            self._writer.write_table(chunk, row_group_size=self.spec.row_group_rows)
+            self._pending.append(chunk)
+            self._pending_rows += chunk.num_rows
+            self._flush(everything=False)
             self._rows += chunk.num_rows
             self._bytes += chunk.nbytes
             offset += chunk.num_rows
@@ -86,11 +119,12 @@ class _ShardWriter:
     def close_shard(self) -> None:
         if self._writer is None:
             return
+        self._flush(everything=True)
         self._writer.close()
         final = self.out / f"part-{self.index:05d}.parquet"
         os.replace(self._tmp, final)
         self.files.append({"file": final.name, "rows": self._rows, "bytes": final.stat().st_size,
-                           "sha256": sha256_file(final)})
+                           "row_groups": pq.ParquetFile(final).metadata.num_row_groups, "sha256": sha256_file(final)})
         self.index += 1
         self._writer = None
 
@@ -107,7 +141,7 @@ def write_corpus(tables: Iterable[pa.Table], out: str | Path, spec: ShardSpec = 
     out = Path(out)
     if out.exists():
         shutil.rmtree(out)  # an incomplete earlier attempt: rebuild whole, never append
-    out.mkdir(parents=True)
+    (out / META_DIR).mkdir(parents=True)  # before any shard: its marker is absent until the end
     w = _ShardWriter(out, spec)
     with progress_bar(total_rows, "corpus", "row", progress) as bar:
         for t in tables:
@@ -118,7 +152,7 @@ def write_corpus(tables: Iterable[pa.Table], out: str | Path, spec: ShardSpec = 
     w.close_shard()
     manifest = {
         "format": "parquet",
-        "contract": "corpus/v1",
+        "contract": CORPUS_SCHEMA.metadata[b"contract"].decode(),
         "schema": [{"name": f.name, "type": str(f.type), "nullable": f.nullable} for f in CORPUS_SCHEMA],
         "files": w.files,
         "rows": sum(f["rows"] for f in w.files),

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import glob
 import io
+import os
 import re
 import zlib
 from collections import Counter
@@ -30,15 +31,31 @@ class WarcReadError(Exception):
         self.records_read = records_read
 
 
+#: What a local folder given as input contributes: its WARC (and ARC) files, in name order.
+WARC_SUFFIXES = (".warc.gz", ".warc", ".arc.gz", ".arc")
+
+
 def expand_inputs(inputs: list[str]) -> list[str]:
-    """Expand local globs; other paths and URLs pass through in the order given, without repeats."""
+    """Expand local globs and folders (their WARC files) into absolute paths; URLs (``s3://``,
+    ``https://``, ...) pass through as given. In the order given, without repeats.
+
+    Local paths are made absolute here because they become every row's ``warc_path``: a path
+    relative to where a job ran (or to Ray's upload dir) opens nothing anywhere else.
+    """
     out: list[str] = []
     for item in inputs:
-        if "://" not in item and any(ch in item for ch in "*?["):
-            matches = sorted(glob.glob(item, recursive=True))
-            out.extend(matches if matches else [item])
-        else:
+        if "://" in item:
             out.append(item)
+            continue
+        item = os.path.expanduser(item)
+        if any(ch in item for ch in "*?["):
+            matches = sorted(glob.glob(item, recursive=True))
+            out.extend([os.path.abspath(m) for m in matches] if matches else [item])
+        elif os.path.isdir(item):
+            out.extend(os.path.abspath(os.path.join(item, n)) for n in sorted(os.listdir(item))
+                       if n.endswith(WARC_SUFFIXES) and not n.startswith((".", "_")))
+        else:
+            out.append(os.path.abspath(item))
     seen: set[str] = set()
     return [p for p in out if not (p in seen or seen.add(p))]
 

@@ -9,7 +9,7 @@ import pytest
 REPO = Path(__file__).resolve().parents[1]
 SHARED_DATA = REPO.parent / "shared" / "data"
 
-# Ray 2.60 turns on token auth after a local ray.init(); keep local heads open (see README).
+# Ray 2.60 turns on token auth after a local ray.init(); keep local heads open (see docs/setup.md).
 os.environ.setdefault("RAY_AUTH_MODE", "disabled")
 
 
@@ -110,7 +110,8 @@ def write_corpus_shards(folder: Path, docs: int = 240, shards: int = 3, seed: in
             "id": [f"{i:016x}" for i in chunk], "url": [f"https://math.example/{i}" for i in chunk],
             "domain": ["math.example"] * n, "text": [texts[i] for i in chunk], "lang": ["en"] * n,
             "math_score": [0.9] * n, "round": [1] * n, "token_count": [len(texts[i].split()) for i in chunk],
-            "warc_path": ["x.warc.gz"] * n, "warc_record_id": [f"<urn:uuid:{i}>" for i in chunk],
+            "warc_path": ["/crawl/x.warc.gz"] * n, "warc_offset": [1000 * i for i in chunk],
+            "warc_length": [900] * n, "warc_record_id": [f"<urn:uuid:{i}>" for i in chunk],
             "fetch_time": [datetime(2024, 2, 21, tzinfo=timezone.utc)] * n,
         }, schema=CORPUS_SCHEMA)
         validate_table(table, CORPUS_SCHEMA)

@@ -410,7 +410,7 @@ def test_the_real_crawl_config_builds_a_corpus(crawl_site, ray_session, fake_hub
     dstats = json.loads((workdir / "decontam" / "_SUCCESS").read_text())
     assert {c[0] for c in calls} >= {"openai/gsm8k", "EleutherAI/hendrycks_math", "weitianwen/cmath",
                                      "hails/agieval-sat-math"}
-    manifest = json.loads((workdir / "corpus" / "manifest.json").read_text())
+    manifest = json.loads((workdir / "corpus" / ".meta" / "manifest.json").read_text())
     files = sorted((workdir / "corpus").glob("part-*.parquet"))
     corpus = ds.dataset(files, format="parquet").to_table(columns=["id", "warc_record_id"]).to_pylist()
     assert manifest["rows"] == len(corpus) > 20

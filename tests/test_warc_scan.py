@@ -60,6 +60,18 @@ def test_expand_inputs_globs_and_keeps_urls(tmp_path):
     assert got == [str(tmp_path / "a.warc.gz"), str(tmp_path / "b.warc.gz"), "s3://commoncrawl/x.warc.gz"]
 
 
+def test_expand_inputs_makes_local_paths_absolute_and_opens_folders(tmp_path, monkeypatch):
+    (tmp_path / "crawl").mkdir()
+    for n in ("b.warc.gz", "a.warc", "notes.txt", "_SUCCESS", ".a.warc.gz.tmp-1"):
+        (tmp_path / "crawl" / n).write_bytes(b"")
+    monkeypatch.chdir(tmp_path)
+    # rows carry these as warc_path: absolute, so a row opens from any working directory
+    assert expand_inputs(["crawl"]) == [str(tmp_path / "crawl" / "a.warc"), str(tmp_path / "crawl" / "b.warc.gz")]
+    assert expand_inputs(["crawl/b.warc.gz", "crawl/*.warc"]) == [str(tmp_path / "crawl" / "b.warc.gz"),
+                                                                 str(tmp_path / "crawl" / "a.warc")]
+    assert expand_inputs(["https://data.commoncrawl.org/x.warc.gz"]) == ["https://data.commoncrawl.org/x.warc.gz"]
+
+
 def test_scan_cli_exit_status_names_damaged_files(minicc, shared_data):
     ok = subprocess.run([sys.executable, "-m", "pipeline", "scan", str(shared_data / "warc" / "*.warc.gz")],
                         capture_output=True, text=True)
