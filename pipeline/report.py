@@ -448,9 +448,15 @@ def plot_math_survival(workdir: Path, out: Path) -> str | None:
     _save(fig, out)
     kept_all = sum(f >= e for e, f in with_math)
     lost = sum(f == 0 for _, f in with_math)
-    return (f"{100 * kept_all / len(with_math):.1f}% of pages with math markup keep at least one TeX fragment per "
-            f"element; {lost:,} ({100 * lost / len(with_math):.1f}%) lost all their math; median ratio "
-            f"{statistics.median(ratios):.2f}.")
+    below = sum(f < 0.9 * e for e, f in with_math)
+    reading = (f"{100 * kept_all / len(with_math):.1f}% of pages with math markup keep at least one TeX fragment per "
+               f"element; {below:,} fell below 90%, {lost:,} ({100 * lost / len(with_math):.1f}%) lost all their "
+               f"math; median ratio {statistics.median(ratios):.2f}.")
+    stats = workdir / "pool" / "stats.json"
+    share = json.loads(stats.read_text()).get("totals", {}).get("boilerplate_share") if stats.exists() else None
+    if share is not None:
+        reading += f" The main-text engine removed {100 * share:.0f}% of the pages' visible text as boilerplate."
+    return reading
 
 
 def heldout_metrics(workdir: Path) -> list[dict]:
