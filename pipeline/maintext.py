@@ -61,6 +61,13 @@ CONTENT_WORDS = frozenset((
     "markdown", "prose", "blog", "news", "document", "doc", "docs", "chapter", "section", "wiki", "mw",
     "quote", "blockquote", "spoiler",
 ))
+#: class/id words of furniture that is never content, whatever else the container is called or holds:
+#: its subtree is skipped (a cookie-consent dialog holds more sentences than many articles).
+NEVER_CONTENT_WORDS = frozenset((
+    "cookie", "cookies", "consent", "gdpr", "onetrust", "cookiebot", "cmp", "footer", "copyright",
+    "newsletter", "subscribe", "signup", "login", "signin", "modal", "popup", "breadcrumb", "breadcrumbs",
+    "navbar", "menu", "share", "sharing", "social", "advert", "advertisement", "ads", "sponsored",
+))
 #: Page-level containers: never pruned by their class words (their classes describe the whole page).
 _NEVER_PRUNED = frozenset(("html", "body", "main", "article"))
 #: Elements whose tag alone says they are page furniture (HTML5 sectioning for sidebars and footers).
@@ -154,10 +161,18 @@ class _Segmenter:
         self.boiler = None
         self.aside = 0
         self.context: list[set] = []
+        self.page_chars = 0  # characters of text on the page (set by extract_main_text)
 
     def _open(self, kind: str, el, level: int = 0) -> None:
         self._close()
         self.current = self._block(kind, el, level)
+
+    def _is_furniture(self, el, words: frozenset) -> bool:
+        """A container named as furniture that is not a page-wide wrapper (``modal-enabled`` on the article,
+        ``advertisement-off-canvas-pusher`` around everything): no content word, under half the page's text."""
+        if el.tag in _NEVER_PRUNED or not words.isdisjoint(CONTENT_WORDS):
+            return False
+        return len(el.text_content()) < 0.5 * self.page_chars
 
     def _block(self, kind: str, el, level: int) -> Block:
         return Block(kind, el, level=level, boiler=self.boiler, prior=ASIDE_PROSE_WEIGHT if self.aside else 1.0,
@@ -215,6 +230,10 @@ class _Segmenter:
             if cls or id_ or role:
                 words = _words_of(cls) if cls and not (id_ or role) else \
                     frozenset().union(*(_words_of(v) for v in (cls, id_, role) if v))
+                if not words.isdisjoint(NEVER_CONTENT_WORDS) and self._is_furniture(el, words):
+                    if el.tail:
+                        self._add(el.tail, el.getparent())
+                    return
         opened_boiler = self.boiler is None and is_boilerplate_container(el, words)
         if opened_boiler:
             self._close()
@@ -530,6 +549,7 @@ def extract_main_text(tree) -> MainText:
     root = body if body is not None else tree
     etree.strip_elements(root, *SKIP_TAGS, with_tail=False)
     seg = _Segmenter()
+    seg.page_chars = len(root.text_content())
     seg.walk(root)
     seg._close()
     return MainText(render(select_blocks(seg.blocks)), sum(len(b.text) for b in seg.blocks))
