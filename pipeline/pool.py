@@ -46,7 +46,7 @@ from pipeline.io import (is_complete, link_atomic, mark_complete, read_marker, w
                          write_parquet_atomic)
 from pipeline.progress import progress_bar
 from pipeline.schema import DROP_LOG_SCHEMA, POOL_SCHEMA, validate_table
-from pipeline.warc import WarcReadError, iter_raw_records
+from pipeline.warc import WarcReadError, iter_raw_records, quote_prefix
 
 log = logging.getLogger(__name__)
 
@@ -195,14 +195,16 @@ def process_warc(path: str, out_dir: str | Path, settings: ExtractSettings,
                     html_bytes += out["html_bytes"]
                     rows.append(out)
     except WarcReadError as exc:
-        error = exc.reason
+        if exc.retryable:  # the bytes could not be fetched: nothing is written, a rerun reads the file again
+            return {"path": path, "key": key, "error": exc.reason[:500], "records_read": seen, "retryable": True}
+        error = exc.reason  # damage in the file: the records before it are kept, the same on every read
     except FileNotFoundError:
         return {"path": path, "key": key, "error": "file not found", "retryable": True}
-    except (OSError, EOFError, ValueError) as exc:
-        if seen == 0:
-            return {"path": path, "key": key, "error": f"cannot open: {type(exc).__name__}: {exc}"[:500],
-                    "retryable": True}
-        error = f"{type(exc).__name__}: {exc}"[:500]
+    except IsADirectoryError:
+        return {"path": path, "key": key, "error": "a directory, not a WARC file", "retryable": False}
+    except OSError as exc:  # opening failed (permissions, network): may succeed later
+        return {"path": path, "key": key, "error": f"cannot open: {type(exc).__name__}: "
+                f"{quote_prefix(str(exc), 300)}", "retryable": True}
     pages = pa.Table.from_pylist(rows, schema=POOL_SCHEMA)
     validate_table(pages, POOL_SCHEMA, f"pool rows of {path}")
     write_parquet_atomic(folder / "pages.parquet", pages)
