@@ -62,13 +62,24 @@ class WarcIOError(Exception):
     """Reading the underlying stream failed (network, disk): worth a retry."""
 
 
+#: What a folder given as an input holds that the pool reads.
+WARC_SUFFIXES = (".warc.gz", ".warc", ".arc.gz", ".arc")
+
+
 def expand_inputs(inputs: list[str]) -> list[str]:
-    """Expand local globs; other paths and URLs pass through in the order given, without repeats."""
+    """Expand local globs and local folders (to the WARC files inside them, recursively, in name order);
+    other paths and URLs pass through in the order given, without repeats."""
+    import os
+
     out: list[str] = []
     for item in inputs:
         if "://" not in item and any(ch in item for ch in "*?["):
             matches = sorted(glob.glob(item, recursive=True))
             out.extend(matches if matches else [item])
+        elif "://" not in item and os.path.isdir(item):
+            found = sorted(str(p) for p in __import__("pathlib").Path(item).rglob("*")
+                           if p.name.endswith(WARC_SUFFIXES) and not p.name.startswith(".") and p.is_file())
+            out.extend(found if found else [item])  # an empty folder stays, to be reported
         else:
             out.append(item)
     seen: set[str] = set()
