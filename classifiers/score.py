@@ -142,7 +142,7 @@ def score_pool(files: list[str], model_path: str | Path, out_dir: str | Path, *,
         "actor_cpu_seconds": round(sum(s["cpu_seconds"] for s in per_file), 3),
         "pages_per_second": round(scored / wall, 1) if scored and wall else None,
     }
-    mark_complete(out_dir, stats)
+    mark_complete(out_dir, stats, outputs=[o.name for _, o in todo])
     return stats
 
 

@@ -355,7 +355,7 @@ def process_warc(path: str, out_dir: str | Path, settings: ExtractSettings,
         "error": error,
     }
     assert stats["records_seen"] == stats["kept"] + stats["dropped"], stats
-    mark_complete(folder, stats)
+    mark_complete(folder, stats, outputs=["pages.parquet", "drops.parquet"])
     return stats
 
 
@@ -533,10 +533,16 @@ def run_pool(inputs: list[str], out_dir: str | Path, pool_cfg, *, progress: bool
     write_json_atomic(out_dir / "failures.json", failures)
     write_json_atomic(out_dir / "stats.json", stats)
     if not failures:
-        mark_complete(out_dir, {k: v for k, v in stats.items() if k != "per_warc"})
+        mark_complete(out_dir, {k: v for k, v in stats.items() if k != "per_warc"}, outputs=pool_outputs(out_dir))
     elif (out_dir / "_SUCCESS").exists():
         (out_dir / "_SUCCESS").unlink()
     return stats
+
+
+def pool_outputs(out_dir: str | Path) -> list[str]:
+    """The stage's published files (``pages/`` and ``drops/``), relative to ``out_dir``, for its marker."""
+    out_dir = Path(out_dir)
+    return [f"{sub}/{f.name}" for sub in ("pages", "drops") for f in sorted((out_dir / sub).glob("*.parquet"))]
 
 
 def _totals(per_warc: list[dict], dedup: dict) -> dict:

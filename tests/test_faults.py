@@ -220,3 +220,32 @@ def test_driver_killed_mid_round_the_rerun_resumes_that_round(faulted_run):
 def test_the_faulted_run_ends_with_the_unbroken_runs_corpus(faulted_run):
     assert faulted_run["rerun_rc"] == 0, faulted_run["rerun_log"][-4000:]
     assert_same_as_unbroken(faulted_run["workdir"], faulted_run["ref"])
+
+
+def test_disk_full_during_a_model_save_the_rerun_retrains_to_the_same_corpus(full_run, pipeline_env, tmp_path):
+    """Round 2's folder sits on a 48 MiB tmpfs, too small for its ~200 MB fastText model: fastText's save_model
+    cuts the file short without an error, the check finds it, the run stops naming it and publishes nothing of
+    round 2. With the disk freed (unmounted) the rerun trains round 2 again and ends with the unbroken corpus."""
+    import subprocess
+
+    if os.geteuid() != 0:
+        pytest.skip("needs root to mount a small tmpfs")
+    ref, _ = full_run
+    workdir = tmp_path / "out"
+    _copy_stages(ref, workdir, "minicc", "pool", "dedup")
+    shutil.copytree(ref / "rounds" / "r1", workdir / "rounds" / "r1", symlinks=True)
+    r2 = workdir / "rounds" / "r2"
+    r2.mkdir(parents=True)
+    if subprocess.run(["mount", "-t", "tmpfs", "-o", "size=48m", "tmpfs", str(r2)], capture_output=True).returncode:
+        pytest.skip("cannot mount a tmpfs here")
+    try:
+        broken = run_pipeline(workdir, *UNTIL, env=pipeline_env)
+        assert broken.returncode != 0
+        assert "rounds/r2/model.bin" in broken.stderr and "not published" in broken.stderr, broken.stderr[-3000:]
+        assert not (r2 / "model.bin").exists() and not (r2 / "_SUCCESS").exists()
+        assert "Traceback" not in broken.stderr  # one clear line, not a raw traceback
+    finally:
+        subprocess.run(["umount", str(r2)], check=True)
+    again = run_pipeline(workdir, *UNTIL, env=pipeline_env)
+    assert again.returncode == 0, again.stderr[-4000:]
+    assert_same_as_unbroken(workdir, ref)
