@@ -31,6 +31,7 @@ import random
 import re
 import resource
 import time
+import zlib
 from collections import Counter
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -64,6 +65,15 @@ def is_manifest(path: str) -> bool:
 DEFAULT_SCHEMES = ("https", "http", "s3", "gs", "hf")
 #: What a manifest entry may point at only when listed in ``pool.allow_manifest_targets``.
 MANIFEST_TARGETS = ("local", "loopback", "private", "link_local")
+
+
+#: A crawl's warc.paths.gz holds ~100,000 entries of ~140 characters; far larger is not a manifest.
+MAX_MANIFEST_ENTRIES = 10_000_000
+MAX_MANIFEST_LINE = 4096
+
+
+class ManifestError(ValueError):
+    """A manifest that is not one (too long a line, too many entries)."""
 
 
 class InputRefused(ValueError):
@@ -172,8 +182,15 @@ def read_manifest(path: str, base_url: str, storage_options: dict | None = None,
     """
     policy = policy or InputPolicy()
     compression = "gzip" if path.endswith(".gz") else None
+    entries = []
     with fsspec.open(path, "rt", compression=compression, encoding="utf-8", **(storage_options or {})) as fh:
-        entries = [line.strip() for line in fh if line.strip() and not line.startswith("#")]
+        for lineno, line in enumerate(iter(lambda: fh.readline(MAX_MANIFEST_LINE + 1), ""), 1):
+            if len(line) > MAX_MANIFEST_LINE:
+                raise ManifestError(f"line {lineno} is longer than {MAX_MANIFEST_LINE} characters")
+            if line.strip() and not line.startswith("#"):
+                entries.append(line.strip())
+                if len(entries) > MAX_MANIFEST_ENTRIES:
+                    raise ManifestError(f"more than {MAX_MANIFEST_ENTRIES:,} entries")
     local_dir = None if "://" in path else Path(path).resolve().parent
     out: list[str] = []
     refused: list[dict] = []
@@ -225,8 +242,16 @@ def resolve_inputs(inputs: Iterable[str], *, limit: int | None = None, sample: i
             continue
         try:
             entries, refused = read_manifest(item, base_url, storage_options, policy)
-        except (OSError, EOFError, UnicodeDecodeError) as exc:
-            failures.append({"path": item, "reason": f"manifest unreadable: {type(exc).__name__}: "
+        except ManifestError as exc:
+            failures.append({"path": quote_prefix(item, 200), "reason": f"not a manifest: {exc}", "records_read": 0,
+                             "retryable": False})
+            continue
+        except (UnicodeDecodeError, zlib.error, gzip.BadGzipFile, EOFError) as exc:
+            failures.append({"path": quote_prefix(item, 200), "reason": f"manifest damaged: {type(exc).__name__}",
+                             "records_read": 0, "retryable": False})
+            continue
+        except OSError as exc:
+            failures.append({"path": quote_prefix(item, 200), "reason": f"manifest unreadable: {type(exc).__name__}: "
                              f"{quote_prefix(str(exc), 200)}", "records_read": 0, "retryable": True})
             continue
         failures.extend(refused)

@@ -58,6 +58,10 @@ class WarcTruncated(WarcDamage):
     """The file ends inside a gzip member or a record."""
 
 
+class NotWarc(WarcDamage):
+    """The bytes are not a WARC (or ARC) file at all."""
+
+
 class WarcIOError(Exception):
     """Reading the underlying stream failed (network, disk): worth a retry."""
 
@@ -254,7 +258,8 @@ class _FramingCheck:
 
     def __init__(self, raw: IO[bytes]):
         self.raw = raw
-        self.comp_pos = 0  # bytes read from the file
+        self.comp_pos = 0  # bytes of the file checked
+        self.raw_pos = 0  # bytes of the file read
         self.mode: str | None = None  # gzip | plain
         self.pending = b""
         self.inflate = None
@@ -264,7 +269,10 @@ class _FramingCheck:
         self.records_at_damage = 0
         self.eof = False
 
-    # warcio reads with read(n) only
+    def tell(self) -> int:
+        return self.raw_pos
+
+    # warcio reads with read(n), and tell() for its offsets
     def read(self, size: int = -1) -> bytes:
         try:
             data = self.raw.read(size)
@@ -280,6 +288,7 @@ class _FramingCheck:
                 self.records_at_damage = self.framing.records
         if not data:
             self.eof = True
+        self.raw_pos += len(data)
         return data
 
     def _where(self, upos: int) -> str:
@@ -342,6 +351,26 @@ class _FramingCheck:
             raise self.damage
 
 
+class _QuietArchiveIterator(ArchiveIterator):
+    """warcio's iterator without its stderr warning, which prints the bytes found after a record (a file's
+    contents, into logs); the framing check reports the same damage, escaped and with its offset."""
+
+    def _consume_blanklines(self):
+        empty_size = 0
+        first_line = True
+        while True:
+            line = self.reader.readline()
+            if len(line) == 0:
+                return None, empty_size
+            if len(line.rstrip()) == 0 or first_line:
+                empty_size += len(line)
+                if len(line.rstrip()) != 0:
+                    self.err_count += 1
+                first_line = False
+                continue
+            return line, empty_size
+
+
 def _read_payload(rec, max_payload: int) -> tuple[bytes | None, bool]:
     """Read the record's remaining block, bounded; raise TruncatedRecord if the file ends inside it."""
     stream = rec.raw_stream
@@ -359,6 +388,8 @@ def _read_payload(rec, max_payload: int) -> tuple[bytes | None, bool]:
 
 
 def _damage_reason(exc: WarcDamage) -> str:
+    if isinstance(exc, NotWarc):
+        return f"not a WARC/ARC stream: {exc}"
     return f"{'truncated' if isinstance(exc, WarcTruncated) else 'damaged'} file: {exc}"
 
 
@@ -373,7 +404,7 @@ def iter_warc(stream: IO[bytes], path: str = "<stream>", max_payload: int = MAX_
     checked = _FramingCheck(stream)
     n = 0
     try:
-        it = ArchiveIterator(checked, arc2warc=False, check_digests=False)
+        it = _QuietArchiveIterator(checked, arc2warc=False, check_digests=False)
         # HTTP headers are parsed for responses and revisits only: a request record's headers are never used,
         # and parsing them costs a fifth of warcio's header work on Common Crawl (request, response, metadata).
         it.loader.HTTP_RECORDS = ("response", "revisit")
@@ -384,7 +415,7 @@ def iter_warc(stream: IO[bytes], path: str = "<stream>", max_payload: int = MAX_
                 # "parses" arbitrary bytes as a record; accept ARC only when its header is a real URL line.
                 uri = headers.get_header("uri") or ""
                 if not re.match(r"^(https?|ftp|dns|filedesc)://\S+$", uri):
-                    raise WarcDamage("no WARC/ARC record header at byte %d" % it.get_record_offset())
+                    raise NotWarc("no WARC/ARC record header at byte %d" % it.get_record_offset())
             checked.check_before(n)
             payload, oversized = _read_payload(rec, max_payload)
             # only now: warcio's get_record_offset() finishes the record, reading (and losing)
