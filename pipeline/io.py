@@ -63,18 +63,24 @@ class OutputCheckFailed(OSError):
     """A freshly written output does not hold what was written (a full disk, a failing device): not published."""
 
 
+def check_parquet_rows(tmp: str | Path, rows: int, name: str | Path) -> None:
+    """Raise OutputCheckFailed unless the Parquet file ``tmp`` (about to become ``name``) has a readable footer
+    holding ``rows`` rows."""
+    try:
+        got = pq.read_metadata(tmp).num_rows
+    except (OSError, pa.ArrowException) as exc:
+        raise OutputCheckFailed(f"{name}: the written Parquet file is unreadable ({type(exc).__name__}): "
+                                "not published") from None
+    if got != rows:
+        raise OutputCheckFailed(f"{name}: wrote {got} of {rows} rows: not published")
+
+
 def write_parquet_atomic(path: str | Path, table: pa.Table, **kwargs: Any) -> None:
     """Write ``table``, check the file's footer holds its row count, then rename it into place."""
     kwargs.setdefault("compression", "zstd")
     with atomic_path(path) as tmp:
         pq.write_table(table, tmp, **kwargs)
-        try:
-            rows = pq.read_metadata(tmp).num_rows
-        except (OSError, pa.ArrowException) as exc:
-            raise OutputCheckFailed(f"{path}: the written Parquet file is unreadable ({type(exc).__name__}): "
-                                    "not published") from None
-        if rows != table.num_rows:
-            raise OutputCheckFailed(f"{path}: wrote {rows} of {table.num_rows} rows: not published")
+        check_parquet_rows(tmp, table.num_rows, path)
 
 
 def link_atomic(src: str | Path, dst: str | Path) -> bool:

@@ -20,7 +20,7 @@ from typing import Any, Iterable
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from pipeline.io import mark_complete, sha256_file, write_json_atomic
+from pipeline.io import check_parquet_rows, mark_complete, sha256_file, write_json_atomic
 from pipeline.schema import CORPUS_SCHEMA, validate_table
 
 MANIFEST = "manifest.json"
@@ -88,6 +88,7 @@ class _ShardWriter:
             return
         self._writer.close()
         final = self.out / f"part-{self.index:05d}.parquet"
+        check_parquet_rows(self._tmp, self._rows, final)
         os.replace(self._tmp, final)
         self.files.append({"file": final.name, "rows": self._rows, "bytes": final.stat().st_size,
                            "sha256": sha256_file(final)})

@@ -264,3 +264,24 @@ def test_a_runs_own_ray_listens_on_loopback_only_and_dies_with_its_driver_on_sig
                 p.kill()
             except psutil.Error:
                 pass
+
+
+def test_tokenizer_is_checked_before_publish_and_trusted_only_as_vouched(tmp_path):
+    from pipeline.io import is_vouched
+    from training.tokenizer import train_bpe_tokenizer
+
+    texts = ["Let $x^2 + y^2 = 1$ and solve for x.", "求 x 的值", "def f(n): return n * 2"] * 50
+    train_bpe_tokenizer(texts, tmp_path / "tok", vocab_size=300)
+    assert is_vouched(tmp_path / "tok")
+    with open(tmp_path / "tok" / "tokenizer.json", "ab") as fh:
+        fh.write(b" ")
+    assert not is_vouched(tmp_path / "tok")  # changed after the check: the megatron stage trains it again
+    full = tmp_path / "full"
+    if not _small_tmpfs(full, "4k"):
+        pytest.skip("needs root to mount a small tmpfs")
+    try:
+        with pytest.raises(OSError):
+            train_bpe_tokenizer(texts, full / "tok", vocab_size=300)
+        assert not (full / "tok").exists() and not is_vouched(full / "tok")
+    finally:
+        _umount(full)

@@ -61,7 +61,7 @@ def train_bpe_tokenizer(texts: Iterable[str], out_dir: str | Path, vocab_size: i
     from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
     from transformers import PreTrainedTokenizerFast
 
-    from pipeline.io import atomic_path, discard, vouch
+    from pipeline.io import OutputCheckFailed, atomic_path, discard, vouch
 
     bpe = Tokenizer(models.BPE())
     bpe.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
@@ -78,7 +78,12 @@ def train_bpe_tokenizer(texts: Iterable[str], out_dir: str | Path, vocab_size: i
     out_dir = Path(out_dir)
     discard(out_dir)
     with atomic_path(out_dir) as tmp:
-        fast.save_pretrained(str(tmp))
+        try:
+            fast.save_pretrained(str(tmp))
+        except OSError:
+            raise
+        except Exception as exc:  # noqa: BLE001 - the Rust tokenizers library raises a bare Exception on ENOSPC
+            raise OutputCheckFailed(f"tokenizer {out_dir}: saving failed: {str(exc)[:200]}: not published") from None
         check_tokenizer_dir(tmp, fast, out_dir)
     vouch(out_dir, {"tokens": len(fast)})
     log.info("trained byte-level BPE tokenizer (%d tokens) -> %s", len(fast), out_dir)
