@@ -172,24 +172,20 @@ class _RecordFraming:
                     self.state = "head"
                     self.record_start = self.pos
                     self.head.clear()
-                end = self.head.find(self.SEP)
+                # the blank line ending the header block, in what is buffered plus (a bounded part of) this chunk
+                old = len(self.head)
+                self.head += mv[i:i + self.MAX_HEADER + 4 - old]
+                end = self.head.find(self.SEP, max(0, old - 3))
                 if end < 0:
-                    # look for the blank line in what is buffered plus this chunk
-                    old = len(self.head)
-                    self.head += mv[i:]
-                    end = self.head.find(self.SEP, max(0, old - 3))
-                    if end < 0:
-                        if len(self.head) >= 5 and not self.head.startswith(b"WARC/"):
-                            self._not_warc(where)
-                            return
-                        if len(self.head) > self.MAX_HEADER:
-                            raise WarcDamage(f"record {self.records + 1} at {where(self.record_start)}: header "
-                                             f"block longer than {self.MAX_HEADER} bytes")
-                        self.pos += n - i
+                    if len(self.head) >= 5 and not self.head.startswith(b"WARC/"):
+                        self._not_warc(where)
                         return
-                    consumed = end + 4 - old
-                else:
-                    consumed = 0
+                    if len(self.head) > self.MAX_HEADER:
+                        raise WarcDamage(f"record {self.records + 1} at {where(self.record_start)}: header "
+                                         f"block longer than {self.MAX_HEADER} bytes")
+                    self.pos += n - i
+                    return
+                consumed = end + 4 - old
                 header = bytes(self.head[:end])
                 if not header.startswith(b"WARC/"):
                     self._not_warc(where)
