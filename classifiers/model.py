@@ -98,24 +98,39 @@ def check_model_file(path: str | Path, model, name: str | Path | None = None) ->
     size = os.path.getsize(path)
     free = shutil.disk_usage(Path(path).parent).free
     why = None
-    try:
-        again = fasttext.load_model(str(path))
-    except Exception as exc:  # noqa: BLE001 - fastText raises ValueError or RuntimeError on a bad file
-        why = f"does not load ({type(exc).__name__})"
+    mine = model.get_input_matrix()  # a copy: taken once
+    want = expected_model_bytes(model, mine.shape)
+    if size != want:  # checked before loading: fastText reads a short file without complaint, or crashes on it
+        why = f"is not the {want:,} bytes the model takes"
     else:
+        try:
+            again = fasttext.load_model(str(path))
+        except Exception as exc:  # noqa: BLE001 - fastText raises ValueError or RuntimeError on a bad file
+            why = f"does not load ({type(exc).__name__})"
+    if why is None:
         if again.get_dimension() != model.get_dimension() or list(again.get_labels()) != list(model.get_labels()) \
                 or len(again.get_words()) != len(model.get_words()):
             why = "loads with another shape"
         elif not (np.array_equal(again.get_output_matrix(), model.get_output_matrix())
-                  and np.array_equal(again.get_input_matrix(), model.get_input_matrix())):
+                  and np.array_equal(again.get_input_matrix(), mine)):
             why = "loads with other weights (cut short)"
         else:
             (la, pa_), (lb, pb) = again.predict("x + y = 1", k=2), model.predict("x + y = 1", k=2)
             if tuple(la) != tuple(lb) or not np.array_equal(pa_, pb):
                 why = "predicts differently"
     if why is not None:
+        full = " (the disk is full)" if free < want - size or free < (1 << 20) else ""
         raise OutputCheckFailed(f"fastText model {name}: the saved file ({size:,} bytes) {why}; {free:,} bytes free "
-                                "on its disk (full?): not published")
+                                f"on its disk{full}: not published")
+
+
+def expected_model_bytes(model, input_shape: tuple[int, int] | None = None) -> int:
+    """The size of fastText's binary file (format version 12) for ``model``: header and arguments, the dictionary
+    (each word and label with its count and type), then the input and output matrices with their shapes."""
+    entries = sum(len(w.encode("utf-8")) + 1 + 8 + 1 for w in [*model.get_words(), *model.get_labels()])
+    rows_in, dim = input_shape or model.get_input_matrix().shape
+    rows_out = len(model.get_labels())
+    return 8 + 56 + 28 + entries + (1 + 16 + rows_in * dim * 4) + (1 + 16 + rows_out * dim * 4)
 
 
 def is_verified(model_path: str | Path) -> bool:
