@@ -40,7 +40,8 @@ from classifiers import model as ftm
 from classifiers.score import read_scores, score_pool
 from classifiers.seed import SeedLoad, load_seed
 from classifiers.text import normalize
-from pipeline.io import discard, is_complete, mark_complete, read_marker, write_json_atomic, write_parquet_atomic
+from pipeline.io import (discard, is_complete, mark_complete, parquet_ok, read_marker, write_json_atomic,
+                         write_parquet_atomic)
 from pipeline.progress import progress_bar
 from pipeline.schema import DOMAIN_SCHEMA, SEED_ADDED_SCHEMA, SELECTION_SCHEMA, validate_table
 
@@ -389,7 +390,7 @@ def run_round(cfg, root: Path, n: int, seed: SeedLoad, pool: Pool, truth: Path |
 
     t = time.perf_counter()
     sel_path = rdir / "selected.parquet"
-    if not sel_path.exists():
+    if not parquet_ok(sel_path):  # missing, or damaged since it was written
         scores = read_scores(rdir / "scores")
         if scores.num_rows != pool.meta.num_rows:
             raise RecallError(f"{rdir / 'scores'}: {scores.num_rows} scores for {pool.meta.num_rows} pool pages")

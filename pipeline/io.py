@@ -75,6 +75,15 @@ def check_parquet_rows(tmp: str | Path, rows: int, name: str | Path) -> None:
         raise OutputCheckFailed(f"{name}: wrote {got} of {rows} rows: not published")
 
 
+def parquet_ok(path: str | Path) -> bool:
+    """True when ``path`` is a Parquet file whose footer reads (what a resumed step may skip redoing)."""
+    try:
+        pq.read_metadata(path)
+        return True
+    except (OSError, pa.ArrowException):
+        return False
+
+
 def write_parquet_atomic(path: str | Path, table: pa.Table, **kwargs: Any) -> None:
     """Write ``table``, check the file's footer holds its row count, then rename it into place."""
     kwargs.setdefault("compression", "zstd")

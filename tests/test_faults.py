@@ -225,8 +225,8 @@ def test_the_faulted_run_ends_with_the_unbroken_runs_corpus(faulted_run):
 def test_disk_full_during_a_model_save_the_rerun_retrains_to_the_same_corpus(full_run, pipeline_env, tmp_path):
     """Round 2's folder sits on a tmpfs with room for all of it but half its ~200 MB model: fastText's save_model
     cuts the file short without an error, the check finds it, the run stops naming it and publishes nothing of
-    round 2. With the disk freed (unmounted), and a published pool file cut short meanwhile, the rerun extracts
-    that WARC again, trains round 2 again and ends with the unbroken run's corpus."""
+    round 2. With the disk freed (unmounted), and round 1's published selection cut short meanwhile, the rerun
+    selects round 1 again, trains round 2 again and ends with the unbroken run's corpus."""
     import subprocess
 
     if os.geteuid() != 0:
@@ -252,16 +252,15 @@ def test_disk_full_during_a_model_save_the_rerun_retrains_to_the_same_corpus(ful
         assert "Traceback" not in broken.stderr  # one clear line, not a raw traceback
     finally:
         subprocess.run(["umount", str(r2)], check=True)
-    # and a pool file cut short after it was published (a failing disk): its markers no longer vouch for it
-    key = sorted(p.name for p in (workdir / "pool" / "warcs").iterdir())[0]
-    for f in (workdir / "pool" / "pages" / f"{key}.parquet", workdir / "pool" / "warcs" / key / "pages.parquet"):
-        size = f.stat().st_size
-        with open(f, "r+b") as fh:
-            fh.truncate(size // 2)
+    # and round 1's selection cut short after it was published (a failing disk): its marker no longer vouches
+    # for it, so the rerun redoes round 1's selection (its model and scores still check out) before round 2
+    selected = workdir / "rounds" / "r1" / "selected.parquet"
+    with open(selected, "r+b") as fh:
+        fh.truncate(selected.stat().st_size // 2)
+    model_stamp = (workdir / "rounds" / "r1" / "model.bin").stat().st_mtime_ns
     again = run_pipeline(workdir, *UNTIL, env=pipeline_env)
     assert again.returncode == 0, again.stderr[-4000:]
     stages = {s["stage"]: s["status"] for s in json.loads((workdir / "run_stats.json").read_text())["stages"]}
-    assert stages["pool"] == "ran" and stages["dedup"] == "cached"
-    assert (workdir / "pool" / "warcs" / key / "pages.parquet").stat().st_size == \
-        (ref / "pool" / "warcs" / key / "pages.parquet").stat().st_size  # extracted again
+    assert stages["pool"] == "cached" and stages["dedup"] == "cached" and stages["rounds"] == "ran"
+    assert (workdir / "rounds" / "r1" / "model.bin").stat().st_mtime_ns == model_stamp  # vouched for: kept
     assert_same_as_unbroken(workdir, ref)
