@@ -15,7 +15,7 @@ from typing import Iterable, Sequence
 
 import numpy as np
 
-from pipeline.io import atomic_path
+from pipeline.io import OutputCheckFailed, atomic_path, discard, is_vouched, vouch
 
 log = logging.getLogger(__name__)
 
@@ -70,8 +70,72 @@ def train(train_file: str | Path, model_path: str | Path, params, seed: int) -> 
                 raise
             log.warning("fastText stopped on NaN (attempt %d of %d), training again: %s", attempt, _NAN_RETRIES,
                         train_file)
+    save_verified(model, model_path)
+
+
+def save_verified(model, model_path: str | Path) -> dict:
+    """Save ``model``, check the file holds it, rename it into place, then vouch for it (size and sha256).
+
+    fastText's ``save_model`` ignores write errors: on a full disk it leaves a short file that loads
+    without complaint and predicts from a zeroed matrix. So the saved file is loaded back and must give
+    the same dimension, labels, words, input and output matrices and predictions as the model in memory.
+    """
+    model_path = Path(model_path)
+    discard(model_path)  # the old vouch no longer applies, whatever happens below
     with atomic_path(model_path) as tmp:
         model.save_model(str(tmp))
+        check_model_file(tmp, model, model_path)
+    return vouch(model_path, {"dim": model.get_dimension(), "labels": list(model.get_labels())})
+
+
+def check_model_file(path: str | Path, model, name: str | Path | None = None) -> None:
+    """Raise OutputCheckFailed unless the fastText file at ``path`` loads back as ``model``."""
+    import shutil
+
+    import fasttext
+
+    name = name or path
+    size = os.path.getsize(path)
+    free = shutil.disk_usage(Path(path).parent).free
+    why = None
+    mine = model.get_input_matrix()  # a copy: taken once
+    want = expected_model_bytes(model, mine.shape)
+    if size != want:  # checked before loading: fastText reads a short file without complaint, or crashes on it
+        why = f"is not the {want:,} bytes the model takes"
+    else:
+        try:
+            again = fasttext.load_model(str(path))
+        except Exception as exc:  # noqa: BLE001 - fastText raises ValueError or RuntimeError on a bad file
+            why = f"does not load ({type(exc).__name__})"
+    if why is None:
+        if again.get_dimension() != model.get_dimension() or list(again.get_labels()) != list(model.get_labels()) \
+                or len(again.get_words()) != len(model.get_words()):
+            why = "loads with another shape"
+        elif not (np.array_equal(again.get_output_matrix(), model.get_output_matrix())
+                  and np.array_equal(again.get_input_matrix(), mine)):
+            why = "loads with other weights (cut short)"
+        else:
+            (la, pa_), (lb, pb) = again.predict("x + y = 1", k=2), model.predict("x + y = 1", k=2)
+            if tuple(la) != tuple(lb) or not np.array_equal(pa_, pb):
+                why = "predicts differently"
+    if why is not None:
+        full = " (the disk is full)" if free < want - size or free < (1 << 20) else ""
+        raise OutputCheckFailed(f"fastText model {name}: the saved file ({size:,} bytes) {why}; {free:,} bytes free "
+                                f"on its disk{full}: not published")
+
+
+def expected_model_bytes(model, input_shape: tuple[int, int] | None = None) -> int:
+    """The size of fastText's binary file (format version 12) for ``model``: header and arguments, the dictionary
+    (each word and label with its count and type), then the input and output matrices with their shapes."""
+    entries = sum(len(w.encode("utf-8")) + 1 + 8 + 1 for w in [*model.get_words(), *model.get_labels()])
+    rows_in, dim = input_shape or model.get_input_matrix().shape
+    rows_out = len(model.get_labels())
+    return 8 + 56 + 28 + entries + (1 + 16 + rows_in * dim * 4) + (1 + 16 + rows_out * dim * 4)
+
+
+def is_verified(model_path: str | Path) -> bool:
+    """The model file is the one :func:`save_verified` checked and vouched for (same size and sha256)."""
+    return is_vouched(model_path)
 
 
 def train_isolated(train_file: str | Path, model_path: str | Path, params, seed: int) -> None:
@@ -94,6 +158,14 @@ def load(model_path: str | Path):
     if not Path(model_path).is_file():
         raise FileNotFoundError(f"model not found: {model_path}")
     return fasttext.load_model(str(model_path))
+
+
+def load_verified(model_path: str | Path):
+    """:func:`load`, only for a model file that :func:`save_verified` vouched for."""
+    if not is_verified(model_path):
+        raise OutputCheckFailed(f"fastText model {model_path} is not the one that was trained and checked "
+                                "(no .verified.json, or its size or sha256 differ): train it again")
+    return load(model_path)
 
 
 def math_probability(model, texts: Sequence[str]) -> np.ndarray:

@@ -40,7 +40,8 @@ from classifiers import model as ftm
 from classifiers.score import read_scores, score_pool
 from classifiers.seed import SeedLoad, load_seed
 from classifiers.text import normalize
-from pipeline.io import is_complete, mark_complete, read_marker, write_json_atomic, write_parquet_atomic
+from pipeline.io import (discard, is_complete, mark_complete, parquet_ok, read_marker, write_json_atomic,
+                         write_parquet_atomic)
 from pipeline.progress import progress_bar
 from pipeline.schema import DOMAIN_SCHEMA, SEED_ADDED_SCHEMA, SELECTION_SCHEMA, validate_table
 
@@ -363,10 +364,15 @@ def run_round(cfg, root: Path, n: int, seed: SeedLoad, pool: Pool, truth: Path |
     model_path = rdir / "model.bin"
     train_stats_path = rdir / "training_stats.json"
     t = time.perf_counter()
-    if not model_path.exists():
+    if not ftm.is_verified(model_path) or not train_stats_path.exists():
+        # no model, or one that is not exactly what was trained and checked (a full disk, a crash): what
+        # was derived from it is discarded with it and the round trains again (deterministic: same model)
+        discard(model_path, rdir / "metrics.json", rdir / "scores", rdir / "selected.parquet")
         train_stats = build_training_set(cfg, rdir, n, seed, added, pool)
         write_json_atomic(train_stats_path, train_stats)
         ftm.train_isolated(rdir / "train.txt", model_path, rc.fasttext, seed=rc.random_seed + n)
+        if not ftm.is_verified(model_path):
+            raise RecallError(f"{model_path}: training finished but the model was not published")
     train_stats = json.loads(train_stats_path.read_text())
     timings["train"] = time.perf_counter() - t
 
@@ -384,7 +390,7 @@ def run_round(cfg, root: Path, n: int, seed: SeedLoad, pool: Pool, truth: Path |
 
     t = time.perf_counter()
     sel_path = rdir / "selected.parquet"
-    if not sel_path.exists():
+    if not parquet_ok(sel_path):  # missing, or damaged since it was written
         scores = read_scores(rdir / "scores")
         if scores.num_rows != pool.meta.num_rows:
             raise RecallError(f"{rdir / 'scores'}: {scores.num_rows} scores for {pool.meta.num_rows} pool pages")
@@ -422,7 +428,7 @@ def run_round(cfg, root: Path, n: int, seed: SeedLoad, pool: Pool, truth: Path |
         "seconds": {k: round(v, 2) for k, v in timings.items()} | {"total": round(time.perf_counter() - t0, 2)},
     }
     write_json_atomic(rdir / "stats.json", stats)
-    mark_complete(rdir, stats)
+    mark_complete(rdir, stats, outputs=["model.bin", "selected.parquet"])
     return stats
 
 

@@ -17,7 +17,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from classifiers.text import count_tokens, normalize
-from pipeline.io import is_complete, mark_complete, write_parquet_atomic
+from pipeline.io import is_complete, mark_complete, parquet_ok, write_parquet_atomic
 from pipeline.progress import progress_bar
 from pipeline.ray_env import ensure_ray
 from pipeline.schema import SCORE_SCHEMA, validate_table
@@ -107,7 +107,7 @@ def score_pool(files: list[str], model_path: str | Path, out_dir: str | Path, *,
         raise ValueError(f"pool files give clashing score file names under {out_dir}")
     if is_complete(out_dir):
         return {"files": len(files), "skipped": len(files), "rows": None, "seconds": 0.0}
-    pending = [(str(f), str(o)) for f, o in todo if not o.exists()]
+    pending = [(str(f), str(o)) for f, o in todo if not parquet_ok(o)]  # missing, or damaged since
     per_file: list[dict] = []
     if pending:
         started = ensure_ray(num_cpus=workers)
@@ -142,7 +142,7 @@ def score_pool(files: list[str], model_path: str | Path, out_dir: str | Path, *,
         "actor_cpu_seconds": round(sum(s["cpu_seconds"] for s in per_file), 3),
         "pages_per_second": round(scored / wall, 1) if scored and wall else None,
     }
-    mark_complete(out_dir, stats)
+    mark_complete(out_dir, stats, outputs=[o.name for _, o in todo])
     return stats
 
 

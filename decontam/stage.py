@@ -34,7 +34,8 @@ import pyarrow.parquet as pq
 from decontam.index import BenchmarkIndex
 from decontam.loaders import BenchmarkText, load_benchmark
 from pipeline.config import Config, ConfigError, DecontamConfig
-from pipeline.io import MARKER, atomic_path, is_complete, mark_complete, write_json_atomic, write_parquet_atomic
+from pipeline.io import (MARKER, atomic_path, check_parquet_rows, is_complete, mark_complete, write_json_atomic,
+                         write_parquet_atomic)
 from pipeline.progress import progress_bar
 from pipeline.ray_env import ensure_ray
 from pipeline.schema import DECONTAM_AUDIT_SCHEMA, DROP_LOG_SCHEMA, validate_table
@@ -151,6 +152,7 @@ def scan_file(index: BenchmarkIndex, src: Path, key: str, out: Path, batch_rows:
                 pages += len(texts)
                 kept += sum(keep)
                 writer.write_batch(batch.filter(pa.array(keep, type=pa.bool_())))
+        check_parquet_rows(tmp, kept, kept_path)
     audit_t = pa.Table.from_pylist(audit, schema=DECONTAM_AUDIT_SCHEMA)
     validate_table(audit_t, DECONTAM_AUDIT_SCHEMA, f"decontam audit of {src}")
     write_parquet_atomic(out / "audit" / f"{key}.parquet", audit_t)

@@ -549,8 +549,31 @@ def main(argv: list[str] | None = None) -> int:
     from pipeline.progress import set_bars
 
     set_bars(not getattr(args, "no_progress", False))
+    from pipeline.io import WorkdirLocked
+
     try:
         return int(args.func(args) or 0)
-    except ConfigError as exc:
+    except (ConfigError, WorkdirLocked) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
+    except Exception as exc:  # a read-only or full disk, a failed output check: the first error, not a traceback
+        if args.verbose or not isinstance(getattr(exc, "cause", exc), OSError):
+            raise
+        print(f"error: {describe_os_error(exc)} (run with -v for the traceback)", file=sys.stderr)
+        return 1
+
+
+def describe_os_error(exc: BaseException) -> str:
+    """One line for a file-system error; errors raised in a Ray worker are shown as their cause."""
+    import errno
+
+    cause = getattr(exc, "cause", None)
+    if isinstance(cause, OSError):
+        exc = cause
+    what = {errno.ENOSPC: "no space left on the device", errno.EROFS: "the file system is read-only",
+            errno.EACCES: "permission denied", errno.EDQUOT: "disk quota exceeded"}.get(exc.errno or -1)
+    where = f": {exc.filename}" if exc.filename else ""
+    if what:
+        return f"{what}{where}"
+    first = str(exc).strip().splitlines()
+    return f"{type(exc).__name__}: {first[0] if first else ''}"[:500]

@@ -35,18 +35,18 @@ class BenchmarkSizes(_Section):
 class SynthConfig(_Section):
     """The labelled mini Common Crawl (``python -m pipeline synth``)."""
 
-    pages: int = Field(12_000, ge=10, description="response records to write (all kinds)")
+    pages: int = Field(12_000, ge=10, le=10_000_000, description="response records to write (all kinds)")
     seed: int = Field(20240205, description="random seed; same seed, same bytes")
-    domains: int = Field(400, ge=20, description="number of web sites (hosts)")
+    domains: int = Field(400, ge=20, le=1_000_000, description="number of web sites (hosts)")
     math_domains: int = Field(24, ge=2, description="sites whose math paths hold math pages")
     math_fraction: float = Field(0.08, gt=0.0, lt=0.5, description="share of HTML pages that are math")
     zh_fraction: float = Field(0.2, ge=0.0, le=0.8, description="share of pages in Chinese")
-    records_per_warc: int = Field(1_000, ge=10, description="response records per WARC file")
+    records_per_warc: int = Field(1_000, ge=10, le=1_000_000, description="response records per WARC file")
     duplicate_fraction: float = Field(0.05, ge=0.0, le=0.3, description="share of HTML pages that copy another")
     non_html_fraction: float = Field(0.06, ge=0.0, le=0.3, description="images, PDFs, robots.txt")
     non_200_fraction: float = Field(0.05, ge=0.0, le=0.3, description="404/500/redirect responses")
-    seed_docs: int = Field(1_500, ge=10, description="OpenWebMath-format seed positives")
-    planted_items: int = Field(60, ge=0, description="benchmark items quoted verbatim in pages")
+    seed_docs: int = Field(1_500, ge=10, le=10_000_000, description="OpenWebMath-format seed positives")
+    planted_items: int = Field(60, ge=0, le=100_000, description="benchmark items quoted verbatim in pages")
     damaged_files: int = Field(2, ge=0, le=2, description="truncated-gzip and garbage files beside the WARCs")
     benchmarks: BenchmarkSizes = Field(default_factory=BenchmarkSizes)
 
@@ -77,22 +77,38 @@ class PoolConfig(_Section):
     )
     workers: int = Field(2, ge=1, le=4096, description="Ray actors, one WARC in flight each")
     max_retries: int = Field(2, ge=0, le=20, description="actor restarts and task retries after a crash")
-    max_record_bytes: int = Field(5 * 1024 * 1024, ge=1024, description="payload cap per record; larger: too_large")
-    max_seconds_per_record: float = Field(10.0, gt=0, description="parse+extract time cap per record")
-    min_text_chars: int = Field(1, ge=1, description="shorter extracted text: empty_text")
-    lang_chars: int = Field(600, ge=50, description="characters of text given to the language identifier")
+    max_record_bytes: int = Field(5 * 1024 * 1024, ge=1024, le=1 << 30, description="payload cap per record, before and after HTTP decompression (inflating stops there); larger: too_large")
+    max_seconds_per_record: float = Field(10.0, gt=0, le=3600, description="parse+extract time cap per record")
+    min_text_chars: int = Field(1, ge=1, le=10_000_000, description="shorter extracted text: empty_text")
+    lang_chars: int = Field(600, ge=50, le=1_000_000, description="characters of text given to the language identifier")
     extractor: Literal["mathcorpus", "trafilatura"] = Field(
         "mathcorpus", description="main-text engine: mathcorpus (ours: every post of a thread, Markdown-like "
-        "structure) or trafilatura (its fast mode)")
+        "structure) or trafilatura (with its fallbacks)")
     include_tables: bool = True
     include_comments: bool = Field(True, description="keep comment sections (forum answers often hold the math)")
     favor_recall: bool = False
-    manifest_limit: int | None = Field(None, ge=1, description="first N WARCs of each manifest")
-    manifest_sample: int | None = Field(None, ge=1, description="seeded random N WARCs of each manifest")
+    manifest_limit: int | None = Field(None, ge=1, le=100_000_000, description="first N WARCs of each manifest")
+    manifest_sample: int | None = Field(None, ge=1, le=100_000_000, description="seeded random N WARCs of each manifest")
     manifest_seed: int = 0
     cc_base_url: str = Field("https://data.commoncrawl.org/", min_length=1,
                              description="prefix for crawl-data/... manifest entries (or s3://commoncrawl/)")
     storage_options: dict[str, Any] = Field(default_factory=dict, description="fsspec options, e.g. {anon: false}")
+    allow_schemes: list[str] = Field(
+        default_factory=lambda: ["https", "http", "s3", "gs", "hf"],
+        description="URL schemes inputs and manifest entries may use (local paths are always allowed as inputs)")
+    allow_manifest_targets: list[Literal["local", "loopback", "private", "link_local"]] = Field(
+        default_factory=list, description="what a manifest entry may name besides public URLs and files under "
+        "the manifest's base: local (absolute paths, file://), loopback, private, link_local hosts")
+
+    @field_validator("allow_schemes")
+    @classmethod
+    def _schemes(cls, value: list[str]) -> list[str]:
+        for scheme in value:
+            if not re.fullmatch(r"[a-z][a-z0-9+.-]{0,31}", scheme):
+                raise ValueError(f"{scheme!r} is not a URL scheme (lower case, e.g. https)")
+            if scheme == "file":
+                raise ValueError("file is not a remote scheme: list local in allow_manifest_targets instead")
+        return value
 
     @field_validator("crawls", mode="before")
     @classmethod
@@ -201,7 +217,7 @@ class DecontamConfig(_Section):
     require_word: bool = Field(True, description="formula-only n-grams and short texts (no word of 2+ letters, "
                                "no CJK character) are not evidence")
     workers: int = Field(2, ge=1, le=1024, description="Ray actors scanning pages")
-    batch_rows: int = Field(2_000, ge=1, description="pages per Arrow batch read and written")
+    batch_rows: int = Field(2_000, ge=1, le=1_000_000, description="pages per Arrow batch read and written")
     benchmarks: list[BenchmarkSpec] = Field(default_factory=_default_benchmarks)
 
     @model_validator(mode="after")
@@ -230,15 +246,15 @@ class DedupConfig(_Section):
     word_ngram: int = Field(5, ge=1, le=50, description="shingle size in words")
     cjk_ngram: int = Field(5, ge=1, le=50, description="shingle size in characters for CJK-dominant texts")
     cjk_dominant: float = Field(0.5, ge=0.0, le=1.0, description="share of CJK tokens making a text CJK-dominant")
-    max_chars: int = Field(500_000, ge=1_000, description="longer texts are signed on this many leading characters")
+    max_chars: int = Field(500_000, ge=1_000, le=100_000_000, description="longer texts are signed on this many leading characters")
     seed: int = Field(1, ge=0, description="MinHash permutation seed")
-    batch_rows: int = Field(2_000, ge=1, description="texts hashed per vectorised batch")
-    chunk_rows: int = Field(50_000, ge=1, description="rows per signature task (whole row groups)")
-    partition_rows: int = Field(4_000_000, ge=1_000, description="target (key, node) rows per shuffle partition")
-    workers: int = Field(0, ge=0, description="Ray tasks in flight; 0 = every CPU of the Ray cluster")
+    batch_rows: int = Field(2_000, ge=1, le=1_000_000, description="texts hashed per vectorised batch")
+    chunk_rows: int = Field(50_000, ge=1, le=100_000_000, description="rows per signature task (whole row groups)")
+    partition_rows: int = Field(4_000_000, ge=1_000, le=1_000_000_000, description="target (key, node) rows per shuffle partition")
+    workers: int = Field(0, ge=0, le=4096, description="Ray tasks in flight; 0 = every CPU of the Ray cluster")
     write_kept: bool = Field(True, description="write the surviving rows (input schema) to dedup/kept/")
     keep_work: bool = Field(False, description="keep the shuffle files in dedup/_work/ after success")
-    max_rounds: int = Field(100, ge=1, description="connected-components rounds before giving up")
+    max_rounds: int = Field(100, ge=1, le=10_000, description="connected-components rounds before giving up")
 
     @model_validator(mode="after")
     def _consistent(self) -> "DedupConfig":
@@ -251,16 +267,28 @@ class DedupConfig(_Section):
         return self
 
 
+#: The largest fastText model a config may ask for (its input matrix, bucket * dim floats).
+MAX_FASTTEXT_MODEL_BYTES = 8 << 30
+
+
 class FastTextParams(_Section):
     """fastText supervised training; defaults are DeepSeekMath's (dim 256, lr 0.1, wordNgrams 3, minCount 3, epoch 3)."""
 
     dim: int = Field(256, ge=2, le=1024)
     lr: float = Field(0.1, gt=0.0, le=10.0)
     word_ngrams: int = Field(3, ge=1, le=6)
-    min_count: int = Field(3, ge=1)
+    min_count: int = Field(3, ge=1, le=1_000_000)
     epoch: int = Field(3, ge=1, le=1000)
-    bucket: int = Field(200_000, ge=1_000, description="hash buckets for word n-grams (model size ~ bucket*dim*4 bytes)")
+    bucket: int = Field(200_000, ge=1_000, le=50_000_000, description="hash buckets for word n-grams (model size ~ bucket*dim*4 bytes, at most 8 GiB)")
     threads: int = Field(1, ge=1, le=256, description="training threads; 1 makes a model depend only on its seed")
+
+    @model_validator(mode="after")
+    def _model_size(self) -> "FastTextParams":
+        size = self.bucket * self.dim * 4
+        if size > MAX_FASTTEXT_MODEL_BYTES:
+            raise ValueError(f"bucket * dim * 4 = {size:,} bytes: the model would exceed "
+                             f"{MAX_FASTTEXT_MODEL_BYTES >> 30} GiB; lower recall.fasttext.bucket or dim")
+        return self
 
 
 class RecallConfig(_Section):
@@ -271,19 +299,19 @@ class RecallConfig(_Section):
     seed_files: list[str] = Field(default_factory=list, description="OpenWebMath-format jsonl(.gz)/Parquet files "
                                   "or globs, local or fsspec URLs (hf://datasets/open-web-math/open-web-math/data/"
                                   "*.parquet); empty: <workdir>/minicc/seed/openwebmath.jsonl")
-    seed_max_docs: int | None = Field(None, ge=1, description="keep at most this many seed positives, spread "
+    seed_max_docs: int | None = Field(None, ge=1, le=1_000_000_000, description="keep at most this many seed positives, spread "
                                       "evenly over the seed files (the paper: 500,000); null: every row")
-    seed_min_tokens: int = Field(20, ge=1, description="shorter seed texts (classifier tokens) are filtered out")
+    seed_min_tokens: int = Field(20, ge=1, le=1_000_000, description="shorter seed texts (classifier tokens) are filtered out")
     negatives_ratio: float = Field(1.0, gt=0.0, le=100.0, description="negatives per positive, drawn from the pool")
     holdout_fraction: float = Field(0.1, gt=0.0, lt=0.5, description="share of the training pages held out for metrics")
-    max_chars: int = Field(20_000, ge=100, description="characters of a page the classifier reads")
+    max_chars: int = Field(20_000, ge=100, le=100_000_000, description="characters of a page the classifier reads")
     fasttext: FastTextParams = Field(default_factory=FastTextParams)
     threshold: float | None = Field(0.5, ge=0.0, le=1.0, description="keep pages scoring at least this (null: none)")
-    token_budget: int | None = Field(None, ge=1, description="keep the top pages up to this many tokens (null: none)")
+    token_budget: int | None = Field(None, ge=1, le=10**15, description="keep the top pages up to this many tokens (null: none)")
     math_domain_share: float = Field(0.1, gt=0.0, lt=1.0, description="a domain is math when more than this share "
                                      "of its pool pages were recalled")
     prefix_depth: int = Field(1, ge=1, le=4, description="path segments of the proposed URL prefixes")
-    prefix_min_pages: int = Field(5, ge=1, description="prefixes with fewer pool pages are not proposed")
+    prefix_min_pages: int = Field(5, ge=1, le=100_000_000, description="prefixes with fewer pool pages are not proposed")
     prefix_share: float = Field(0.5, gt=0.0, le=1.0, description="a prefix is proposed (accepted) when at least "
                                 "this share of its pages were recalled")
     annotation_file: str | None = Field(None, description="a user's annotation TSV; wins over every round's proposal")
@@ -291,7 +319,7 @@ class RecallConfig(_Section):
                               "were already recalled by the round before")
     max_rounds: int = Field(5, ge=1, le=100)
     workers: int = Field(2, ge=1, le=4096, description="Ray scoring actors (one model copy each)")
-    batch_rows: int = Field(2_000, ge=1, description="pages per scoring batch inside an actor")
+    batch_rows: int = Field(2_000, ge=1, le=1_000_000, description="pages per scoring batch inside an actor")
     truth: str | None = Field(None, description="truth.parquet for precision/recall; empty: <workdir>/minicc/"
                               "truth.parquet when it exists")
     random_seed: int = Field(0, description="negatives, held-out split and fastText initialisation")
@@ -306,9 +334,9 @@ class RecallConfig(_Section):
 class CorpusConfig(_Section):
     """The final shards (``<workdir>/corpus/part-*.parquet``, with ``.meta/manifest.json``)."""
 
-    target_rows: int | None = Field(5_000, ge=1, description="close a shard at this many rows (null: no limit)")
-    target_bytes: int | None = Field(64 << 20, ge=1 << 10, description="or at this many uncompressed bytes")
-    row_group_rows: int = Field(1_000, ge=1, description="rows per Parquet row group")
+    target_rows: int | None = Field(5_000, ge=1, le=1_000_000_000, description="close a shard at this many rows (null: no limit)")
+    target_bytes: int | None = Field(64 << 20, ge=1 << 10, le=1 << 40, description="or at this many uncompressed bytes")
+    row_group_rows: int = Field(1_000, ge=1, le=100_000_000, description="rows per Parquet row group")
     compression: Literal["zstd", "snappy", "gzip", "none"] = "zstd"
 
     @model_validator(mode="after")
@@ -321,10 +349,10 @@ class TokenizeConfig(_Section):
 
     tokenizer: str | None = Field(None, description="local Hugging Face tokenizer folder; null = train a BPE on the corpus")
     vocab_size: int = Field(4096, ge=300, le=1_000_000, description="vocabulary of the embedded BPE")
-    train_docs: int = Field(20_000, ge=10, description="documents the embedded BPE trains on (first N of the corpus)")
-    workers: int = Field(2, ge=1, description="Ray tasks in flight")
-    batch_docs: int = Field(512, ge=1, description="documents per tokenizer call")
-    task_mib: int = Field(32, ge=1, description="input MiB per Ray task (Parquet row groups or a jsonl byte range)")
+    train_docs: int = Field(20_000, ge=10, le=100_000_000, description="documents the embedded BPE trains on (first N of the corpus)")
+    workers: int = Field(2, ge=1, le=4096, description="Ray tasks in flight")
+    batch_docs: int = Field(512, ge=1, le=1_000_000, description="documents per tokenizer call")
+    task_mib: int = Field(32, ge=1, le=1 << 20, description="input MiB per Ray task (Parquet row groups or a jsonl byte range)")
     text_column: str = Field("text", min_length=1)
     add_special_tokens: bool = Field(False, description="let the tokenizer add BOS etc.; EOD is always appended")
 
@@ -348,7 +376,7 @@ class MixtureConfig(_Section):
         MixtureSource(name=n, weight=w, paths=["corpus"] if n == "math_corpus" else []) for n, w in PAPER_MIXTURE])
     standins: list[str] = Field(default_factory=lambda: ["code", "cc_text"],
                                 description="sources with no paths that get synth stand-ins (code, cc_text)")
-    standin_docs: int = Field(3000, ge=1, description="documents per stand-in source")
+    standin_docs: int = Field(3000, ge=1, le=100_000_000, description="documents per stand-in source")
 
     @model_validator(mode="after")
     def _unique(self) -> "MixtureConfig":
@@ -364,11 +392,11 @@ class MixtureConfig(_Section):
 class TinyModelConfig(_Section):
     """The embedded default model: a Llama-style decoder built in code (a few hundred thousand parameters)."""
 
-    hidden_size: int = Field(64, ge=8)
-    layers: int = Field(2, ge=1)
-    heads: int = Field(4, ge=1)
-    kv_heads: int = Field(2, ge=1)
-    intermediate_size: int = Field(176, ge=8)
+    hidden_size: int = Field(64, ge=8, le=65_536)
+    layers: int = Field(2, ge=1, le=1_024)
+    heads: int = Field(4, ge=1, le=1_024)
+    kv_heads: int = Field(2, ge=1, le=1_024)
+    intermediate_size: int = Field(176, ge=8, le=1 << 20)
 
 
 class TrainConfig(_Section):
@@ -376,10 +404,10 @@ class TrainConfig(_Section):
 
     model: str | None = Field(None, description="local Hugging Face causal-LM checkpoint; null = the tiny model")
     tiny: TinyModelConfig = Field(default_factory=TinyModelConfig)
-    seq_len: int = Field(128, ge=8)
-    micro_batch: int = Field(8, ge=1, description="sequences per worker per forward pass")
-    batch_tokens: int = Field(2048, ge=8, description="tokens per optimizer step, all workers (via accumulation)")
-    steps: int = Field(200, ge=1)
+    seq_len: int = Field(128, ge=8, le=1 << 20)
+    micro_batch: int = Field(8, ge=1, le=1 << 16, description="sequences per worker per forward pass")
+    batch_tokens: int = Field(2048, ge=8, le=1 << 32, description="tokens per optimizer step, all workers (via accumulation)")
+    steps: int = Field(200, ge=1, le=100_000_000)
     lr: float = Field(3e-3, gt=0.0, description="peak learning rate (the paper: 4.2e-4 for 7B)")
     warmup_steps: int = Field(20, ge=0, description="linear warmup (the paper: 2000)")
     weight_decay: float = Field(0.1, ge=0.0)
@@ -387,10 +415,10 @@ class TrainConfig(_Section):
     beta2: float = Field(0.95, gt=0.0, lt=1.0)
     grad_clip: float = Field(1.0, gt=0.0)
     precision: str = Field("auto", pattern="^(auto|bf16|fp32)$", description="auto: bf16 where the device supports it")
-    workers: int = Field(1, ge=1, description="Ray Train workers (DDP)")
+    workers: int = Field(1, ge=1, le=4096, description="Ray Train workers (DDP)")
     use_gpu: bool = Field(False)
-    save_every: int = Field(50, ge=1, description="checkpoint every N steps (and at the end)")
-    keep_checkpoints: int = Field(2, ge=1)
+    save_every: int = Field(50, ge=1, le=100_000_000, description="checkpoint every N steps (and at the end)")
+    keep_checkpoints: int = Field(2, ge=1, le=1_000)
     log_every: int = Field(10, ge=1)
     seed: int = Field(1234)
 

@@ -200,37 +200,81 @@ def parse_warc_date(value: str | None) -> datetime:
 
 # --- bytes to text -------------------------------------------------------------
 
-def undo_http_encoding(payload: bytes, content_encoding: str | None, transfer_encoding: str | None) -> bytes:
+def undo_http_encoding(payload: bytes, content_encoding: str | None, transfer_encoding: str | None,
+                       max_bytes: int | None = None) -> bytes:
     """Dechunk and decompress when the payload really is encoded; leave it alone when it is not.
 
     Crawlers (ClueWeb09, some Common Crawl records) keep the original headers
     but store the decoded body, so a failed decompression means "already decoded".
+    Inflating is streamed and bounded: at most ``max_bytes + 1`` bytes come back (default: the
+    default ``pool.max_record_bytes``), so a decompression bomb is cut off, never held whole, and
+    the caller's ``len(out) > max_bytes`` check drops it as ``too_large``.
     """
+    cap = ExtractSettings.max_record_bytes if max_bytes is None else max_bytes
     if transfer_encoding and "chunked" in transfer_encoding.lower():
         payload = _dechunk(payload)
-    enc = (content_encoding or "").strip().lower()
-    if enc in ("gzip", "x-gzip") and payload[:2] == b"\x1f\x8b":
-        try:
-            return gzip.decompress(payload)
-        except (OSError, EOFError, zlib.error):
-            try:
-                return zlib.decompressobj(16 + zlib.MAX_WBITS).decompress(payload)  # truncated stream
-            except zlib.error:
-                return payload
-    if enc == "deflate":
-        for wbits in (zlib.MAX_WBITS, -zlib.MAX_WBITS):
-            try:
-                return zlib.decompress(payload, wbits)
-            except zlib.error:
-                continue
-    if enc == "br":
-        try:
-            import brotli  # optional; Common Crawl stores decoded bodies anyway
-
-            return brotli.decompress(payload)
-        except Exception:
-            return payload
+    # "gzip, br": applied in that order, so undone in reverse
+    for enc in reversed([e.strip().lower() for e in (content_encoding or "").split(",") if e.strip()]):
+        if enc in ("gzip", "x-gzip"):
+            if payload[:2] != b"\x1f\x8b":
+                break  # stored decoded
+            payload = _inflate_zlib(payload, 16 + zlib.MAX_WBITS, cap, members=True)
+        elif enc == "deflate":
+            out = _inflate_zlib(payload, zlib.MAX_WBITS, cap)
+            payload = out if out is not payload else _inflate_zlib(payload, -zlib.MAX_WBITS, cap)
+        elif enc == "br":
+            payload = _inflate_brotli(payload, cap)
+        else:
+            break  # identity, or a coding we do not undo
+        if len(payload) > cap:
+            break
     return payload
+
+
+_INFLATE_STEP = 1 << 16
+
+
+def _inflate_zlib(data: bytes, wbits: int, cap: int, members: bool = False) -> bytes:
+    """``data`` inflated, at most ``cap + 1`` bytes; ``data`` itself when it does not inflate at all.
+
+    A stream cut short keeps what it inflated (a truncated capture still has its page); ``members``
+    reads concatenated gzip members, as gzip.decompress does.
+    """
+    out = bytearray()
+    rest = data
+    while rest:
+        d = zlib.decompressobj(wbits)
+        buf = rest
+        try:
+            while buf and len(out) <= cap:
+                out += d.decompress(buf, cap + 1 - len(out))
+                buf = d.unconsumed_tail
+        except zlib.error:
+            return bytes(out) if out else data
+        if len(out) > cap:
+            return bytes(out[:cap + 1])
+        if not d.eof:
+            break  # truncated stream: what came out is the body
+        rest = d.unused_data if members and d.unused_data[:2] == b"\x1f\x8b" else b""
+    return bytes(out) if out or data[:2] == b"\x1f\x8b" else data
+
+
+def _inflate_brotli(data: bytes, cap: int) -> bytes:
+    """``data`` un-brotlied, at most ``cap + 1`` bytes (brotli's bounded output buffer); ``data`` on error."""
+    import brotli
+
+    dec = brotli.Decompressor()
+    out = bytearray()
+    try:
+        chunk = dec.process(data, output_buffer_limit=min(cap + 1, _INFLATE_STEP))
+        while True:
+            out += chunk
+            if len(out) > cap or dec.is_finished() or dec.can_accept_more_data():
+                break
+            chunk = dec.process(b"", output_buffer_limit=min(cap + 1 - len(out), _INFLATE_STEP))
+    except brotli.error:
+        return data
+    return bytes(out[:cap + 1]) if out else data
 
 
 def _dechunk(data: bytes) -> bytes:
@@ -561,7 +605,8 @@ def extract_record(rec: RawRecord, settings: ExtractSettings | None = None) -> d
         return Drop("http_status", str(rec.http_status), url, doc_id)
     if rec.payload_truncated:
         return Drop("too_large", f">{settings.max_record_bytes} bytes", url, doc_id)
-    payload = undo_http_encoding(rec.payload, rec.content_encoding, rec.transfer_encoding)
+    payload = undo_http_encoding(rec.payload, rec.content_encoding, rec.transfer_encoding,
+                                 max_bytes=settings.max_record_bytes)
     if len(payload) > settings.max_record_bytes:
         return Drop("too_large", f"{len(payload)} bytes decompressed", url, doc_id)
     if not is_html(rec.content_type, payload):

@@ -42,11 +42,13 @@ def atomic_path(path: str | Path) -> Iterator[Path]:
         yield tmp
         os.replace(tmp, path)
     finally:
-        if tmp.exists():
-            if tmp.is_dir():
+        try:
+            if tmp.is_dir() and not tmp.is_symlink():
                 shutil.rmtree(tmp)
-            else:
+            elif tmp.exists() or tmp.is_symlink():
                 tmp.unlink()
+        except OSError:
+            pass  # cleaning up after a failed write (a read-only disk): the write's own error is the one to see
 
 
 def write_bytes_atomic(path: str | Path, data: bytes) -> None:
@@ -61,10 +63,37 @@ def write_json_atomic(path: str | Path, obj: Any) -> None:
     write_bytes_atomic(path, (json.dumps(obj, indent=2, sort_keys=True, default=str) + "\n").encode())
 
 
+class OutputCheckFailed(OSError):
+    """A freshly written output does not hold what was written (a full disk, a failing device): not published."""
+
+
+def check_parquet_rows(tmp: str | Path, rows: int, name: str | Path) -> None:
+    """Raise OutputCheckFailed unless the Parquet file ``tmp`` (about to become ``name``) has a readable footer
+    holding ``rows`` rows."""
+    try:
+        got = pq.read_metadata(tmp).num_rows
+    except (OSError, pa.ArrowException) as exc:
+        raise OutputCheckFailed(f"{name}: the written Parquet file is unreadable ({type(exc).__name__}): "
+                                "not published") from None
+    if got != rows:
+        raise OutputCheckFailed(f"{name}: wrote {got} of {rows} rows: not published")
+
+
+def parquet_ok(path: str | Path) -> bool:
+    """True when ``path`` is a Parquet file whose footer reads (what a resumed step may skip redoing)."""
+    try:
+        pq.read_metadata(path)
+        return True
+    except (OSError, pa.ArrowException):
+        return False
+
+
 def write_parquet_atomic(path: str | Path, table: pa.Table, **kwargs: Any) -> None:
+    """Write ``table``, check the file's footer holds its row count, then rename it into place."""
     kwargs.setdefault("compression", "zstd")
     with atomic_path(path) as tmp:
         pq.write_table(table, tmp, **kwargs)
+        check_parquet_rows(tmp, table.num_rows, path)
 
 
 def link_atomic(src: str | Path, dst: str | Path) -> bool:
@@ -83,24 +112,38 @@ def link_atomic(src: str | Path, dst: str | Path) -> bool:
 
 
 # ".<name>.tmp-<pid>" (atomic_path) and "<prefix>.tmp-<pid>.<ext>" (the Megatron merge and its parts)
-_TMP_RE = re.compile(r"\.tmp-\d+(\.[A-Za-z0-9.]+)?$")
+_TMP_RE = re.compile(r"\.tmp-(\d+)(\.[A-Za-z0-9.]+)?$")
+
+
+def _writer_alive(pid: int) -> bool:
+    """True when process ``pid`` runs on this machine (its temporary file may still be written)."""
+    if pid == os.getpid():
+        return False  # this process calls the sweep between its own writes
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True  # exists, another user's
+    return True
 
 
 def sweep_stale_temps(directory: str | Path) -> tuple[int, int]:
     """Delete the temporary outputs (``.<name>.tmp-<pid>``, see :func:`atomic_path`, and
-    ``<prefix>.tmp-<pid>.<ext>``) under ``directory``.
+    ``<prefix>.tmp-<pid>.<ext>``) under ``directory`` whose writer process is gone.
 
     A process killed between writing a temporary file and renaming it leaves the file behind; nothing
     reads it (readers skip dot-files and the names do not end in ``.parquet``), but it holds disk, up to a
-    whole fastText model. Call this only before a stage starts, while none of its writers runs.
-    Returns (entries removed, bytes freed).
+    whole fastText model. A temporary file of a live process on this machine is kept: it may be another
+    run's file being written. Returns (entries removed, bytes freed).
     """
     directory = Path(directory)
     if not directory.is_dir():
         return 0, 0
     removed = freed = 0
     for p in sorted(directory.rglob("*.tmp-*"), key=lambda p: len(p.parts), reverse=True):
-        if not _TMP_RE.search(p.name) or not (p.exists() or p.is_symlink()):
+        m = _TMP_RE.search(p.name)
+        if not m or not (p.exists() or p.is_symlink()) or _writer_alive(int(m.group(1))):
             continue
         if p.is_dir() and not p.is_symlink():
             freed += sum(f.stat().st_size for f in p.rglob("*") if f.is_file())
@@ -112,6 +155,75 @@ def sweep_stale_temps(directory: str | Path) -> tuple[int, int]:
     return removed, freed
 
 
+class WorkdirLocked(RuntimeError):
+    """Another live run holds the workdir's lock."""
+
+
+LOCK_FILE = ".run.lock"
+
+
+@contextmanager
+def workdir_lock(workdir: str | Path, what: str = "run") -> Iterator[dict]:
+    """Hold ``<workdir>/.run.lock`` for one run: an exclusive ``flock`` (released by the kernel when the holder
+    dies, so a dead run's lock is simply taken over) on a file naming the holder (pid, host, start time).
+    A second run on the same workdir gets :class:`WorkdirLocked` naming the holder."""
+    import fcntl
+    import socket
+
+    workdir = Path(workdir)
+    workdir.mkdir(parents=True, exist_ok=True)
+    path = workdir / LOCK_FILE
+    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            try:
+                holder = json.loads(os.pread(fd, 4096, 0) or b"{}")
+            except ValueError:
+                holder = {}
+            raise WorkdirLocked(
+                f"{workdir} is in use by another {holder.get('what', 'run')}: pid {holder.get('pid', '?')} on "
+                f"{holder.get('host', '?')}, started {holder.get('started', '?')} (lock file {path}); wait for it "
+                "to finish or stop it, then rerun") from None
+        previous = os.pread(fd, 4096, 0)
+        me = {"pid": os.getpid(), "host": socket.gethostname(), "what": what,
+              "started": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}
+        os.ftruncate(fd, 0)
+        os.pwrite(fd, json.dumps(me).encode(), 0)
+        os.fsync(fd)
+        try:
+            me["taken_over"] = json.loads(previous) if previous.strip() else None
+        except ValueError:
+            me["taken_over"] = None
+        try:
+            yield me
+        finally:
+            os.ftruncate(fd, 0)  # released: nobody holds it (the file stays, so no other run races on its inode)
+    finally:
+        os.close(fd)
+
+
+#: The marker's key listing the outputs it vouches for: {relative path: {"bytes": n[, "rows": n]}}.
+VOUCHED = "_vouches_for"
+
+
+def describe_outputs(directory: str | Path, names: list[str]) -> dict[str, dict]:
+    """Size (and Parquet row count, from the footer) of each named output under ``directory``; raises
+    OutputCheckFailed for a Parquet file whose footer cannot be read."""
+    out = {}
+    for name in names:
+        path = Path(directory) / name
+        entry = {"bytes": path.stat().st_size}
+        if name.endswith(".parquet"):
+            try:
+                entry["rows"] = pq.read_metadata(path).num_rows
+            except (OSError, pa.ArrowException) as exc:
+                raise OutputCheckFailed(f"{path}: unreadable Parquet footer ({type(exc).__name__})") from None
+        out[name] = entry
+    return out
+
+
 def marker_path(directory: str | Path) -> Path:
     """``<directory>/_SUCCESS``, or ``<directory>/.meta/_SUCCESS`` for a dataset folder (see META_DIR)."""
     d = Path(directory)
@@ -119,18 +231,79 @@ def marker_path(directory: str | Path) -> Path:
 
 
 def is_complete(directory: str | Path) -> bool:
-    return marker_path(directory).exists()
+    """The marker exists and every output it vouches for is there with the size it recorded."""
+    marker = marker_path(directory)
+    if not marker.exists():
+        return False
+    try:
+        vouched = json.loads(marker.read_text()).get(VOUCHED)
+    except (OSError, ValueError, AttributeError):
+        return False  # a marker that is not JSON vouches for nothing
+    for name, entry in (vouched or {}).items():
+        try:
+            if (Path(directory) / name).stat().st_size != entry["bytes"]:
+                return False
+        except OSError:
+            return False
+    return True
 
 
-def mark_complete(directory: str | Path, stats: dict[str, Any] | None = None) -> None:
-    """Write the completion marker (with stats) last, after every output is in place."""
+def mark_complete(directory: str | Path, stats: dict[str, Any] | None = None,
+                  outputs: list[str] | None = None) -> None:
+    """Write the completion marker (with stats) last, after every output is in place; ``outputs`` (paths
+    relative to ``directory``) are recorded with their sizes, and :func:`is_complete` checks them."""
     payload = {"completed_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}
     payload.update(stats or {})
+    if outputs:
+        payload[VOUCHED] = describe_outputs(directory, outputs)
     write_json_atomic(marker_path(directory), payload)
 
 
+def vouch(path: str | Path, extra: dict[str, Any] | None = None) -> dict:
+    """Write ``<path>.verified.json`` recording the size and sha256 of a checked artefact (a file, or every
+    file of a folder), after it has been published; :func:`is_vouched` trusts it only while they match."""
+    path = Path(path)
+    files = sorted(p for p in path.rglob("*") if p.is_file()) if path.is_dir() else [path]
+    record = {"files": {str(f.relative_to(path)) if path.is_dir() else path.name:
+                        {"bytes": f.stat().st_size, "sha256": sha256_file(f)} for f in files}}
+    record.update(extra or {})
+    write_json_atomic(_vouch_path(path), record)
+    return record
+
+
+def _vouch_path(path: Path) -> Path:
+    return path.with_name(path.name + ".verified.json")
+
+
+def is_vouched(path: str | Path) -> bool:
+    """True when ``path`` is exactly what :func:`vouch` recorded (every file's size and sha256)."""
+    path = Path(path)
+    try:
+        record = json.loads(_vouch_path(path).read_text())
+        for name, entry in record["files"].items():
+            f = path / name if path.is_dir() else path
+            if f.stat().st_size != entry["bytes"] or sha256_file(f) != entry["sha256"]:
+                return False
+        return bool(record["files"])
+    except (OSError, ValueError, KeyError, TypeError):
+        return False
+
+
+def discard(*paths: str | Path) -> None:
+    """Remove outputs that can no longer be trusted (files or folders, and their ``.verified.json``)."""
+    for p in map(Path, paths):
+        for q in (p, _vouch_path(p)):
+            if q.is_dir() and not q.is_symlink():
+                shutil.rmtree(q)
+            elif q.exists() or q.is_symlink():
+                q.unlink()
+
+
 def read_marker(directory: str | Path) -> dict[str, Any]:
-    return json.loads(marker_path(directory).read_text())
+    """The marker's stats (without the list of outputs it vouches for)."""
+    marker = json.loads(marker_path(directory).read_text())
+    marker.pop(VOUCHED, None)
+    return marker
 
 
 def sha256_file(path: str | Path, chunk: int = 1 << 20) -> str:

@@ -31,8 +31,9 @@ import random
 import re
 import resource
 import time
+import zlib
 from collections import Counter
-from dataclasses import asdict
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any, Iterable
 
@@ -46,7 +47,7 @@ from pipeline.io import (is_complete, link_atomic, mark_complete, read_marker, w
                          write_parquet_atomic)
 from pipeline.progress import progress_bar
 from pipeline.schema import DROP_LOG_SCHEMA, POOL_SCHEMA, validate_table
-from pipeline.warc import WarcReadError, iter_raw_records
+from pipeline.warc import WarcReadError, iter_raw_records, quote_prefix
 
 log = logging.getLogger(__name__)
 
@@ -60,53 +61,200 @@ def is_manifest(path: str) -> bool:
     return bool(MANIFEST_RE.search(path))
 
 
-def read_manifest(path: str, base_url: str, storage_options: dict | None = None) -> list[str]:
-    """WARC locations listed in a Common Crawl ``warc.paths.gz`` (or plain ``.paths``) manifest.
+#: URL schemes an input or manifest entry may use unless ``pool.allow_schemes`` says otherwise.
+DEFAULT_SCHEMES = ("https", "http", "s3", "gs", "hf")
+#: What a manifest entry may point at only when listed in ``pool.allow_manifest_targets``.
+MANIFEST_TARGETS = ("local", "loopback", "private", "link_local")
 
-    Entries with a scheme are used as they are; ``crawl-data/...`` entries are
-    joined to ``base_url`` (``https://data.commoncrawl.org/`` or ``s3://commoncrawl/``)
-    unless the file exists beside a local manifest (a mirrored crawl or the mini-CC).
+
+#: A crawl's warc.paths.gz holds ~100,000 entries of ~140 characters; far larger is not a manifest.
+MAX_MANIFEST_ENTRIES = 10_000_000
+MAX_MANIFEST_LINE = 4096
+
+
+class ManifestError(ValueError):
+    """A manifest that is not one (too long a line, too many entries)."""
+
+
+class InputRefused(ValueError):
+    """An input or manifest entry the input policy does not allow; the message says which key allows it."""
+
+
+def host_kind(host: str) -> str | None:
+    """``loopback``, ``link_local`` or ``private`` for a host that is one (IP literals in any form the C
+    library accepts, such as ``127.1`` or ``0x7f000001``, and ``localhost`` names); None otherwise.
+    DNS names are not resolved."""
+    import ipaddress
+    import socket
+
+    h = host.strip().strip("[]").rstrip(".").lower()
+    if h in ("localhost", "ip6-localhost", "ip6-loopback") or h.endswith(".localhost"):
+        return "loopback"
+    try:
+        ip = ipaddress.ip_address(h.split("%")[0])
+    except ValueError:
+        if not re.fullmatch(r"[0-9a-fx.]+", h) or not re.search(r"\d", h):
+            return None
+        try:
+            ip = ipaddress.ip_address(socket.inet_aton(h))
+        except OSError:
+            return None
+    if getattr(ip, "ipv4_mapped", None) is not None:
+        ip = ip.ipv4_mapped
+    if ip.is_loopback:
+        return "loopback"
+    if ip.is_link_local:
+        return "link_local"
+    if ip.is_private or ip.is_reserved or ip.is_unspecified or ip.is_multicast:
+        return "private"
+    return None
+
+
+@dataclass(frozen=True)
+class InputPolicy:
+    """Which inputs the pool reads (``pool.allow_schemes``, ``pool.allow_manifest_targets``).
+
+    The inputs a user lists (``pool.inputs``, ``extract --input``, ``pool.cc_base_url``) are trusted
+    apart from their scheme; a manifest's entries are data from elsewhere, so they resolve under the
+    manifest's base and may not name local files, loopback, private or link-local hosts unless allowed.
     """
+
+    schemes: tuple[str, ...] = DEFAULT_SCHEMES
+    manifest_targets: tuple[str, ...] = ()
+
+    @classmethod
+    def from_config(cls, pool_cfg) -> "InputPolicy":
+        return cls(tuple(getattr(pool_cfg, "allow_schemes", DEFAULT_SCHEMES)),
+                   tuple(getattr(pool_cfg, "allow_manifest_targets", ())))
+
+    def check_input(self, item: str) -> None:
+        scheme = item.split("://", 1)[0].lower() if "://" in item else None
+        if scheme is not None and scheme != "file" and scheme not in self.schemes:
+            raise InputRefused(f"URL scheme {quote_prefix(scheme, 16)}:// is not in pool.allow_schemes "
+                               f"({', '.join(self.schemes)})")
+
+    def _need(self, target: str, what: str) -> None:
+        if target not in self.manifest_targets:
+            raise InputRefused(f"manifest entry {what}: refused (add {target} to pool.allow_manifest_targets "
+                               "to read it)")
+
+    def check_entry(self, entry: str) -> None:
+        """Raise InputRefused for an entry with a scheme the policy refuses or a host it does not allow."""
+        if any(ord(c) < 32 or ord(c) == 127 for c in entry):
+            raise InputRefused("manifest entry holds control characters")
+        if "://" not in entry:
+            if entry.startswith(("/", "~", "\\")) or re.match(r"^[A-Za-z]:[\\/]", entry):
+                self._need("local", "is an absolute local path")
+            return
+        scheme, rest = entry.split("://", 1)
+        scheme = scheme.lower()
+        if scheme == "file":
+            self._need("local", "is a file:// URL")
+            return
+        if scheme not in self.schemes:
+            raise InputRefused(f"manifest entry: URL scheme {quote_prefix(scheme, 16)}:// is not in "
+                               f"pool.allow_schemes ({', '.join(self.schemes)})")
+        if scheme in ("http", "https"):
+            from urllib.parse import urlsplit
+
+            try:
+                host = urlsplit(entry).hostname or ""
+            except ValueError:
+                raise InputRefused("manifest entry is not a valid URL") from None
+            kind = host_kind(host)
+            if kind is not None:
+                self._need(kind, f"names a {kind.replace('_', '-')} host")
+
+
+def _has_dotdot(entry: str) -> bool:
+    return any(part == ".." for part in re.split(r"[/\\]", entry.split("://", 1)[-1]))
+
+
+def read_manifest(path: str, base_url: str, storage_options: dict | None = None,
+                  policy: InputPolicy | None = None) -> tuple[list[str], list[dict]]:
+    """(WARC locations, refused entries) of a Common Crawl ``warc.paths.gz`` (or plain ``.paths``) manifest.
+
+    Entries are relative: ``crawl-data/...`` entries are joined to ``base_url``
+    (``https://data.commoncrawl.org/`` or ``s3://commoncrawl/``) unless the file exists beside a local
+    manifest (a mirrored crawl or the mini-CC); other relative entries resolve beside the manifest. An entry
+    may not climb out of that base (``..``); absolute paths, ``file://``, loopback/private/link-local hosts
+    and schemes outside ``pool.allow_schemes`` are refused unless ``policy`` allows them.
+    """
+    policy = policy or InputPolicy()
     compression = "gzip" if path.endswith(".gz") else None
+    entries = []
     with fsspec.open(path, "rt", compression=compression, encoding="utf-8", **(storage_options or {})) as fh:
-        entries = [line.strip() for line in fh if line.strip() and not line.startswith("#")]
+        for lineno, line in enumerate(iter(lambda: fh.readline(MAX_MANIFEST_LINE + 1), ""), 1):
+            if len(line) > MAX_MANIFEST_LINE:
+                raise ManifestError(f"line {lineno} is longer than {MAX_MANIFEST_LINE} characters")
+            if line.strip() and not line.startswith("#"):
+                entries.append(line.strip())
+                if len(entries) > MAX_MANIFEST_ENTRIES:
+                    raise ManifestError(f"more than {MAX_MANIFEST_ENTRIES:,} entries")
     local_dir = None if "://" in path else Path(path).resolve().parent
-    out = []
+    out: list[str] = []
+    refused: list[dict] = []
     for entry in entries:
+        try:
+            policy.check_entry(entry)
+            if _has_dotdot(entry):
+                raise InputRefused("manifest entry climbs out of the manifest's base (..)")
+        except InputRefused as exc:
+            refused.append({"path": f"{quote_prefix(path, 200)}: {quote_prefix(entry, 80)}", "reason": str(exc),
+                            "records_read": 0, "retryable": False})
+            continue
         if "://" in entry:
             out.append(entry)
+        elif entry.startswith("/"):
+            out.append(entry)  # allowed as local by the policy
         elif local_dir is not None and (local_dir / entry).exists():
             out.append(str(local_dir / entry))
-        elif entry.startswith("/"):
-            out.append(entry)
         else:
             base = base_url if entry.startswith("crawl-data/") or local_dir is not None else path.rsplit("/", 1)[0] + "/"
             out.append(base.rstrip("/") + "/" + entry)
-    return out
+    return out, refused
 
 
 def resolve_inputs(inputs: Iterable[str], *, limit: int | None = None, sample: int | None = None, seed: int = 0,
                    base_url: str = "https://data.commoncrawl.org/",
-                   storage_options: dict | None = None) -> tuple[list[str], list[dict]]:
-    """(WARC paths in a stable order, failures). Expands local globs and manifests.
+                   storage_options: dict | None = None,
+                   policy: InputPolicy | None = None) -> tuple[list[str], list[dict]]:
+    """(WARC paths in a stable order, failures). Expands local globs, folders and manifests.
 
     ``limit`` keeps the first N entries of each manifest, ``sample`` a seeded random
-    N of them (in manifest order). A manifest that cannot be read is a failure.
+    N of them (in manifest order). A manifest that cannot be read is a failure; so is an input
+    or manifest entry that ``policy`` refuses (not retryable).
     """
     from pipeline.warc import expand_inputs
 
+    policy = policy or InputPolicy()
     paths: list[str] = []
     failures: list[dict] = []
     for item in expand_inputs(list(inputs)):
+        try:
+            policy.check_input(item)
+        except InputRefused as exc:
+            failures.append({"path": quote_prefix(item, 200), "reason": str(exc), "records_read": 0,
+                             "retryable": False})
+            continue
         if not is_manifest(item):
             paths.append(item)
             continue
         try:
-            entries = read_manifest(item, base_url, storage_options)
-        except (OSError, EOFError, UnicodeDecodeError) as exc:
-            failures.append({"path": item, "reason": f"manifest unreadable: {type(exc).__name__}: {exc}",
-                             "records_read": 0, "retryable": True})
+            entries, refused = read_manifest(item, base_url, storage_options, policy)
+        except ManifestError as exc:
+            failures.append({"path": quote_prefix(item, 200), "reason": f"not a manifest: {exc}", "records_read": 0,
+                             "retryable": False})
             continue
+        except (UnicodeDecodeError, zlib.error, gzip.BadGzipFile, EOFError) as exc:
+            failures.append({"path": quote_prefix(item, 200), "reason": f"manifest damaged: {type(exc).__name__}",
+                             "records_read": 0, "retryable": False})
+            continue
+        except OSError as exc:
+            failures.append({"path": quote_prefix(item, 200), "reason": f"manifest unreadable: {type(exc).__name__}: "
+                             f"{quote_prefix(str(exc), 200)}", "records_read": 0, "retryable": True})
+            continue
+        failures.extend(refused)
         if sample is not None and sample < len(entries):
             keep = set(random.Random(seed).sample(range(len(entries)), sample))
             entries = [e for i, e in enumerate(entries) if i in keep]
@@ -220,14 +368,16 @@ def process_warc(path: str, out_dir: str | Path, settings: ExtractSettings,
                     html_bytes += out["html_bytes"]
                     rows.append(out)
     except WarcReadError as exc:
-        error = exc.reason
+        if exc.retryable:  # the bytes could not be fetched: nothing is written, a rerun reads the file again
+            return {"path": path, "key": key, "error": exc.reason[:500], "records_read": seen, "retryable": True}
+        error = exc.reason  # damage in the file: the records before it are kept, the same on every read
     except FileNotFoundError:
         return {"path": path, "key": key, "error": "file not found", "retryable": True}
-    except (OSError, EOFError, ValueError) as exc:
-        if seen == 0:
-            return {"path": path, "key": key, "error": f"cannot open: {type(exc).__name__}: {exc}"[:500],
-                    "retryable": True}
-        error = f"{type(exc).__name__}: {exc}"[:500]
+    except IsADirectoryError:
+        return {"path": path, "key": key, "error": "a directory, not a WARC file", "retryable": False}
+    except OSError as exc:  # opening failed (permissions, network): may succeed later
+        return {"path": path, "key": key, "error": f"cannot open: {type(exc).__name__}: "
+                f"{quote_prefix(str(exc), 300)}", "retryable": True}
     pages = pa.Table.from_pylist(rows, schema=POOL_SCHEMA)
     validate_table(pages, POOL_SCHEMA, f"pool rows of {path}")
     write_parquet_atomic(folder / "pages.parquet", pages)
@@ -258,7 +408,7 @@ def process_warc(path: str, out_dir: str | Path, settings: ExtractSettings,
         "error": error,
     }
     assert stats["records_seen"] == stats["kept"] + stats["dropped"], stats
-    mark_complete(folder, stats)
+    mark_complete(folder, stats, outputs=["pages.parquet", "drops.parquet"])
     return stats
 
 
@@ -362,7 +512,8 @@ def run_pool(inputs: list[str], out_dir: str | Path, pool_cfg, *, progress: bool
     t0 = time.perf_counter()
     paths, failures = resolve_inputs(
         inputs, limit=pool_cfg.manifest_limit, sample=pool_cfg.manifest_sample, seed=pool_cfg.manifest_seed,
-        base_url=pool_cfg.cc_base_url, storage_options=pool_cfg.storage_options)
+        base_url=pool_cfg.cc_base_url, storage_options=pool_cfg.storage_options,
+        policy=InputPolicy.from_config(pool_cfg))
     settings = settings_from_config(pool_cfg)
     results: dict[str, dict] = {}
     todo = []
@@ -435,10 +586,16 @@ def run_pool(inputs: list[str], out_dir: str | Path, pool_cfg, *, progress: bool
     write_json_atomic(out_dir / "failures.json", failures)
     write_json_atomic(out_dir / "stats.json", stats)
     if not failures:
-        mark_complete(out_dir, {k: v for k, v in stats.items() if k != "per_warc"})
+        mark_complete(out_dir, {k: v for k, v in stats.items() if k != "per_warc"}, outputs=pool_outputs(out_dir))
     elif (out_dir / "_SUCCESS").exists():
         (out_dir / "_SUCCESS").unlink()
     return stats
+
+
+def pool_outputs(out_dir: str | Path) -> list[str]:
+    """The stage's published files (``pages/`` and ``drops/``), relative to ``out_dir``, for its marker."""
+    out_dir = Path(out_dir)
+    return [f"{sub}/{f.name}" for sub in ("pages", "drops") for f in sorted((out_dir / sub).glob("*.parquet"))]
 
 
 def _totals(per_warc: list[dict], dedup: dict) -> dict:

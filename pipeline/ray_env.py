@@ -1,10 +1,14 @@
 """One way for every stage to get a Ray runtime.
 
 Under ``ray job submit`` (or with ``RAY_ADDRESS`` set) the driver joins that
-cluster and uses its resources; otherwise it starts an in-process local Ray
-limited to ``num_cpus``. Local heads run with ``RAY_AUTH_MODE=disabled``: Ray
-2.60 turns on token auth after a local ``ray.init()``, which then breaks
-``ray job submit`` against it.
+cluster and uses its resources; otherwise it starts a local Ray limited to
+``num_cpus``, bound to 127.0.0.1 only (GCS, raylet, workers, dashboard agent,
+runtime-env agent: nothing listens on another interface), and shuts it down when
+the driver exits, also on SIGTERM and SIGINT. Local heads run with
+``RAY_AUTH_MODE=disabled``: Ray 2.60 turns on token auth after a local
+``ray.init()``, which then breaks ``ray job submit`` against it; being reachable
+from this machine only is what keeps them closed (see the README for a cluster
+with token auth).
 """
 from __future__ import annotations
 
@@ -13,6 +17,42 @@ import os
 from typing import Any, Callable, Iterator
 
 log = logging.getLogger(__name__)
+
+
+#: Ray's switch for single-machine mode: off, every Ray process binds to 127.0.0.1 (as Ray does on macOS).
+_LOOPBACK_ENV = "RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER"
+
+
+def loopback_only() -> None:
+    """Make the next local ``ray.init()`` bind every Ray process to 127.0.0.1 (read by Ray at start-up; the
+    processes it spawns inherit the variable)."""
+    import sys
+
+    os.environ[_LOOPBACK_ENV] = "0"
+    constants = sys.modules.get("ray._private.ray_constants")
+    if constants is not None:  # ray already imported: it read the variable then
+        constants.ENABLE_RAY_CLUSTER = False
+
+
+def _shutdown_on_signals() -> None:
+    """SIGTERM and SIGINT end the driver through its ``finally`` blocks (Ray shut down there and at exit)."""
+    import atexit
+    import signal
+    import threading
+
+    import ray
+
+    atexit.register(ray.shutdown)
+    if threading.current_thread() is not threading.main_thread():
+        return
+
+    def _exit(signum, frame):
+        signal.signal(signum, signal.SIG_DFL)  # a second signal ends at once
+        raise SystemExit(128 + signum)
+
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        if signal.getsignal(sig) in (signal.SIG_DFL, signal.default_int_handler):
+            signal.signal(sig, _exit)
 
 
 def ensure_ray(num_cpus: int | None = None) -> bool:
@@ -27,8 +67,10 @@ def ensure_ray(num_cpus: int | None = None) -> bool:
         log.info("joined Ray cluster at %s (%s CPUs)", os.environ["RAY_ADDRESS"],
                  ray.cluster_resources().get("CPU"))
     else:
+        loopback_only()
         ray.init(num_cpus=num_cpus, include_dashboard=False, log_to_driver=False)
-        log.info("started local Ray with %s CPUs", ray.cluster_resources().get("CPU"))
+        _shutdown_on_signals()
+        log.info("started local Ray on 127.0.0.1 with %s CPUs", ray.cluster_resources().get("CPU"))
     return True
 
 

@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Callable
 
 from pipeline.config import Config
-from pipeline.io import is_complete, mark_complete, read_marker, sweep_stale_temps, write_json_atomic
+from pipeline.io import is_complete, mark_complete, read_marker, sweep_stale_temps, workdir_lock, write_json_atomic
 
 log = logging.getLogger(__name__)
 
@@ -38,7 +38,7 @@ def _stage_minicc(cfg: Config, folder: Path) -> dict:
 def _stage_pool(cfg: Config, folder: Path) -> dict:
     """Extract the pool. Inputs that fail (the mini-CC's damaged files) are listed in the stats,
     not fatal: the stage keeps every record it could read and the run goes on."""
-    from pipeline.pool import run_pool
+    from pipeline.pool import pool_outputs, run_pool
 
     inputs = cfg.pool.resolved_inputs() or [str(cfg.workdir_path / "minicc" / "warc" / "*.warc.gz")]
     stats = run_pool(inputs, folder, cfg.pool, progress=True)
@@ -54,7 +54,7 @@ def _stage_pool(cfg: Config, folder: Path) -> dict:
     if stats["failures"]:
         # run_pool leaves its marker off while inputs fail (so `extract` retries them); inside
         # `make corpus` the damaged inputs are known and final, so the stage is complete.
-        mark_complete(folder, summary)
+        mark_complete(folder, summary, outputs=pool_outputs(folder))
     return summary
 
 
@@ -252,18 +252,27 @@ def run_pipeline(cfg: Config, until: str | None = None) -> int:
     table, then the error propagates: the stages before it keep their markers, so a rerun resumes there.
     """
     from pipeline.config import ConfigError
-    from pipeline.progress import logs_above_bars
-    from pipeline.ray_env import ensure_ray
 
     names = [s.name for s in STAGES]
     if until is not None and until not in names:
         raise ConfigError(f"--until: unknown stage {until!r}; stages: {', '.join(names)}")
     stages = STAGES[: names.index(until) + 1] if until else STAGES
     workdir = cfg.workdir_path
-    workdir.mkdir(parents=True, exist_ok=True)
-    # The config as this run resolved it (defaults, file, --set): the report shows it and `report --compare`
-    # lists what differs between two runs.
-    write_json_atomic(workdir / "run_config.json", cfg.model_dump(mode="json"))
+    with workdir_lock(workdir) as lock:  # one run per workdir
+        if lock.get("taken_over"):
+            old = lock["taken_over"]
+            log.info("took over the lock of an earlier run that ended without releasing it (pid %s on %s, started "
+                     "%s)", old.get("pid"), old.get("host"), old.get("started"))
+        # The config as this run resolved it (defaults, file, --set): the report shows it and `report --compare`
+        # lists what differs between two runs.
+        write_json_atomic(workdir / "run_config.json", cfg.model_dump(mode="json"))
+        return _run_locked(cfg, stages, workdir)
+
+
+def _run_locked(cfg: Config, stages: list[Stage], workdir: Path) -> int:
+    from pipeline.progress import logs_above_bars
+    from pipeline.ray_env import ensure_ray
+
     todo = [s for s in stages if s.always or not is_complete(workdir / s.name)]
     # One Ray for the whole run (joins RAY_ADDRESS under `ray job submit`): stages reuse it.
     started_ray = ensure_ray() if any(s.uses_ray for s in todo) else False

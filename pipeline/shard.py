@@ -34,7 +34,7 @@ from typing import Any, Iterable
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from pipeline.io import META_DIR, mark_complete, sha256_file, write_json_atomic
+from pipeline.io import META_DIR, check_parquet_rows, mark_complete, sha256_file, write_json_atomic
 from pipeline.schema import CORPUS_SCHEMA, validate_table
 
 MANIFEST = f"{META_DIR}/manifest.json"  # out of readers' way (see above)
@@ -122,6 +122,7 @@ class _ShardWriter:
         self._flush(everything=True)
         self._writer.close()
         final = self.out / f"part-{self.index:05d}.parquet"
+        check_parquet_rows(self._tmp, self._rows, final)
         os.replace(self._tmp, final)
         self.files.append({"file": final.name, "rows": self._rows, "bytes": final.stat().st_size,
                            "row_groups": pq.ParquetFile(final).metadata.num_row_groups, "sha256": sha256_file(final)})

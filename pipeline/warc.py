@@ -1,9 +1,12 @@
 """Streaming WARC access with warcio: expand inputs, iterate records with their
 offsets, and account for every record of a file (``scan_warc``).
 
-Records are never read whole into memory beyond one record's payload; a
-damaged file ends its iteration with a :class:`WarcReadError` that says how
-many records were read before the damage, so callers can keep them.
+Records are never read whole into memory beyond one record's payload. A file is
+never taken as complete unless it is: every byte warcio reads also passes through
+:class:`_FramingCheck`, which checks that each gzip member ends cleanly and that each
+record holds exactly its declared ``Content-Length`` followed by the record separator.
+A damaged file ends its iteration with a :class:`WarcReadError` naming the byte offset
+and how many records were read before the damage, so callers keep those.
 """
 from __future__ import annotations
 
@@ -21,14 +24,51 @@ from warcio.archiveiterator import ArchiveIterator
 from warcio.exceptions import ArchiveLoadFailed
 
 
-class WarcReadError(Exception):
-    """A WARC file could not be read to its end. ``records_read`` were fine."""
+def quote_prefix(data: bytes | str | None, limit: int = 48) -> str:
+    """A short, escaped, printable prefix of ``data`` for an error message: no raw bytes, no terminal
+    control codes (an error must never carry a file's contents into logs or stats)."""
+    if data is None:
+        return "None"
+    if isinstance(data, str):
+        data = data.encode("utf-8", "backslashreplace")
+    shown = data[:limit].decode("ascii", "backslashreplace")
+    shown = "".join(ch if 32 <= ord(ch) < 127 else f"\\x{ord(ch):02x}" for ch in shown)
+    return shown + ("..." if len(data) > limit else "")
 
-    def __init__(self, path: str, reason: str, records_read: int):
+
+class WarcReadError(Exception):
+    """A WARC file could not be read to its end. ``records_read`` were fine.
+
+    ``retryable`` is True only for I/O errors (the bytes could not be fetched); damage in the
+    file itself gives the same result on every read.
+    """
+
+    def __init__(self, path: str, reason: str, records_read: int, retryable: bool = False):
         super().__init__(f"{path}: {reason} (after {records_read} records)")
         self.path = path
         self.reason = reason
         self.records_read = records_read
+        self.retryable = retryable
+
+
+class WarcDamage(Exception):
+    """The bytes of the file break the WARC or gzip framing (found by :class:`_FramingCheck`)."""
+
+
+class WarcTruncated(WarcDamage):
+    """The file ends inside a gzip member or a record."""
+
+
+class NotWarc(WarcDamage):
+    """The bytes are not a WARC (or ARC) file at all."""
+
+
+class WarcIOError(Exception):
+    """Reading the underlying stream failed (network, disk): worth a retry."""
+
+
+#: What a folder given as an input holds that the pool reads.
+WARC_SUFFIXES = (".warc.gz", ".warc", ".arc.gz", ".arc")
 
 
 #: What a local folder given as input contributes: its WARC (and ARC) files, in name order.
@@ -36,12 +76,15 @@ WARC_SUFFIXES = (".warc.gz", ".warc", ".arc.gz", ".arc")
 
 
 def expand_inputs(inputs: list[str]) -> list[str]:
-    """Expand local globs and folders (their WARC files) into absolute paths; URLs (``s3://``,
-    ``https://``, ...) pass through as given. In the order given, without repeats.
+    """Expand local globs and local folders (to the WARC files inside them, recursively, in name order) into
+    absolute paths; URLs (``s3://``, ``https://``, ...) pass through as given. In the order given, without repeats.
 
-    Local paths are made absolute here because they become every row's ``warc_path``: a path
-    relative to where a job ran (or to Ray's upload dir) opens nothing anywhere else.
+    Local paths are made absolute here because they become every row's ``warc_path``: a path relative to where
+    a job ran (or to Ray's upload dir) opens nothing anywhere else. An empty folder stays, to be reported.
     """
+    import os
+    from pathlib import Path
+
     out: list[str] = []
     for item in inputs:
         if "://" in item:
@@ -52,8 +95,9 @@ def expand_inputs(inputs: list[str]) -> list[str]:
             matches = sorted(glob.glob(item, recursive=True))
             out.extend([os.path.abspath(m) for m in matches] if matches else [item])
         elif os.path.isdir(item):
-            out.extend(os.path.abspath(os.path.join(item, n)) for n in sorted(os.listdir(item))
-                       if n.endswith(WARC_SUFFIXES) and not n.startswith((".", "_")))
+            found = sorted(os.path.abspath(str(p)) for p in Path(item).rglob("*")
+                           if p.name.endswith(WARC_SUFFIXES) and not p.name.startswith((".", "_")) and p.is_file())
+            out.extend(found if found else [os.path.abspath(item)])
         else:
             out.append(os.path.abspath(item))
     seen: set[str] = set()
@@ -110,6 +154,233 @@ class TruncatedRecord(Exception):
     pass
 
 
+class _RecordFraming:
+    """Checks uncompressed WARC bytes record by record: a ``WARC/`` version line, a header block ending in a
+    blank line, ``Content-Length`` bytes of block, then the ``CRLF CRLF`` separator, up to a clean end.
+
+    Written here because warcio (like most WARC readers) stops quietly at a short read: a record cut
+    short, a wrong Content-Length or a file ending inside a header all look like a normal end to it.
+    Only counters and one header block are held, never a record's block.
+    """
+
+    MAX_HEADER = 1 << 20
+    SEP = b"\r\n\r\n"
+
+    def __init__(self) -> None:
+        self.pos = 0  # uncompressed bytes seen
+        self.records = 0  # complete records (separator included)
+        self.state = "start"  # start | head | body | sep | other
+        self.head = bytearray()
+        self.remaining = 0
+        self.sep_seen = 0
+        self.record_start = 0
+
+    def feed(self, data: bytes, where) -> None:
+        mv = memoryview(data)
+        i, n = 0, len(data)
+        while i < n:
+            if self.state == "other":
+                return
+            if self.state in ("start", "head"):
+                if self.state == "start":
+                    self.state = "head"
+                    self.record_start = self.pos
+                    self.head.clear()
+                # the blank line ending the header block, in what is buffered plus (a bounded part of) this chunk
+                old = len(self.head)
+                self.head += mv[i:i + self.MAX_HEADER + 4 - old]
+                end = self.head.find(self.SEP, max(0, old - 3))
+                if end < 0:
+                    if len(self.head) >= 5 and not self.head.startswith(b"WARC/"):
+                        self._not_warc(where)
+                        return
+                    if len(self.head) > self.MAX_HEADER:
+                        raise WarcDamage(f"record {self.records + 1} at {where(self.record_start)}: header "
+                                         f"block longer than {self.MAX_HEADER} bytes")
+                    self.pos += n - i
+                    return
+                consumed = end + 4 - old
+                header = bytes(self.head[:end])
+                if not header.startswith(b"WARC/"):
+                    self._not_warc(where)
+                    return
+                m = re.search(rb"(?im)^content-length[ \t]*:[ \t]*(\d+)[ \t]*\r?$", header)
+                if m is None:
+                    raise WarcDamage(f"record {self.records + 1} at {where(self.record_start)} has no "
+                                     "Content-Length")
+                self.remaining = int(m.group(1))
+                self.pos += consumed
+                i += consumed
+                self.head.clear()
+                self.state = "body"
+                continue
+            if self.state == "body":
+                take = min(self.remaining, n - i)
+                self.remaining -= take
+                self.pos += take
+                i += take
+                if self.remaining == 0:
+                    self.state = "sep"
+                    self.sep_seen = 0
+                continue
+            # "sep": exactly CRLF CRLF after the block
+            while i < n and self.sep_seen < 4:
+                if data[i] != self.SEP[self.sep_seen]:
+                    raise WarcDamage(f"record {self.records + 1} at {where(self.record_start)}: no record "
+                                     f"separator after its Content-Length of block (byte {self.pos} of the "
+                                     "uncompressed stream): the declared length is wrong")
+                self.sep_seen += 1
+                self.pos += 1
+                i += 1
+            if self.sep_seen == 4:
+                self.records += 1
+                self.state = "start"
+
+    def _not_warc(self, where) -> None:
+        if self.records == 0 and self.record_start == 0:
+            self.state = "other"  # not WARC (an ARC file, or garbage): warcio's own checks decide
+            return
+        raise WarcDamage(f"record {self.records + 1} at {where(self.record_start)} does not start with a WARC/ "
+                         "version line")
+
+    def finish(self, where) -> None:
+        if self.state == "other":
+            return
+        if self.state == "head" and not self.head.strip(b"\r\n"):
+            return  # blank bytes after the last record
+        if self.state != "start":
+            what = {"head": "its header", "body": f"its block ({self.remaining} bytes of Content-Length missing)",
+                    "sep": "its record separator"}[self.state]
+            raise WarcTruncated(f"the file ends inside record {self.records + 1} (at {where(self.record_start)}), in "
+                             f"{what}")
+        if self.records == 0:
+            raise WarcDamage(f"no WARC record in the file ({self.pos} bytes)")
+
+
+class _FramingCheck:
+    """A pass-through reader for warcio that checks gzip members and WARC framing of every byte read.
+
+    Gzip members are inflated a second time here (zlib, bounded chunks), because warcio's reader treats a
+    member that never reaches its end as a normal end of file; inflating costs little next to parsing.
+    """
+
+    CHUNK = 1 << 20
+
+    def __init__(self, raw: IO[bytes]):
+        self.raw = raw
+        self.comp_pos = 0  # bytes of the file checked
+        self.raw_pos = 0  # bytes of the file read
+        self.mode: str | None = None  # gzip | plain
+        self.pending = b""
+        self.inflate = None
+        self.member_start = 0
+        self.framing = _RecordFraming()
+        self.damage: WarcDamage | None = None
+        self.records_at_damage = 0
+        self.eof = False
+
+    def tell(self) -> int:
+        return self.raw_pos
+
+    # warcio reads with read(n), and tell() for its offsets
+    def read(self, size: int = -1) -> bytes:
+        try:
+            data = self.raw.read(size)
+        except (zlib.error, EOFError) as exc:  # a decoding layer under us (fsspec compression=...)
+            raise WarcIOError(f"{type(exc).__name__} while reading") from None
+        except OSError as exc:
+            raise WarcIOError(f"{type(exc).__name__}: {quote_prefix(str(exc), 200)}") from None
+        if self.damage is None:
+            try:
+                self._check(data)
+            except WarcDamage as exc:
+                self.damage = exc
+                self.records_at_damage = self.framing.records
+        if not data:
+            self.eof = True
+        self.raw_pos += len(data)
+        return data
+
+    def _where(self, upos: int) -> str:
+        if self.mode == "gzip":
+            return f"the gzip member at byte {self.member_start}"
+        return f"byte {upos}"
+
+    def _check(self, data: bytes) -> None:
+        if self.mode is None:
+            self.pending += data
+            if len(self.pending) < 2 and data:
+                return
+            self.mode = "gzip" if self.pending[:2] == b"\x1f\x8b" else "plain"
+            data, self.pending = self.pending, b""
+        if not data:
+            self._finish()
+            return
+        if self.mode == "plain":
+            self.framing.feed(data, self._where)
+            self.comp_pos += len(data)
+            return
+        buf = data
+        while buf:
+            if self.inflate is None:
+                self.inflate = zlib.decompressobj(16 + zlib.MAX_WBITS)
+                self.member_start = self.comp_pos
+            try:
+                out = self.inflate.decompress(buf, self.CHUNK)
+                self.framing.feed(out, self._where)
+                while self.inflate.unconsumed_tail:
+                    out = self.inflate.decompress(self.inflate.unconsumed_tail, self.CHUNK)
+                    self.framing.feed(out, self._where)
+            except zlib.error:
+                raise WarcDamage(f"gzip data broken in the member at byte {self.member_start}") from None
+            if self.inflate.eof:
+                rest = self.inflate.unused_data
+                self.comp_pos += len(buf) - len(rest)
+                self.inflate = None
+                buf = rest
+            else:
+                self.comp_pos += len(buf)
+                buf = b""
+
+    def _finish(self) -> None:
+        if self.mode == "gzip" and self.inflate is not None:
+            raise WarcTruncated(f"the gzip member at byte {self.member_start} does not end: the file ends at byte "
+                             f"{self.comp_pos} inside it")
+        if self.mode is None and not self.pending:
+            raise WarcDamage("empty file (0 bytes): no WARC record")
+        self.framing.finish(self._where)
+
+    def drain(self) -> None:
+        """Read (and check) what warcio left unread, up to the end of the file."""
+        while not self.eof:
+            self.read(self.CHUNK)
+
+    def check_before(self, n: int) -> None:
+        """Raise the damage found so far if it lies in record ``n`` (0-based) or before."""
+        if self.damage is not None and self.records_at_damage <= n:
+            raise self.damage
+
+
+class _QuietArchiveIterator(ArchiveIterator):
+    """warcio's iterator without its stderr warning, which prints the bytes found after a record (a file's
+    contents, into logs); the framing check reports the same damage, escaped and with its offset."""
+
+    def _consume_blanklines(self):
+        empty_size = 0
+        first_line = True
+        while True:
+            line = self.reader.readline()
+            if len(line) == 0:
+                return None, empty_size
+            if len(line.rstrip()) == 0 or first_line:
+                empty_size += len(line)
+                if len(line.rstrip()) != 0:
+                    self.err_count += 1
+                first_line = False
+                continue
+            return line, empty_size
+
+
 def _read_payload(rec, max_payload: int) -> tuple[bytes | None, bool]:
     """Read the record's remaining block, bounded; raise TruncatedRecord if the file ends inside it."""
     stream = rec.raw_stream
@@ -126,18 +397,27 @@ def _read_payload(rec, max_payload: int) -> tuple[bytes | None, bool]:
     return data, oversized
 
 
-def iter_warc(stream: IO[bytes], path: str = "<stream>", max_payload: int = MAX_PAYLOAD_BYTES) -> Iterator[WarcEntry]:
+def _damage_reason(exc: WarcDamage) -> str:
+    if isinstance(exc, NotWarc):
+        return f"not a WARC/ARC stream: {exc}"
+    return f"{'truncated' if isinstance(exc, WarcTruncated) else 'damaged'} file: {exc}"
+
+
+def iter_warc(stream: IO[bytes], path: str = "<stream>", max_payload: int = MAX_PAYLOAD_BYTES,
+              *, whole_file: bool = True) -> Iterator[WarcEntry]:
     """Yield every complete record of a WARC stream with its byte offset; raise WarcReadError on damage.
 
-    A record cut short by the end of the file is not yielded: the error says how many
-    complete records came before it.
+    A record cut short by the end of the file, or followed by bytes that break the framing, is not
+    yielded: the error names the offset and says how many complete records came before it.
+    With ``whole_file`` (the default) the stream must also end cleanly and hold at least one record.
     """
-    it = ArchiveIterator(stream, arc2warc=False, check_digests=False)
-    # HTTP headers are parsed for responses and revisits only: a request record's headers are never used,
-    # and parsing them costs a fifth of warcio's header work on Common Crawl (request, response, metadata).
-    it.loader.HTTP_RECORDS = ("response", "revisit")
+    checked = _FramingCheck(stream)
     n = 0
     try:
+        it = _QuietArchiveIterator(checked, arc2warc=False, check_digests=False)
+        # HTTP headers are parsed for responses and revisits only: a request record's headers are never used,
+        # and parsing them costs a fifth of warcio's header work on Common Crawl (request, response, metadata).
+        it.loader.HTTP_RECORDS = ("response", "revisit")
         for rec in it:
             headers = rec.rec_headers
             if rec.format != "warc":
@@ -145,12 +425,14 @@ def iter_warc(stream: IO[bytes], path: str = "<stream>", max_payload: int = MAX_
                 # "parses" arbitrary bytes as a record; accept ARC only when its header is a real URL line.
                 uri = headers.get_header("uri") or ""
                 if not re.match(r"^(https?|ftp|dns|filedesc)://\S+$", uri):
-                    raise ArchiveLoadFailed("no WARC/ARC record header at offset %d" % it.get_record_offset())
+                    raise NotWarc("no WARC/ARC record header at byte %d" % it.get_record_offset())
+            checked.check_before(n)
             payload, oversized = _read_payload(rec, max_payload)
             # only now: warcio's get_record_offset() finishes the record, reading (and losing)
             # whatever payload is still unread
             offset = it.get_record_offset()
             length = it.get_record_length()
+            checked.check_before(n)
             if payload is not None:
                 rec.raw_stream = io.BytesIO(payload)  # so content_stream() still works
             yield WarcEntry(
@@ -165,14 +447,31 @@ def iter_warc(stream: IO[bytes], path: str = "<stream>", max_payload: int = MAX_
                 length=length,
             )
             n += 1
+        if whole_file:
+            checked.drain()
+            checked.check_before(n)
+            framed = checked.framing
+            if framed.state != "other" and framed.records != n:
+                raise WarcDamage(f"warcio read {n} records where the file frames {framed.records}")
+            if n == 0:
+                raise WarcDamage("no WARC record in the file")
+    except WarcIOError as exc:
+        raise WarcReadError(path, f"I/O error: {exc}", n, retryable=True) from None
+    except WarcDamage as exc:
+        raise WarcReadError(path, _damage_reason(exc), n) from None
     except TruncatedRecord as exc:
+        # the framing check knows where; its message is the more precise one
+        if checked.damage is not None:
+            raise WarcReadError(path, _damage_reason(checked.damage), n) from None
         raise WarcReadError(path, f"truncated file: {exc}", n) from None
-    except ArchiveLoadFailed as exc:
-        raise WarcReadError(path, f"not a WARC/ARC stream: {str(exc).strip()[:200]}", n) from None
-    except (zlib.error, EOFError, OSError) as exc:
-        raise WarcReadError(path, f"{type(exc).__name__}: {exc}", n) from None
-    except ValueError as exc:  # warcio raises ValueError on malformed headers/lengths
-        raise WarcReadError(path, f"malformed record: {exc}", n) from None
+    except ArchiveLoadFailed:
+        where = checked.damage or f"no WARC/ARC record header after record {n}"
+        raise WarcReadError(path, f"not a WARC/ARC stream: {where}", n) from None
+    except Exception as exc:  # noqa: BLE001 - any warcio failure on hostile bytes ends this file, not the worker
+        if checked.damage is not None:
+            raise WarcReadError(path, _damage_reason(checked.damage), n) from None
+        raise WarcReadError(path, f"unreadable record after record {n} ({type(exc).__name__} in warcio)",
+                            n) from None
 
 
 @dataclass
@@ -212,8 +511,10 @@ def scan_warc(path: str) -> WarcScan:
         scan.error = exc.reason
     except FileNotFoundError:
         scan.error = "file not found"
+    except IsADirectoryError:
+        scan.error = "a directory, not a WARC file"
     except OSError as exc:
-        scan.error = f"{type(exc).__name__}: {exc}"
+        scan.error = f"{type(exc).__name__}: {quote_prefix(str(exc), 200)}"
     return scan
 
 

@@ -40,8 +40,11 @@ def ray_session():
     """Ray started once, in-process, 2 CPUs, no dashboard; only this Ray is shut down at the end."""
     import ray
 
+    from pipeline.ray_env import loopback_only
+
     started = False
     if not ray.is_initialized():
+        loopback_only()  # as a run's own Ray: nothing of the test session listens beyond 127.0.0.1
         # Workers import the project from the checkout under test, not from wherever the venv points.
         ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False,
                  runtime_env={"env_vars": {"PYTHONPATH": str(REPO), "RAY_AUTH_MODE": "disabled"}})

@@ -162,3 +162,42 @@ def test_asides_and_footers_go_unless_they_hold_json_ld():
         "<footer>(c) 2024<script type='application/ld+json'>{\"articleBody\": \"b\"}</script></footer></body></html>")
     assert tree.find(".//aside") is None and tree.find(".//footer") is not None
     assert "related" not in tree.text_content() and "body text" in tree.text_content()
+
+
+def test_decompression_bombs_are_cut_off_under_a_memory_bound(tmp_path):
+    """gzip, deflate and br bodies inflating to 128 MiB each (a 2 KB WARC): read by the pool's pure core in a
+    fresh process, they are dropped as too_large while the process grows by far less than one bomb."""
+    from bench.bench_bomb import measure, write_bomb_warc
+
+    total = 128 << 20
+    warc = tmp_path / "bomb.warc.gz"
+    write_bomb_warc(warc, total)
+    control = tmp_path / "control.warc.gz"
+    write_bomb_warc(control, with_bombs=False)
+    c, r = measure(control, tmp_path / "pool-control", warc, tmp_path / "pool")
+    assert r["stats"]["kept"] == 1 and r["stats"]["dropped_by_reason"] == {"too_large": 3}
+    grew = (r["rss_peak_mb"] - r["rss_before_mb"]) - (c["rss_peak_mb"] - c["rss_before_mb"])
+    assert grew < 48, grew  # the cap is pool.max_record_bytes (5 MiB); one unbounded bomb alone is 128 MiB
+
+
+def test_undo_http_encoding_matches_the_codecs_and_stops_at_the_cap():
+    import gzip as gz
+    import zlib
+
+    import brotli
+
+    from pipeline.extract import undo_http_encoding as undo
+
+    html = b"<html><body>" + b"<p>hello world</p>" * 500 + b"</body></html>"
+    raw = zlib.compressobj(6, zlib.DEFLATED, -15)
+    cases = [(gz.compress(html), "gzip"), (gz.compress(html[:100]) + gz.compress(html[100:]), "x-gzip"),
+             (zlib.compress(html), "deflate"), (raw.compress(html) + raw.flush(), "deflate"),
+             (brotli.compress(html), "br"), (gz.compress(brotli.compress(html)), "br, gzip"), (html, "gzip"),
+             (html, "br"), (html, "deflate"), (html, None)]
+    for body, enc in cases:
+        assert undo(body, enc, None) == html, enc
+    cut = undo(gz.compress(html)[:-40], "gzip", None)  # a truncated capture keeps what inflated
+    assert cut and html.startswith(cut)
+    assert undo(b"5\r\nhello\r\n0\r\n\r\n", None, "chunked") == b"hello"
+    for body, enc in cases[:6]:
+        assert undo(body, enc, None, max_bytes=1000) == html[:1001], enc  # cap + 1: the caller sees too_large

@@ -220,3 +220,47 @@ def test_driver_killed_mid_round_the_rerun_resumes_that_round(faulted_run):
 def test_the_faulted_run_ends_with_the_unbroken_runs_corpus(faulted_run):
     assert faulted_run["rerun_rc"] == 0, faulted_run["rerun_log"][-4000:]
     assert_same_as_unbroken(faulted_run["workdir"], faulted_run["ref"])
+
+
+def test_disk_full_during_a_model_save_the_rerun_retrains_to_the_same_corpus(full_run, pipeline_env, tmp_path):
+    """Round 2's folder sits on a tmpfs with room for all of it but half its ~200 MB model: fastText's save_model
+    cuts the file short without an error, the check finds it, the run stops naming it and publishes nothing of
+    round 2. With the disk freed (unmounted), and round 1's published selection cut short meanwhile, the rerun
+    selects round 1 again, trains round 2 again and ends with the unbroken run's corpus."""
+    import subprocess
+
+    if os.geteuid() != 0:
+        pytest.skip("needs root to mount a small tmpfs")
+    ref, _ = full_run
+    workdir = tmp_path / "out"
+    _copy_stages(ref, workdir, "minicc", "pool", "dedup")
+    shutil.copytree(ref / "rounds" / "r1", workdir / "rounds" / "r1", symlinks=True)
+    r2 = workdir / "rounds" / "r2"
+    r2.mkdir(parents=True)
+    # room for everything of round 2 but its model (training files, holdout, seed growth)
+    model = (ref / "rounds" / "r2" / "model.bin").stat().st_size
+    rest = sum(f.stat().st_size for f in (ref / "rounds" / "r2").rglob("*") if f.is_file()) - model
+    size = rest + min(model // 2, 32 << 20)
+    if subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={size}", "tmpfs", str(r2)],
+                      capture_output=True).returncode:
+        pytest.skip("cannot mount a tmpfs here")
+    try:
+        broken = run_pipeline(workdir, *UNTIL, env=pipeline_env)
+        assert broken.returncode != 0
+        assert "rounds/r2/model.bin" in broken.stderr and "not published" in broken.stderr, broken.stderr[-3000:]
+        assert not (r2 / "model.bin").exists() and not (r2 / "_SUCCESS").exists()
+        assert "Traceback" not in broken.stderr  # one clear line, not a raw traceback
+    finally:
+        subprocess.run(["umount", str(r2)], check=True)
+    # and round 1's selection cut short after it was published (a failing disk): its marker no longer vouches
+    # for it, so the rerun redoes round 1's selection (its model and scores still check out) before round 2
+    selected = workdir / "rounds" / "r1" / "selected.parquet"
+    with open(selected, "r+b") as fh:
+        fh.truncate(selected.stat().st_size // 2)
+    model_stamp = (workdir / "rounds" / "r1" / "model.bin").stat().st_mtime_ns
+    again = run_pipeline(workdir, *UNTIL, env=pipeline_env)
+    assert again.returncode == 0, again.stderr[-4000:]
+    stages = {s["stage"]: s["status"] for s in json.loads((workdir / "run_stats.json").read_text())["stages"]}
+    assert stages["pool"] == "cached" and stages["dedup"] == "cached" and stages["rounds"] == "ran"
+    assert (workdir / "rounds" / "r1" / "model.bin").stat().st_mtime_ns == model_stamp  # vouched for: kept
+    assert_same_as_unbroken(workdir, ref)

@@ -39,21 +39,38 @@ def test_until_names_an_unknown_stage(tmp_path):
     assert out.returncode == 2 and "unknown stage 'poool'" in out.stderr
 
 
+def dead_pids(n: int) -> list[int]:
+    """Process ids of processes that have exited (and were reaped)."""
+    out = []
+    for _ in range(n):
+        proc = subprocess.Popen(["true"])
+        proc.wait()
+        out.append(proc.pid)
+    return out
+
+
 def test_temporaries_of_killed_processes_are_swept(tmp_path):
     from pipeline.io import sweep_stale_temps
 
-    (tmp_path / "scores").mkdir()
-    (tmp_path / "scores" / ".part-0.parquet.tmp-4242").write_bytes(b"x" * 100)  # atomic_path's name
-    (tmp_path / ".model.bin.tmp-17").write_bytes(b"x" * 1000)
-    (tmp_path / "math_text_document.tmp-99.bin").write_bytes(b"x" * 10)  # the Megatron merge's
-    (tmp_path / ".parts.tmp-5").mkdir()
-    (tmp_path / ".parts.tmp-5" / "a").write_bytes(b"x" * 7)
-    keep = [tmp_path / "scores" / "part-0.parquet", tmp_path / "model.bin", tmp_path / "notes.tmp-draft",
-            tmp_path / "_SUCCESS"]
-    for p in keep:
-        p.write_text("kept")
-    assert sweep_stale_temps(tmp_path) == (4, 1117)
-    assert sorted(p for p in tmp_path.rglob("*") if p.is_file()) == sorted(keep)
+    a, b, c, d = dead_pids(4)
+    live = subprocess.Popen(["sleep", "60"])  # another run's writer, still writing: its file stays
+    try:
+        (tmp_path / "scores").mkdir()
+        (tmp_path / "scores" / f".part-0.parquet.tmp-{a}").write_bytes(b"x" * 100)  # atomic_path's name
+        (tmp_path / f".model.bin.tmp-{b}").write_bytes(b"x" * 1000)
+        (tmp_path / f"math_text_document.tmp-{c}.bin").write_bytes(b"x" * 10)  # the Megatron merge's
+        (tmp_path / f".parts.tmp-{d}").mkdir()
+        (tmp_path / f".parts.tmp-{d}" / "a").write_bytes(b"x" * 7)
+        keep = [tmp_path / "scores" / "part-0.parquet", tmp_path / "model.bin", tmp_path / "notes.tmp-draft",
+                tmp_path / "_SUCCESS", tmp_path / f".pages.parquet.tmp-{live.pid}"]
+        for p in keep:
+            p.write_text("kept")
+        assert sweep_stale_temps(tmp_path) == (4, 1117)
+        assert sorted(p for p in tmp_path.rglob("*") if p.is_file()) == sorted(keep)
+    finally:
+        live.kill()
+        live.wait()
+    assert sweep_stale_temps(tmp_path) == (1, 4)  # its writer is gone now
     assert sweep_stale_temps(tmp_path / "missing") == (0, 0)
 
 
@@ -75,7 +92,7 @@ def test_a_failing_stage_is_recorded_and_the_summary_printed(tmp_path, monkeypat
         raise RuntimeError("disk full")
 
     (tmp_path / "pool").mkdir()
-    (tmp_path / "pool" / ".pages.parquet.tmp-123").write_text("half")
+    (tmp_path / "pool" / f".pages.parquet.tmp-{dead_pids(1)[0]}").write_text("half")
     monkeypatch.setattr(run, "STAGES", [run.Stage("minicc", ok, uses_ray=False),
                                         run.Stage("pool", boom, uses_ray=False)])
     cfg = load_config(None, {"workdir": str(tmp_path)})
@@ -90,3 +107,68 @@ def test_a_failing_stage_is_recorded_and_the_summary_printed(tmp_path, monkeypat
     with pytest.raises(RuntimeError):
         run.run_pipeline(cfg)  # the rerun skips the finished stage
     assert json.loads((tmp_path / "run_stats.json").read_text())["stages"][0]["status"] == "cached"
+
+
+def test_one_run_per_workdir_and_a_dead_runs_lock_is_taken_over(tmp_path):
+    """A second run on a workdir in use stops with a clear error naming the holder; once the holder is gone
+    (killed: the kernel drops its lock) the next run takes the lock over."""
+    import os
+    import signal
+    import time
+
+    from pipeline.io import LOCK_FILE, WorkdirLocked, workdir_lock
+
+    workdir = tmp_path / "out"
+    holder = subprocess.Popen([sys.executable, "-c", (
+        "import sys, time; from pipeline.io import workdir_lock\n"
+        f"with workdir_lock({str(workdir)!r}):\n    print('locked', flush=True); time.sleep(120)")],
+        cwd=REPO, stdout=subprocess.PIPE, text=True)
+    try:
+        assert holder.stdout.readline().strip() == "locked"
+        args = [sys.executable, "-m", "pipeline", "run", "--set", f"workdir={workdir}", "--until", "minicc"]
+        second = subprocess.run(args, capture_output=True, text=True, cwd=REPO)
+        assert second.returncode == 2 and "Traceback" not in second.stderr
+        assert f"in use by another run: pid {holder.pid} on" in second.stderr and LOCK_FILE in second.stderr
+        assert not (workdir / "minicc").exists()  # the second run did nothing
+        try:
+            with workdir_lock(workdir):
+                raise AssertionError("a second lock was granted")
+        except WorkdirLocked:
+            pass
+    finally:
+        os.kill(holder.pid, signal.SIGKILL)
+        holder.wait()
+    t0 = time.monotonic()
+    with workdir_lock(workdir) as me:
+        assert me["taken_over"]["pid"] == holder.pid and me["pid"] == os.getpid()
+        assert json.loads((workdir / LOCK_FILE).read_text())["pid"] == os.getpid()
+    assert time.monotonic() - t0 < 5
+    assert (workdir / LOCK_FILE).read_text() == ""  # released
+
+
+def test_a_read_only_workdir_is_one_clear_error(tmp_path):
+    import os
+
+    if os.geteuid() == 0:
+        ro = tmp_path / "ro"
+        ro.mkdir()
+        if subprocess.run(["mount", "-t", "tmpfs", "-o", "ro,size=1m", "tmpfs", str(ro)],
+                          capture_output=True).returncode:
+            import pytest
+
+            pytest.skip("cannot mount a read-only tmpfs")
+        workdir = ro / "out"
+    else:
+        ro = tmp_path / "ro"
+        ro.mkdir()
+        ro.chmod(0o555)
+        workdir = ro / "out"
+    try:
+        out = subprocess.run([sys.executable, "-m", "pipeline", "run", "--set", f"workdir={workdir}", "--until",
+                              "minicc"], capture_output=True, text=True, cwd=REPO)
+    finally:
+        if os.geteuid() == 0:
+            subprocess.run(["umount", str(ro)], check=True)
+    assert out.returncode == 1 and "Traceback" not in out.stderr, out.stderr
+    assert "read-only" in out.stderr or "permission denied" in out.stderr
+    assert str(workdir) in out.stderr

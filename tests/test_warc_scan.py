@@ -87,3 +87,100 @@ def test_scan_cli_exit_status_names_damaged_files(minicc, shared_data):
 def test_every_command_has_help(cmd):
     out = subprocess.run([sys.executable, "-m", "pipeline", *cmd, "--help"], capture_output=True, text=True)
     assert out.returncode == 0 and "usage:" in out.stdout
+
+
+# --- damaged files: never a silent loss ----------------------------------------------------------------
+
+def _sweep_positions(blob: bytes, ends: list[int], stride: int) -> list[int]:
+    """Every ``stride``-th cut, plus every cut within 12 bytes of a record end (gzip trailers, separators)."""
+    near = {c for e in ends for c in range(e - 12, e + 12) if 0 < c < len(blob)}
+    return sorted(near | set(range(1, len(blob), stride)))
+
+
+@pytest.mark.parametrize("form", ["gzip", "plain"])
+def test_truncation_sweep_detects_every_cut_and_keeps_the_records_before_it(shared_data, form):
+    """A real WARC cut inside a record is always an error naming the offset, and the records before the cut
+    are read unchanged; a cut at a record boundary is the shorter, valid file (bench/bench_truncation.py
+    runs every byte position)."""
+    import gzip as gz_mod
+
+    from bench.bench_truncation import gzip_member_ends, plain_record_ends, read_all
+
+    blob = (shared_data / "warc" / "warcio_example.warc.gz").read_bytes()
+    if form == "plain":
+        blob = gz_mod.decompress(blob)
+    full, err = read_all(blob)
+    assert err is None and len(full) == 6
+    ends = gzip_member_ends(blob) if form == "gzip" else plain_record_ends(blob, full)
+    assert len(ends) == 6
+    detected = 0
+    cuts = _sweep_positions(blob, ends, stride=9)
+    for cut in cuts:
+        got, err = read_all(blob[:cut])
+        before = sum(1 for e in ends if e <= cut)
+        if cut in ends:
+            assert err is None and got == full[:before], cut
+            continue
+        assert err is not None, f"cut at {cut} read as a complete file"
+        assert "byte " in err or cut < 4, (cut, err)
+        assert got == full[:before] or got == full[:before + 1], cut  # the cut record only when it was whole
+        detected += 1
+    assert detected >= len(cuts) - len(ends)
+
+
+def _record(uri: str, body: bytes, declared: int | None = None) -> bytes:
+    http = b"HTTP/1.1 200 OK\r\nContent-Type: text/html\r\n\r\n" + body
+    n = len(http) if declared is None else declared
+    head = (f"WARC/1.0\r\nWARC-Type: response\r\nWARC-Target-URI: {uri}\r\nWARC-Date: 2024-02-21T00:00:00Z\r\n"
+            f"WARC-Record-ID: <urn:uuid:{abs(hash(uri)):032x}>\r\nContent-Type: application/http; msgtype=response\r\n"
+            f"Content-Length: {n}\r\n\r\n").encode()
+    return head + http + b"\r\n\r\n"
+
+
+@pytest.mark.parametrize("gzipped", [False, True])
+def test_wrong_content_length_is_damage_after_the_good_records(gzipped):
+    import gzip as gz_mod
+    import io
+
+    from pipeline.warc import WarcReadError, iter_warc
+
+    good = [_record(f"http://a.example/{i}", b"<p>page %d</p>" % i) for i in range(3)]
+    body = b"<p>the damaged one</p>"
+    true_len = len(b"HTTP/1.1 200 OK\r\nContent-Type: text/html\r\n\r\n" + body)
+    for declared in (true_len - 5, true_len + 5):
+        parts = good + [_record("http://a.example/bad", body, declared), _record("http://a.example/after", b"x")]
+        blob = b"".join(gz_mod.compress(p) for p in parts) if gzipped else b"".join(parts)
+        read = []
+        with pytest.raises(WarcReadError) as info:
+            for e in iter_warc(io.BytesIO(blob), "t.warc"):
+                read.append(e.target_uri)
+        assert read == [f"http://a.example/{i}" for i in range(3)], declared
+        assert info.value.records_read == 3 and not info.value.retryable
+        assert "record 4" in info.value.reason and "byte " in info.value.reason
+
+
+def test_empty_and_non_warc_files_are_failures_without_their_contents(tmp_path):
+    empty = tmp_path / "empty.warc.gz"
+    empty.write_bytes(b"")
+    assert "no WARC record" in scan_warc(str(empty)).error
+    gz_empty = tmp_path / "gzempty.warc.gz"
+    import gzip as gz_mod
+
+    gz_empty.write_bytes(gz_mod.compress(b""))
+    assert "no WARC record" in scan_warc(str(gz_empty)).error
+    secret = tmp_path / "shadow"
+    secret.write_bytes(b"root:$6$SECRETSALT$hash:19000:0:99999:7:::\n\x1b[31mred\x1b[0m\n")
+    err = scan_warc(str(secret)).error
+    assert err and "root" not in err and "SECRET" not in err and "\x1b" not in err
+
+
+def test_quote_prefix_escapes_and_shortens():
+    from pipeline.warc import quote_prefix
+
+    q = quote_prefix(b"\x1b[31mred\x00" + b"a" * 100, 16)
+    assert "\x1b" not in q and "\x00" not in q and q.startswith("\\x1b[31mred\\x00") and q.endswith("...")
+    assert all(32 <= ord(c) < 127 for c in quote_prefix("naïve\u202e\n"))
+
+
+def test_directory_is_not_a_warc(tmp_path):
+    assert scan_warc(str(tmp_path)).error == "a directory, not a WARC file"

@@ -22,7 +22,8 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from pipeline.config import Config, MixtureConfig
-from pipeline.io import atomic_path, is_complete, mark_complete, read_marker, write_bytes_atomic, write_json_atomic
+from pipeline.io import (atomic_path, is_complete, is_vouched, mark_complete, read_marker, write_bytes_atomic,
+                         write_json_atomic)
 
 log = logging.getLogger(__name__)
 
@@ -182,7 +183,7 @@ def build_megatron(cfg: Config, folder: Path, corpus_paths: list[str] | None = N
         tokenizer_dir = Path(tk.tokenizer).resolve()
     else:
         tokenizer_dir = folder / "tokenizer"
-        if not (tokenizer_dir / "tokenizer.json").exists():
+        if not is_vouched(tokenizer_dir):  # missing, or not exactly what was trained and checked
             first = next((s for s in sources if s.name == "math_corpus"), sources[0])
             log.info("training a byte-level BPE (%d tokens) on the first %d documents of %s", tk.vocab_size,
                      tk.train_docs, first.name)

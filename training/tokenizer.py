@@ -30,6 +30,23 @@ def load_tokenizer(path: str | Path):
     return tok
 
 
+_PROBE = "Let $x^2 + y^2 = 1$; 求 x 的值. def f(n): return n * 2"
+
+
+def check_tokenizer_dir(path: str | Path, tok, name: str | Path | None = None) -> None:
+    """Raise OutputCheckFailed unless the saved tokenizer folder loads back as ``tok`` (vocabulary, EOD, ids)."""
+    from pipeline.io import OutputCheckFailed
+
+    try:
+        again = load_tokenizer(path)
+    except Exception as exc:  # noqa: BLE001 - a half-written folder fails in json, tokenizers or transformers
+        raise OutputCheckFailed(f"tokenizer {name or path}: the saved folder does not load ({type(exc).__name__}): "
+                                "not published") from None
+    if len(again) != len(tok) or again.eos_token_id != tok.eos_token_id or \
+            again.encode(_PROBE, add_special_tokens=False) != tok.encode(_PROBE, add_special_tokens=False):
+        raise OutputCheckFailed(f"tokenizer {name or path}: the saved folder loads as another tokenizer: not published")
+
+
 def vocab_size(tok) -> int:
     """Token ids run from 0 to ``len(tok) - 1`` (added tokens included), as Megatron counts them."""
     return len(tok)
@@ -44,7 +61,7 @@ def train_bpe_tokenizer(texts: Iterable[str], out_dir: str | Path, vocab_size: i
     from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
     from transformers import PreTrainedTokenizerFast
 
-    from pipeline.io import atomic_path
+    from pipeline.io import OutputCheckFailed, atomic_path, discard, vouch
 
     bpe = Tokenizer(models.BPE())
     bpe.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
@@ -59,7 +76,15 @@ def train_bpe_tokenizer(texts: Iterable[str], out_dir: str | Path, vocab_size: i
     fast = PreTrainedTokenizerFast(tokenizer_object=bpe, eos_token=EOD_TOKEN, bos_token=EOD_TOKEN,
                                    pad_token=PAD_TOKEN, model_max_length=1 << 30)
     out_dir = Path(out_dir)
+    discard(out_dir)
     with atomic_path(out_dir) as tmp:
-        fast.save_pretrained(str(tmp))
+        try:
+            fast.save_pretrained(str(tmp))
+        except OSError:
+            raise
+        except Exception as exc:  # noqa: BLE001 - the Rust tokenizers library raises a bare Exception on ENOSPC
+            raise OutputCheckFailed(f"tokenizer {out_dir}: saving failed: {str(exc)[:200]}: not published") from None
+        check_tokenizer_dir(tmp, fast, out_dir)
+    vouch(out_dir, {"tokens": len(fast)})
     log.info("trained byte-level BPE tokenizer (%d tokens) -> %s", len(fast), out_dir)
     return fast
