@@ -406,6 +406,40 @@ class TrainConfig(_Section):
         return self.batch_tokens // (self.seq_len * self.micro_batch * self.workers)
 
 
+class MegatronConfig(_Section):
+    """The Megatron-LM hand-off (``<workdir>/megatron/pretrain_gpt.sh``): the model it continues and the schedule.
+
+    Defaults are DeepSeekMath's (§2.3): DeepSeek-Coder-Base-v1.5 7B, 500B tokens, ~10M tokens a batch."""
+
+    model_name: str = Field("deepseek-ai/deepseek-coder-7b-base-v1.5", min_length=1,
+                            description="the model INIT_CHECKPOINT holds (named in the script and in errors)")
+    vocab_size: int = Field(102_400, ge=2, description="that model's embedding rows (config.json vocab_size)")
+    vocab_padding: int = Field(4096, ge=0, description="embedding rows the model's tokenizer may leave unused "
+                               "(DeepSeek's 100,015 tokens in 102,400 rows: 2,385)")
+    train_tokens: float = Field(500e9, gt=0)
+    batch_tokens: int = Field(10_000_000, ge=1, description="tokens per optimizer step; the global batch is this "
+                              "over seq_len, rounded to a multiple of micro batch x data-parallel size")
+    seq_len: int = Field(4096, ge=8)
+    lr: float = Field(4.2e-4, gt=0)
+    warmup_iters: int = Field(2000, ge=0)
+    model_args: dict[str, int | float | str] = Field(
+        default_factory=lambda: {"num-layers": 30, "hidden-size": 4096, "ffn-hidden-size": 11008,
+                                 "num-attention-heads": 32, "rotary-base": 10000, "norm-epsilon": 1e-6},
+        description="pretrain_gpt.py flags for the model's shape (Llama architecture: RoPE, SwiGLU, RMSNorm)")
+
+    def tokenizer_mismatch(self, tokens: int) -> str | None:
+        """Why a tokenizer of ``tokens`` tokens cannot feed this model, or None when it can."""
+        if tokens > self.vocab_size:
+            return (f"the tokenizer has {tokens:,} tokens but {self.model_name} has {self.vocab_size:,} embedding "
+                    "rows: ids past its vocabulary would index nothing")
+        if self.vocab_size - tokens > self.vocab_padding:
+            return (f"the tokenizer has {tokens:,} tokens but {self.model_name} has {self.vocab_size:,} embedding "
+                    f"rows ({self.vocab_size - tokens:,} unused, more than megatron.vocab_padding="
+                    f"{self.vocab_padding:,}): it is not that model's tokenizer, so its ids would mean nothing to "
+                    "the model")
+        return None
+
+
 class Config(_Section):
     """The whole run. ``workdir`` holds one sub-folder per stage."""
 
@@ -419,6 +453,7 @@ class Config(_Section):
     tokenize: TokenizeConfig = Field(default_factory=TokenizeConfig)
     mixture: MixtureConfig = Field(default_factory=MixtureConfig)
     train: TrainConfig = Field(default_factory=TrainConfig)
+    megatron: MegatronConfig = Field(default_factory=MegatronConfig)
 
     @property
     def workdir_path(self) -> Path:
