@@ -440,6 +440,26 @@ class MegatronConfig(_Section):
         return None
 
 
+class EvaluateConfig(_Section):
+    """``python -m pipeline evaluate CHECKPOINT``: few-shot GSM8K and MATH, bits-per-byte on their solutions."""
+
+    gsm8k: str | None = Field("{workdir}/minicc/benchmarks/gsm8k/test.jsonl",
+                              description="GSM8K-format jsonl (question, answer); {workdir} expands; null: skip")
+    math: str | None = Field("{workdir}/minicc/benchmarks/math", description="MATH release: folder, .tar.gz or "
+                             "jsonl (problem, solution); {workdir} expands; null: skip")
+    gsm8k_shots: int = Field(8, ge=0, description="few-shot examples (the first items of the file, not scored)")
+    math_shots: int = Field(4, ge=0)
+    limit: int | None = Field(None, ge=1, description="score at most this many items per benchmark")
+    max_new_tokens: int = Field(256, ge=1, description="greedy generation length for an answer")
+    max_length: int | None = Field(None, ge=16, description="context window; null: the model's")
+    batch_size: int = Field(8, ge=1)
+    device: str = Field("cpu", min_length=1, description="torch device, e.g. cpu or cuda")
+
+    def path(self, name: str, workdir: Path) -> Path | None:
+        value = getattr(self, name)
+        return None if value is None else Path(value.replace("{workdir}", str(workdir)))
+
+
 class Config(_Section):
     """The whole run. ``workdir`` holds one sub-folder per stage."""
 
@@ -454,6 +474,7 @@ class Config(_Section):
     mixture: MixtureConfig = Field(default_factory=MixtureConfig)
     train: TrainConfig = Field(default_factory=TrainConfig)
     megatron: MegatronConfig = Field(default_factory=MegatronConfig)
+    evaluate: EvaluateConfig = Field(default_factory=EvaluateConfig)
 
     @property
     def workdir_path(self) -> Path:
