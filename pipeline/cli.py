@@ -473,8 +473,38 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     return 0
 
 
+def _add_validate(sub) -> None:
+    p = sub.add_parser(
+        "validate", help="train the model at equal tokens on the blend and on cc_text alone, evaluate both",
+        description="DeepSeekMath's corpus check at our scale: train.model (default: the tiny model) for "
+        "validation.steps steps on <workdir>/megatron's blend and on validation.baseline_source alone, evaluate "
+        "both (see `evaluate`), and write <workdir>/validate/results.json and loss_curves.png (shown by `report`).",
+    )
+    _add_config_args(p)
+    p.add_argument("--no-progress", action="store_true", help="no progress bars (log lines stay)")
+    p.set_defaults(func=cmd_validate)
+
+
+def cmd_validate(args: argparse.Namespace) -> int:
+    from training.validate import format_table, run_validation
+
+    if args.no_progress:
+        import os
+
+        os.environ["TQDM_DISABLE"] = "1"
+    cfg = _config_from_args(args)
+    try:
+        results = run_validation(cfg, progress=not args.no_progress)
+    except (FileNotFoundError, ValueError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    print(format_table(results))
+    print(f"results: {cfg.workdir_path / 'validate' / 'results.json'}")
+    return 0
+
+
 COMMANDS: list[Callable] = [_add_run, _add_synth, _add_synth_mixture, _add_extract, _add_dedup, _add_recall,
-                            _add_decontam, _add_tokenize, _add_train, _add_evaluate, _add_scan, _add_inspect,
+                            _add_decontam, _add_tokenize, _add_train, _add_evaluate, _add_validate, _add_scan, _add_inspect,
                             _add_report]
 
 

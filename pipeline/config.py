@@ -460,6 +460,17 @@ class EvaluateConfig(_Section):
         return None if value is None else Path(value.replace("{workdir}", str(workdir)))
 
 
+class ValidateConfig(_Section):
+    """``make validate``: the default model trained at equal tokens on the blend and on cc_text alone."""
+
+    steps: int = Field(300, ge=2, description="optimizer steps of each run (train.batch_tokens each)")
+    limit: int | None = Field(40, ge=1, description="items scored per benchmark (replaces evaluate.limit)")
+    shots: int | None = Field(2, ge=0, description="few-shot examples for both benchmarks (the tiny model sees "
+                              "256 positions); null: evaluate's")
+    max_new_tokens: int = Field(64, ge=1, description="generation length (replaces evaluate.max_new_tokens)")
+    baseline_source: str = Field("cc_text", min_length=1, description="the source trained on alone")
+
+
 class Config(_Section):
     """The whole run. ``workdir`` holds one sub-folder per stage."""
 
@@ -475,6 +486,7 @@ class Config(_Section):
     train: TrainConfig = Field(default_factory=TrainConfig)
     megatron: MegatronConfig = Field(default_factory=MegatronConfig)
     evaluate: EvaluateConfig = Field(default_factory=EvaluateConfig)
+    validation: ValidateConfig = Field(default_factory=ValidateConfig)
 
     @property
     def workdir_path(self) -> Path:

@@ -287,6 +287,17 @@ def _accounting_table(rows: list[dict], totals: dict) -> str:
             "</th><th>note</th></tr>" + "".join(body) + "</table>" + verdict)
 
 
+def _validation(workdir: Path, out: Path) -> str:
+    """`make validate`'s table and loss curves, when <workdir>/validate/ is complete (training/validate.py)."""
+    from training.validate import report_section
+
+    try:
+        return report_section(workdir / "validate", out)
+    except Exception as exc:  # a broken artefact must not hide the rest of the report
+        log.warning("report: validate section failed: %s", exc)
+        return ""
+
+
 def build_report(workdir: str | Path, out: str | Path | None = None) -> dict:
     workdir = Path(workdir)
     out = Path(out) if out else workdir / "report"
@@ -324,6 +335,7 @@ figure {{ margin: 0; border: 1px solid #eee; padding: .5em; }} img {{ max-width:
 <h2>Stages</h2>{_stage_table(workdir)}
 <h2>Accounting</h2>{_accounting_table(rows, totals)}
 <div class="grid">{''.join(sections)}</div>
+{_validation(workdir, out)}
 </body></html>
 """
     with atomic_path(out / "index.html") as tmp:

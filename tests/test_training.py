@@ -351,3 +351,49 @@ def test_megatron_stage_skips_without_a_corpus(tmp_path):
     cfg = _cfg(tmp_path)
     stats = _stage_megatron(cfg, tmp_path / "megatron")
     assert "skipped" in stats and not is_complete(tmp_path / "megatron")
+
+
+def test_validate_trains_on_equal_tokens_evaluates_both_and_the_report_shows_them(megatron_run, capsys):
+    """`make validate`'s command on the run: the blend and cc_text alone, equal tokens, both scored."""
+    import random
+
+    from faker import Faker
+
+    from pipeline.cli import main
+    from pipeline.report import build_report
+    from pipeline.synth.benchmarks import generate_benchmarks, write_benchmarks
+
+    cfg, _, _ = megatron_run
+    workdir = cfg.workdir_path
+    sizes = cfg.synth.benchmarks.model_copy(update={"gsm8k": 6, "math": 6, "cmath": 1, "agieval": 1})
+    write_benchmarks(generate_benchmarks(random.Random(2), Faker("en_US"), Faker("zh_CN"), sizes),
+                     workdir / "minicc" / "benchmarks")  # the mini-CC's files, where the default config reads them
+    overrides = {"workdir": str(workdir), "tokenize.vocab_size": 512, "megatron.vocab_size": 512, **TINY_TRAIN,
+                 "validation.steps": 4, "validation.limit": 2, "validation.shots": 1, "validation.max_new_tokens": 4}
+    args = ["validate", "--no-progress", "--config", str(REPO / "configs" / "default.yaml")]
+    for k, v in overrides.items():
+        args += ["--set", f"{k}={json.dumps(v)}"]
+    assert main(args) == 0
+    out = capsys.readouterr().out
+    results = json.loads((workdir / "validate" / "results.json").read_text())
+    runs = results["runs"]
+    assert list(runs) == ["blend", "cc_text"] and runs["cc_text"]["sources"] == ["cc_text"]
+    assert runs["blend"]["sources"] == ["math_corpus", "code", "cc_text"]
+    assert runs["blend"]["tokens"] == runs["cc_text"]["tokens"] == results["tokens_per_run"] == 4 * 256
+    for r in runs.values():
+        for name in ("gsm8k", "math"):
+            b = r["benchmarks"][name]
+            assert b["items"] == 2 and b["shots"] == 1 and 0 < b["bits_per_byte"] < 20
+    assert "blend" in out and "cc_text" in out and "gsm8k bpb" in out
+    assert (workdir / "validate" / "loss_curves.png").stat().st_size > 5000
+    build_report(workdir)
+    page = (workdir / "report" / "index.html").read_text()
+    assert "Does the corpus teach math?" in page and "validate_loss_curves.png" in page
+    assert (workdir / "report" / "validate_loss_curves.png").exists()
+
+
+def test_train_accepts_no_progress(tmp_path, capsys):
+    from pipeline.cli import main
+
+    assert main(["train", "--no-progress", "--set", f"workdir={tmp_path}"]) == 2  # no corpus yet: a clear error
+    assert "no corpus" in capsys.readouterr().err
