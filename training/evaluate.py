@@ -107,22 +107,10 @@ def evaluate_checkpoint(checkpoint: str | Path, out: str | Path, ecfg, workdir: 
         benchmarks = {n: ecfg.path(n, workdir) for n in ("gsm8k", "math") if ecfg.path(n, workdir) is not None}
     if not benchmarks:
         raise ValueError("evaluate: no benchmark files configured (evaluate.gsm8k, evaluate.math)")
-    tasks, plan = [], {}
     for name, path in benchmarks.items():
         if not path.exists():
             raise FileNotFoundError(f"evaluate.{name}: {path} not found (run `make corpus` for the mini-CC's "
                                     f"benchmarks, or --set evaluate.{name}=PATH)")
-        items = load_items(name, path)
-        shots = ecfg.gsm8k_shots if name == "gsm8k" else ecfg.math_shots
-        if len(items) <= shots:
-            raise ValueError(f"evaluate.{name}: {path} has {len(items)} scorable items, not more than {shots} shots")
-        test = items[shots:][: ecfg.limit] if ecfg.limit else items[shots:]
-        shots_file, test_file = out / "data" / f"{name}_shots.jsonl", out / "data" / f"{name}_test.jsonl"
-        _write_jsonl(shots_file, items[:shots])
-        _write_jsonl(test_file, test)
-        plan[name] = {"file": str(path), "items": len(test), "shots": shots, "available": len(items)}
-        tasks += task_configs(name, shots_file, test_file, shots, ecfg.max_new_tokens)
-
     import lm_eval
     from lm_eval.models.huggingface import HFLM
 
@@ -135,10 +123,30 @@ def evaluate_checkpoint(checkpoint: str | Path, out: str | Path, ecfg, workdir: 
         model_args["max_length"] = ecfg.max_length
     if lm is None:
         lm = HFLM(**model_args)
+    # lm-eval keeps the last (context window - new tokens) prompt tokens: leave the prompt at least 3/4 of it
+    window = getattr(lm, "max_length", None)
+    new_tokens = ecfg.max_new_tokens if not window else min(ecfg.max_new_tokens, max(1, window // 4))
+    if new_tokens < ecfg.max_new_tokens:
+        log.warning("evaluate: the model's context is %d tokens: generating %d new tokens, not "
+                    "evaluate.max_new_tokens=%d", window, new_tokens, ecfg.max_new_tokens)
+    tasks, plan = [], {}
+    for name, path in benchmarks.items():
+        items = load_items(name, path)
+        shots = ecfg.gsm8k_shots if name == "gsm8k" else ecfg.math_shots
+        if len(items) <= shots:
+            raise ValueError(f"evaluate.{name}: {path} has {len(items)} scorable items, not more than {shots} shots")
+        test = items[shots:][: ecfg.limit] if ecfg.limit else items[shots:]
+        shots_file, test_file = out / "data" / f"{name}_shots.jsonl", out / "data" / f"{name}_test.jsonl"
+        _write_jsonl(shots_file, items[:shots])
+        _write_jsonl(test_file, test)
+        plan[name] = {"file": str(path), "items": len(test), "shots": shots, "available": len(items)}
+        tasks += task_configs(name, shots_file, test_file, shots, new_tokens)
+
     res = lm_eval.simple_evaluate(model=lm, tasks=tasks, log_samples=True, bootstrap_iters=0,
                                   verbosity="WARNING" if not progress else "INFO")
     seconds = time.perf_counter() - t0
     results = {"checkpoint": str(checkpoint.resolve()), "lm_eval_version": lm_eval.__version__,
+               "max_new_tokens": new_tokens, "context": window,
                "seconds": round(seconds, 1), "benchmarks": {}}
     for name, info in plan.items():
         acc = res["results"][f"mathcorpus_{name}"]["exact_match,none"]
