@@ -498,15 +498,18 @@ def _add_train(sub) -> None:
     _add_corpus_arg(p, "when megatron/ is not built yet, tokenise these files as the math corpus first")
     p.add_argument("--stop-after", type=int, default=None, metavar="N",
                    help="end after N steps of this invocation (the schedule still spans train.steps); resume later")
+    p.add_argument("--no-progress", action="store_true", help="no progress bars (log lines stay)")
     p.set_defaults(func=cmd_train)
 
 
 def cmd_train(args: argparse.Namespace) -> int:
     from pipeline.io import is_complete
+    from pipeline.progress import set_bars
     from pipeline.run import corpus_files
     from training.mixture import build_megatron
     from training.trainer import train
 
+    set_bars(not args.no_progress)
     cfg = _config_from_args(args)
     folder = cfg.workdir_path / "megatron"
     if not is_complete(folder):
@@ -521,9 +524,86 @@ def cmd_train(args: argparse.Namespace) -> int:
     return 0
 
 
+# --- evaluate ------------------------------------------------------------------
+
+def _add_evaluate(sub) -> None:
+    p = sub.add_parser(
+        "evaluate", help="few-shot GSM8K and MATH accuracy and bits-per-byte of a local Hugging Face causal LM",
+        description="Score CHECKPOINT (a local Hugging Face causal-LM folder, e.g. <workdir>/train/checkpoints/"
+        "step-NNNNNNN) with lm-evaluation-harness on the local benchmark files (evaluate.gsm8k, evaluate.math: "
+        "the mini-CC's by default): few-shot accuracy (GSM8K's final number, MATH's \\boxed{} answer) and "
+        "bits-per-byte on the reference solutions. Writes OUTPUT/results.json and per-item samples.",
+    )
+    p.add_argument("checkpoint", help="local Hugging Face causal-LM folder")
+    _add_config_args(p)
+    p.add_argument("--output", "-o", default=None,
+                   help="output folder (default: <workdir>/evaluate/<checkpoint folder name>)")
+    p.add_argument("--limit", type=int, default=None, metavar="N", help="score N items per benchmark "
+                   "(overrides evaluate.limit)")
+    p.add_argument("--no-progress", action="store_true",
+                   help="no progress bars where the libraries allow it (TQDM_DISABLE); lm-eval logs warnings only")
+    p.set_defaults(func=cmd_evaluate)
+
+
+def cmd_evaluate(args: argparse.Namespace) -> int:
+    from training.evaluate import evaluate_checkpoint, format_results
+
+    if args.no_progress:
+        import os
+
+        os.environ["TQDM_DISABLE"] = "1"  # lm-eval's and transformers' tqdm bars
+    cfg = _config_from_args(args)
+    if args.limit is not None:
+        try:
+            cfg.evaluate.limit = args.limit
+        except ValueError as exc:
+            raise ConfigError(f"evaluate.limit: {exc}") from None
+    out = Path(args.output) if args.output else cfg.workdir_path / "evaluate" / Path(args.checkpoint).resolve().name
+    try:
+        results = evaluate_checkpoint(args.checkpoint, out, cfg.evaluate, cfg.workdir_path,
+                                      progress=not args.no_progress)
+    except (FileNotFoundError, ValueError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    print(format_results(results))
+    print(f"results: {out / 'results.json'}")
+    return 0
+
+
+def _add_validate(sub) -> None:
+    p = sub.add_parser(
+        "validate", help="train the model at equal tokens on the blend and on cc_text alone, evaluate both",
+        description="DeepSeekMath's corpus check at our scale: train.model (default: the tiny model) for "
+        "validation.steps steps on <workdir>/megatron's blend and on validation.baseline_source alone, evaluate "
+        "both (see `evaluate`), and write <workdir>/validate/results.json and loss_curves.png (shown by `report`).",
+    )
+    _add_config_args(p)
+    p.add_argument("--no-progress", action="store_true",
+                   help="no progress bars where the libraries allow it (TQDM_DISABLE); lm-eval logs warnings only")
+    p.set_defaults(func=cmd_validate)
+
+
+def cmd_validate(args: argparse.Namespace) -> int:
+    from training.validate import format_table, run_validation
+
+    if args.no_progress:
+        import os
+
+        os.environ["TQDM_DISABLE"] = "1"
+    cfg = _config_from_args(args)
+    try:
+        results = run_validation(cfg, progress=not args.no_progress)
+    except (FileNotFoundError, ValueError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    print(format_table(results))
+    print(f"results: {cfg.workdir_path / 'validate' / 'results.json'}")
+    return 0
+
+
 COMMANDS: list[Callable] = [_add_run, _add_synth, _add_synth_mixture, _add_extract, _add_dedup, _add_recall,
-                            _add_decontam, _add_tokenize, _add_train, _add_scan, _add_inspect, _add_show,
-                            _add_report]
+                            _add_decontam, _add_tokenize, _add_train, _add_evaluate, _add_validate, _add_scan,
+                            _add_inspect, _add_show, _add_report]
 
 
 def build_parser() -> argparse.ArgumentParser:

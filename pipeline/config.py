@@ -437,6 +437,71 @@ class TrainConfig(_Section):
         return self.batch_tokens // (self.seq_len * self.micro_batch * self.workers)
 
 
+class MegatronConfig(_Section):
+    """The Megatron-LM hand-off (``<workdir>/megatron/pretrain_gpt.sh``): the model it continues and the schedule.
+
+    Defaults are DeepSeekMath's (§2.3): DeepSeek-Coder-Base-v1.5 7B, 500B tokens, ~10M tokens a batch."""
+
+    model_name: str = Field("deepseek-ai/deepseek-coder-7b-base-v1.5", min_length=1,
+                            description="the model INIT_CHECKPOINT holds (named in the script and in errors)")
+    vocab_size: int = Field(102_400, ge=2, description="that model's embedding rows (config.json vocab_size)")
+    vocab_padding: int = Field(4096, ge=0, description="embedding rows the model's tokenizer may leave unused "
+                               "(DeepSeek's 100,015 tokens in 102,400 rows: 2,385)")
+    train_tokens: float = Field(500e9, gt=0)
+    batch_tokens: int = Field(10_000_000, ge=1, description="tokens per optimizer step; the global batch is this "
+                              "over seq_len, rounded to a multiple of micro batch x data-parallel size")
+    seq_len: int = Field(4096, ge=8)
+    lr: float = Field(4.2e-4, gt=0)
+    warmup_iters: int = Field(2000, ge=0)
+    model_args: dict[str, int | float | str] = Field(
+        default_factory=lambda: {"num-layers": 30, "hidden-size": 4096, "ffn-hidden-size": 11008,
+                                 "num-attention-heads": 32, "rotary-base": 10000, "norm-epsilon": 1e-6},
+        description="pretrain_gpt.py flags for the model's shape (Llama architecture: RoPE, SwiGLU, RMSNorm)")
+
+    def tokenizer_mismatch(self, tokens: int) -> str | None:
+        """Why a tokenizer of ``tokens`` tokens cannot feed this model, or None when it can."""
+        if tokens > self.vocab_size:
+            return (f"the tokenizer has {tokens:,} tokens but {self.model_name} has {self.vocab_size:,} embedding "
+                    "rows: ids past its vocabulary would index nothing")
+        if self.vocab_size - tokens > self.vocab_padding:
+            return (f"the tokenizer has {tokens:,} tokens but {self.model_name} has {self.vocab_size:,} embedding "
+                    f"rows ({self.vocab_size - tokens:,} unused, more than megatron.vocab_padding="
+                    f"{self.vocab_padding:,}): it is not that model's tokenizer, so its ids would mean nothing to "
+                    "the model")
+        return None
+
+
+class EvaluateConfig(_Section):
+    """``python -m pipeline evaluate CHECKPOINT``: few-shot GSM8K and MATH, bits-per-byte on their solutions."""
+
+    gsm8k: str | None = Field("{workdir}/minicc/benchmarks/gsm8k/test.jsonl",
+                              description="GSM8K-format jsonl (question, answer); {workdir} expands; null: skip")
+    math: str | None = Field("{workdir}/minicc/benchmarks/math", description="MATH release: folder, .tar.gz or "
+                             "jsonl (problem, solution); {workdir} expands; null: skip")
+    gsm8k_shots: int = Field(8, ge=0, description="few-shot examples (the first items of the file, not scored)")
+    math_shots: int = Field(4, ge=0)
+    limit: int | None = Field(None, ge=1, description="score at most this many items per benchmark")
+    max_new_tokens: int = Field(256, ge=1, description="greedy generation length for an answer")
+    max_length: int | None = Field(None, ge=16, description="context window; null: the model's")
+    batch_size: int = Field(8, ge=1)
+    device: str = Field("cpu", min_length=1, description="torch device, e.g. cpu or cuda")
+
+    def path(self, name: str, workdir: Path) -> Path | None:
+        value = getattr(self, name)
+        return None if value is None else Path(value.replace("{workdir}", str(workdir)))
+
+
+class ValidateConfig(_Section):
+    """``make validate``: the default model trained at equal tokens on the blend and on cc_text alone."""
+
+    steps: int = Field(300, ge=2, description="optimizer steps of each run (train.batch_tokens each)")
+    limit: int | None = Field(40, ge=1, description="items scored per benchmark (replaces evaluate.limit)")
+    shots: int | None = Field(2, ge=0, description="few-shot examples for both benchmarks (the tiny model sees "
+                              "256 positions); null: evaluate's")
+    max_new_tokens: int = Field(64, ge=1, description="generation length (replaces evaluate.max_new_tokens)")
+    baseline_source: str = Field("cc_text", min_length=1, description="the source trained on alone")
+
+
 class Config(_Section):
     """The whole run. ``workdir`` holds one sub-folder per stage."""
 
@@ -450,6 +515,9 @@ class Config(_Section):
     tokenize: TokenizeConfig = Field(default_factory=TokenizeConfig)
     mixture: MixtureConfig = Field(default_factory=MixtureConfig)
     train: TrainConfig = Field(default_factory=TrainConfig)
+    megatron: MegatronConfig = Field(default_factory=MegatronConfig)
+    evaluate: EvaluateConfig = Field(default_factory=EvaluateConfig)
+    validation: ValidateConfig = Field(default_factory=ValidateConfig)
 
     @property
     def workdir_path(self) -> Path:

@@ -682,6 +682,17 @@ def _accounting_table(rows: list[dict], totals: dict) -> str:
             "</th><th>note</th></tr>" + "".join(body) + "</table>" + verdict)
 
 
+def _validation(workdir: Path, out: Path) -> str:
+    """`make validate`'s table and loss curves, when <workdir>/validate/ is complete (training/validate.py)."""
+    from training.validate import report_section
+
+    try:
+        return report_section(workdir / "validate", out)
+    except Exception as exc:  # a broken artefact must not hide the rest of the report
+        log.warning("report: validate section failed: %s", exc)
+        return ""
+
+
 def _figures(workdir: Path, rows: list[dict], out: Path, facts: CorpusFacts,
              plots: list[tuple[str, str, Callable]] = PLOTS) -> tuple[list[str], list[str]]:
     sections, made = [], []
@@ -731,6 +742,7 @@ def build_report(workdir: str | Path, out: str | Path | None = None, *, seed: in
 <p class="note">Drawn at random (seed {seed}) from the corpus; TeX is shown as source, as a model reads it.</p>
 {_samples_html(sample_documents(workdir, seed=seed))}
 <h2>Config</h2>{_config_html(workdir)}
+{_validation(workdir, out)}
 </body></html>
 """
     with atomic_path(out / "index.html") as tmp:

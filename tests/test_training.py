@@ -26,8 +26,10 @@ TINY_TRAIN = {
 
 
 def _cfg(workdir: Path, **extra):
+    # megatron.*: the launch script's model is one whose vocabulary is this embedded 512-token BPE
     return load_config(REPO / "configs" / "default.yaml", {
-        "workdir": str(workdir), "tokenize.vocab_size": 512, "mixture.standin_docs": 120, **TINY_TRAIN, **extra})
+        "workdir": str(workdir), "tokenize.vocab_size": 512, "mixture.standin_docs": 120,
+        "megatron.model_name": "tiny-512", "megatron.vocab_size": 512, **TINY_TRAIN, **extra})
 
 
 @pytest.fixture(scope="session")
@@ -98,15 +100,147 @@ def test_mixture_renormalises_and_writes_blend_and_launch_script(megatron_run):
     assert weights == pytest.approx({"math_corpus": 56 / 86, "code": 20 / 86, "cc_text": 10 / 86})
     parts = (folder / "data_path.txt").read_text().split()
     assert [float(w) for w in parts[0::2]] == pytest.approx([56 / 86, 20 / 86, 10 / 86], abs=1e-5)
-    for prefix in parts[1::2]:
-        assert megatron_indexed().IndexedDataset.exists(prefix)
+    assert parts[1::2] == ["math_corpus_text_document", "code_text_document", "cc_text_text_document"]
+    for prefix in parts[1::2]:  # relative to the folder (the launch script's DATA_ROOT)
+        assert megatron_indexed().IndexedDataset.exists(str(folder / prefix))
     script = (folder / "pretrain_gpt.sh").read_text()
     assert subprocess.run(["bash", "-n", str(folder / "pretrain_gpt.sh")]).returncode == 0
+    assert str(folder.resolve()) not in script  # nothing absolute to the machine that tokenised
+    # DeepSeekMath's schedule; the header shows the global batch arithmetic at the defaults (8 GPUs: DP 8)
     for needle in ("--adam-beta1 0.9", "--adam-beta2 0.95", "--weight-decay 0.1", "--lr-warmup-iters 2000",
                    "--lr 0.00042 ", "--lr 0.00013272 ", "--lr 4.2e-05", "--override-opt_param-scheduler",
-                   "--exit-interval 40006", "--exit-interval 45007", "--train-iters 50008",
-                   "--tokenizer-type HuggingFaceTokenizer", "--global-batch-size 2441"):
+                   "--tokenizer-type HuggingFaceTokenizer", "round(10000000 / (4096 * 1 * 8)) * 8 = 305 * 8 = 2440",
+                   "= 50029 iterations", "iterations 0..40023", "iterations 40023..45026"):
         assert needle in script, needle
+
+
+def _dry_run(script: Path, **env) -> dict:
+    """``DRY_RUN=1 pretrain_gpt.sh``: the printed arithmetic and each phase's pretrain_gpt.py arguments."""
+    import os
+    import shlex
+
+    res = subprocess.run(["bash", str(script)], capture_output=True, text=True,
+                         env={**os.environ, "DRY_RUN": "1", **{k: str(v) for k, v in env.items()}})
+    assert res.returncode == 0, res.stderr
+    lines = res.stdout.splitlines()
+    phases = [shlex.split(line) for line in lines if line.startswith("torchrun ")]
+    args = phases[0]
+
+    def value(flag: str) -> str:
+        return args[args.index(flag) + 1]
+
+    i = args.index("--data-path") + 1
+    blend = []
+    while not args[i].startswith("--"):
+        blend.append(args[i])
+        i += 1
+    return {"text": res.stdout, "phases": phases, "gbs": int(value("--global-batch-size")),
+            "micro": int(value("--micro-batch-size")), "iters": int(value("--train-iters")),
+            "seq_len": int(value("--seq-length")), "tokenizer": value("--tokenizer-model"),
+            "prefixes": blend[1::2], "weights": [float(w) for w in blend[0::2]]}
+
+
+@pytest.mark.parametrize("gpus,nodes,tp,pp,micro", [(8, 1, 1, 1, 1), (8, 2, 2, 1, 2), (4, 3, 1, 2, 3), (1, 1, 1, 1, 4)])
+def test_launch_script_global_batch_passes_megatron_core_calculator(megatron_run, gpus, nodes, tp, pp, micro):
+    """The launch script's numbers through megatron-core's own micro-batch calculator (which raised "global
+    batch size (2441) is not divisible by micro batch size (1) times data parallel size (8)" before)."""
+    from megatron.core.num_microbatches_calculator import ConstantNumMicroBatchesCalculator, \
+        destroy_num_microbatches_calculator, get_num_microbatches, init_num_microbatches_calculator
+
+    cfg, _, _ = megatron_run
+    run = _dry_run(cfg.workdir_path / "megatron" / "pretrain_gpt.sh", GPUS_PER_NODE=gpus, NNODES=nodes, TP=tp,
+                   PP=pp, MICRO_BATCH=micro)
+    dp = gpus * nodes // (tp * pp)
+    assert run["micro"] == micro and len(run["phases"]) == 3
+    calc = ConstantNumMicroBatchesCalculator(run["gbs"], run["micro"], dp, False, 0)
+    assert calc.get() * micro * dp == run["gbs"] == calc.get_current_global_batch_size()
+    init_num_microbatches_calculator(0, None, run["gbs"], run["micro"], dp)
+    try:
+        assert get_num_microbatches() == run["gbs"] // (micro * dp)
+    finally:
+        destroy_num_microbatches_calculator()
+    # the nearest divisible batch to megatron.batch_tokens, printed with its arithmetic
+    unit = micro * dp
+    assert abs(run["gbs"] * 4096 - 10_000_000) <= unit * 4096 / 2
+    assert f"DP = GPUS_PER_NODE * NNODES / (TP * PP) = {gpus} * {nodes} / ({tp} * {pp}) = {dp}" in run["text"]
+    assert f"= {run['gbs'] // unit} * {unit} = {run['gbs']} sequences" in run["text"]
+    if (gpus, nodes, tp, pp, micro) == (8, 1, 1, 1, 1):  # the defaults the issue quotes
+        assert run["gbs"] == 2440 and run["iters"] == 50029
+
+
+def test_launch_script_data_builds_with_megatron_core_dataset_builder(megatron_run, tmp_path):
+    """The folder copied elsewhere (DATA_ROOT): megatron-core's BlendedMegatronDatasetBuilder builds GPTDatasets
+    over the script's --data-path blend, with megatron-core's tokenizer (Hugging Face library) over its tokenizer/."""
+    import shutil
+
+    from megatron.core.datasets.blended_megatron_dataset_builder import BlendedMegatronDatasetBuilder
+    from megatron.core.datasets.gpt_dataset import GPTDataset, GPTDatasetConfig
+    from megatron.core.tokenizers import MegatronTokenizer
+
+    cfg, stats, _ = megatron_run
+    root = tmp_path / "cluster" / "mathcorpus"
+    shutil.copytree(cfg.workdir_path / "megatron", root, ignore=shutil.ignore_patterns("standins", "drops", "*_stats.json", "mixture.json"))
+    run = _dry_run(root / "pretrain_gpt.sh", DATA_ROOT=root)
+    assert run["prefixes"] == [str(root / f"{n}_text_document") for n in ("math_corpus", "code", "cc_text")]
+    assert run["tokenizer"] == str(root / "tokenizer")
+    tokenizer = MegatronTokenizer.from_pretrained(run["tokenizer"], metadata_path={"library": "huggingface",
+                                                                                   "model_type": "gpt"})
+    seq_len = 64  # the script's is 4,096: longer than these small test sources, so a shorter window here
+    # split 1,0,0, not the script's 998,1,1: 0.1% of these few-hundred-document sources is no document, and
+    # megatron-core counts epochs of an empty split forever (a real corpus has thousands of documents there)
+    config = GPTDatasetConfig(random_seed=1234, sequence_length=seq_len, blend=(run["prefixes"], run["weights"]),
+                              split="1,0,0", tokenizer=tokenizer, reset_position_ids=False,
+                              reset_attention_mask=False, eod_mask_loss=False)
+    samples = 2 * run["gbs"]  # two iterations of the script's global batch
+    train, _, _ = BlendedMegatronDatasetBuilder(GPTDataset, [samples, 0, 0], lambda: True, config).build()
+    assert len(train) >= samples
+    counts = np.bincount(train.dataset_index[:samples], minlength=3)
+    np.testing.assert_allclose(counts / samples, run["weights"], atol=0.01)
+    streams = [np.concatenate([d.dataset[i] for i in range(len(d.dataset))]).astype(np.int64).tobytes()
+               for d in train.datasets]
+    eod = tokenizer.eod
+    for k in range(0, samples, 97):
+        tokens = train[k]["tokens"].numpy().astype(np.int64)
+        assert tokens.shape == (seq_len,) and tokens.max() < tokenizer.vocab_size == 512
+        # documents are shuffled, so check each piece up to an EOD: a run of that source's tokens as written
+        cuts = [0, *(np.flatnonzero(tokens == eod) + 1), seq_len]
+        for a, b in zip(cuts, cuts[1:]):
+            if b > a:
+                at = streams[train.dataset_index[k]].find(tokens[a:b].tobytes())
+                assert at >= 0 and at % 8 == 0, (k, a, b)
+
+
+def test_launch_script_refuses_the_embedded_bpe_for_another_model(tmp_path):
+    from pipeline.config import MegatronConfig
+    from training.mixture import launch_script
+
+    script = tmp_path / "pretrain_gpt.sh"
+    script.write_text(launch_script([(1.0, "math_corpus_text_document")], MegatronConfig(), 4096,
+                                    embedded_tokenizer=True))
+    res = subprocess.run(["bash", str(script)], capture_output=True, text=True, env={"DRY_RUN": "1", "PATH": "/usr/bin:/bin"})
+    assert res.returncode == 2 and "torchrun" not in res.stdout
+    assert "embedded 4,096-token BPE" in res.stderr and "102,400 embedding rows" in res.stderr
+    assert "tokenize.tokenizer" in res.stderr
+
+
+def test_tokenize_refuses_a_tokenizer_that_is_not_the_models(megatron_run, tmp_path, capsys):
+    from pipeline.cli import main
+    from pipeline.config import MegatronConfig
+    from training.mixture import vocab_multiple
+
+    cfg, _, _ = megatron_run
+    workdir = tmp_path / "run"
+    rc = main(["tokenize", "--set", f"workdir={workdir}",
+               "--set", f"tokenize.tokenizer={cfg.workdir_path / 'megatron' / 'tokenizer'}",
+               "--corpus", str(cfg.workdir_path / "corpus")])
+    err = capsys.readouterr().err
+    assert rc == 2 and not (workdir / "megatron").exists()
+    assert "tokenize.tokenizer" in err and "deepseek-ai/deepseek-coder-7b-base-v1.5" in err
+    assert "512 tokens" in err and "102,400 embedding rows" in err
+    # DeepSeek's own tokenizer (100,015 tokens in 102,400 rows) matches; Megatron pads it with multiple 4,096
+    assert MegatronConfig().tokenizer_mismatch(100_015) is None
+    assert "would index nothing" in MegatronConfig().tokenizer_mismatch(102_401)
+    assert vocab_multiple(100_015, 102_400) == 4096 and -(-100_015 // 4096) * 4096 == 102_400
 
 
 def test_blend_weights_are_honoured_over_a_sample():
@@ -217,3 +351,49 @@ def test_megatron_stage_skips_without_a_corpus(tmp_path):
     cfg = _cfg(tmp_path)
     stats = _stage_megatron(cfg, tmp_path / "megatron")
     assert "skipped" in stats and not is_complete(tmp_path / "megatron")
+
+
+def test_validate_trains_on_equal_tokens_evaluates_both_and_the_report_shows_them(megatron_run, capsys):
+    """`make validate`'s command on the run: the blend and cc_text alone, equal tokens, both scored."""
+    import random
+
+    from faker import Faker
+
+    from pipeline.cli import main
+    from pipeline.report import build_report
+    from pipeline.synth.benchmarks import generate_benchmarks, write_benchmarks
+
+    cfg, _, _ = megatron_run
+    workdir = cfg.workdir_path
+    sizes = cfg.synth.benchmarks.model_copy(update={"gsm8k": 6, "math": 6, "cmath": 1, "agieval": 1})
+    write_benchmarks(generate_benchmarks(random.Random(2), Faker("en_US"), Faker("zh_CN"), sizes),
+                     workdir / "minicc" / "benchmarks")  # the mini-CC's files, where the default config reads them
+    overrides = {"workdir": str(workdir), "tokenize.vocab_size": 512, "megatron.vocab_size": 512, **TINY_TRAIN,
+                 "validation.steps": 4, "validation.limit": 2, "validation.shots": 1, "validation.max_new_tokens": 4}
+    args = ["validate", "--no-progress", "--config", str(REPO / "configs" / "default.yaml")]
+    for k, v in overrides.items():
+        args += ["--set", f"{k}={json.dumps(v)}"]
+    assert main(args) == 0
+    out = capsys.readouterr().out
+    results = json.loads((workdir / "validate" / "results.json").read_text())
+    runs = results["runs"]
+    assert list(runs) == ["blend", "cc_text"] and runs["cc_text"]["sources"] == ["cc_text"]
+    assert runs["blend"]["sources"] == ["math_corpus", "code", "cc_text"]
+    assert runs["blend"]["tokens"] == runs["cc_text"]["tokens"] == results["tokens_per_run"] == 4 * 256
+    for r in runs.values():
+        for name in ("gsm8k", "math"):
+            b = r["benchmarks"][name]
+            assert b["items"] == 2 and b["shots"] == 1 and 0 < b["bits_per_byte"] < 20
+    assert "blend" in out and "cc_text" in out and "gsm8k bpb" in out
+    assert (workdir / "validate" / "loss_curves.png").stat().st_size > 5000
+    build_report(workdir)
+    page = (workdir / "report" / "index.html").read_text()
+    assert "Does the corpus teach math?" in page and "validate_loss_curves.png" in page
+    assert (workdir / "report" / "validate_loss_curves.png").exists()
+
+
+def test_train_accepts_no_progress(tmp_path, capsys):
+    from pipeline.cli import main
+
+    assert main(["train", "--no-progress", "--set", f"workdir={tmp_path}"]) == 2  # no corpus yet: a clear error
+    assert "no corpus" in capsys.readouterr().err

@@ -3,14 +3,16 @@ blend, and a ready Megatron-LM launch script with DeepSeekMath's hyper-parameter
 
 ``<workdir>/megatron/`` after the stage::
 
-    tokenizer/                          the Hugging Face tokenizer every dataset was made with
+    tokenizer/                          the Hugging Face tokenizer every dataset was made with (a copy of
+                                        tokenize.tokenizer, checked against megatron.*; or the embedded BPE)
     <source>_text_document.{bin,idx}    one Megatron indexed dataset per present source
     <source>_stats.json                 documents, tokens, dropped, seconds per source
     drops/<source>.parquet              documents not written (DROP_LOG_SCHEMA), when any
     standins/{code,cc_text}.jsonl       synth stand-ins, for sources configured without paths
     mixture.json                        sources, configured and renormalised weights, prefixes, tokens
-    data_path.txt                       the blend, as Megatron's --data-path takes it: "w1 prefix1 w2 prefix2 ..."
-    pretrain_gpt.sh                     Megatron-LM launch script (three phases, see below)
+    data_path.txt                       the blend, as Megatron's --data-path takes it: "w1 prefix1 w2 prefix2 ...",
+                                        prefixes relative to this folder
+    pretrain_gpt.sh                     Megatron-LM launch script (three phases; DATA_ROOT = this folder by default)
     _SUCCESS                            written last
 """
 from __future__ import annotations
@@ -64,92 +66,181 @@ def blend_string(weighted_prefixes: list[tuple[float, str]]) -> str:
     return " ".join(f"{w:.6g} {p}" for w, p in weighted_prefixes)
 
 
-# The model Megatron would continue training: DeepSeek-Coder-Base-v1.5 7B (Llama architecture), as DeepSeekMath did.
-DEEPSEEK_CODER_7B = {
-    "num-layers": 30, "hidden-size": 4096, "ffn-hidden-size": 11008, "num-attention-heads": 32,
-    "seq-length": 4096, "max-position-embeddings": 4096, "rotary-base": 10000, "norm-epsilon": 1e-6,
-}
+def global_batch(batch_tokens: int, seq_len: int, micro_batch: int, data_parallel: int) -> int:
+    """Sequences per optimizer step: ``batch_tokens / seq_len`` rounded to the nearest multiple of
+    ``micro_batch * data_parallel`` (at least one), so megatron-core's micro-batch calculator divides it.
+    Integer arithmetic, the same expression the launch script evaluates in bash."""
+    unit = micro_batch * data_parallel
+    return unit * max(1, (batch_tokens + unit * seq_len // 2) // (unit * seq_len))
 
 
-def launch_script(data_path_file: Path, tokenizer_dir: Path, *, train_tokens: float = 500e9,
-                  batch_tokens: float = 10e6, seq_len: int = 4096, lr: float = 4.2e-4, warmup: int = 2000) -> str:
+def train_iters(train_tokens: int, gbs: int, seq_len: int) -> int:
+    """Iterations for ``train_tokens`` at ``gbs`` sequences of ``seq_len`` (nearest, at least 10)."""
+    step = gbs * seq_len
+    return max(10, (train_tokens + step // 2) // step)
+
+
+def vocab_multiple(tokens: int, vocab_size: int) -> int | None:
+    """The ``--make-vocab-size-divisible-by`` (times TP) that makes Megatron pad a ``tokens``-token tokenizer to
+    exactly ``vocab_size`` rows, so the converted checkpoint's embedding loads: the largest power of two dividing
+    ``vocab_size`` when it is above the padding; None when no power of two does it."""
+    largest = vocab_size & -vocab_size
+    return largest if largest > vocab_size - tokens else None
+
+
+_ARITHMETIC = """\
+DP=$(( WORLD / (TP * PP) ))
+UNIT=$(( MICRO_BATCH * DP ))
+ACCUM=$(( (BATCH_TOKENS + UNIT * SEQ_LEN / 2) / (UNIT * SEQ_LEN) )); (( ACCUM >= 1 )) || ACCUM=1
+GBS=$(( ACCUM * UNIT ))
+STEP_TOKENS=$(( GBS * SEQ_LEN ))
+ITERS=$(( (TRAIN_TOKENS + STEP_TOKENS / 2) / STEP_TOKENS )); (( ITERS >= 10 )) || ITERS=10
+P1=$(( (8 * ITERS + 5) / 10 )); P2=$(( (9 * ITERS + 5) / 10 ))
+"""
+
+
+def launch_script(blend: list[tuple[float, str]], mcfg, tokenizer_tokens: int, *, embedded_tokenizer: bool,
+                  gpus_per_node: int = 8) -> str:
     """A bash script for Megatron-LM ``pretrain_gpt.py`` with DeepSeekMath's continued pre-training settings.
 
+    ``blend`` is (weight, dataset name) with names relative to the folder the script takes as ``DATA_ROOT``.
+    The global batch is computed at launch from ``mcfg.batch_tokens``, ``mcfg.seq_len``, ``MICRO_BATCH`` and
+    the data-parallel size ``GPUS_PER_NODE * NNODES / (TP * PP)`` (:func:`global_batch`), and printed with
+    its arithmetic. A tokenizer that is not the model's (the embedded BPE of the default run) makes the
+    script stop before torchrun with the reason.
+
     Megatron's schedulers (constant, linear, cosine, inverse-square-root, WSD) have no multi-step decay, so the
-    script runs three phases on one checkpoint folder: phase 1 warms up over ``warmup`` iterations to ``lr`` and
-    holds it (``--lr-decay-style constant``) until 80% of the iterations; phase 2 reloads the checkpoint and holds
-    ``0.316 * lr`` until 90%; phase 3 holds ``0.1 * lr`` to the end. Phases 2 and 3 pass
-    ``--override-opt_param-scheduler`` so the new ``--lr`` replaces the one stored in the checkpoint; the optimiser
-    state, iteration count and consumed samples (the data position) are reloaded, so the data stream continues.
-    This equals the paper's step schedule exactly at iteration granularity.
+    script runs three phases on one checkpoint folder: phase 1 warms up over ``warmup_iters`` iterations to
+    ``lr`` and holds it (``--lr-decay-style constant``) until 80% of the iterations; phase 2 reloads the
+    checkpoint and holds ``0.316 * lr`` until 90%; phase 3 holds ``0.1 * lr`` to the end. Phases 2 and 3 pass
+    ``--override-opt_param-scheduler`` so the new ``--lr`` replaces the one stored in the checkpoint; the
+    optimiser state, iteration count and consumed samples (the data position) are reloaded, so the data stream
+    continues. This equals the paper's step schedule exactly at iteration granularity.
     """
-    gbs = max(1, round(batch_tokens / seq_len))
-    iters = max(10, round(train_tokens / (gbs * seq_len)))
-    p1, p2 = round(0.8 * iters), round(0.9 * iters)
-    model = " \\\n  ".join(f"--{k} {v}" for k, v in DEEPSEEK_CODER_7B.items() if k not in ("seq-length",
-                                                                                          "max-position-embeddings"))
+    m = mcfg
+    lr = m.lr
+    seq_len = m.seq_len
+    train_tokens = int(m.train_tokens)
+    gbs = global_batch(m.batch_tokens, seq_len, 1, gpus_per_node)
+    iters = train_iters(train_tokens, gbs, seq_len)
+    p1, p2 = (8 * iters + 5) // 10, (9 * iters + 5) // 10
     q = shlex.quote
+    model = " \\\n  ".join(f"--{k} {q(str(v))}" for k, v in m.model_args.items())
+    data = " ".join(f'{w:.6g} "$DATA_ROOT"/{q(name)}' for w, name in blend)
+    mismatch = m.tokenizer_mismatch(tokenizer_tokens)
+    guard = ""
+    if mismatch:
+        why = ("error: " + (f"these datasets were tokenised with the embedded {tokenizer_tokens:,}-token BPE of the "
+                            "tiny default run; " if embedded_tokenizer else "") + mismatch)
+        fix = (f"set tokenize.tokenizer to {m.model_name}'s tokenizer folder (or megatron.* to the model this "
+               "tokenizer belongs to) and rerun: python -m pipeline tokenize --force")
+        guard = f"echo {q(why)} >&2\necho {q(fix)} >&2\nexit 2\n"
+    multiple = vocab_multiple(tokenizer_tokens, m.vocab_size)
+    if multiple is None:
+        vocab_flag = ""
+        vocab_note = (f"# No --make-vocab-size-divisible-by pads {tokenizer_tokens:,} tokens to exactly "
+                      f"{m.vocab_size:,} rows: convert the checkpoint with Megatron's padding (multiple of 128 x TP).")
+    else:
+        vocab_flag = '--make-vocab-size-divisible-by "$(( VOCAB_MULTIPLE / TP ))"'
+        vocab_note = (f"# --make-vocab-size-divisible-by VOCAB_MULTIPLE/TP: Megatron pads the tokenizer's "
+                      f"{tokenizer_tokens:,} tokens to {m.vocab_size:,} rows, the checkpoint's embedding.")
     return f"""#!/usr/bin/env bash
-# Continued pre-training with Megatron-LM on the blend in {data_path_file.name} (written by mathcorpus).
-# DeepSeekMath (arXiv 2402.03300, section 2.3): start from DeepSeek-Coder-Base-v1.5 7B, AdamW (0.9, 0.95),
-# weight decay 0.1, {train_tokens / 1e9:.0f}B tokens, batch ~{batch_tokens / 1e6:.0f}M tokens, peak LR {lr}, warmup {warmup},
-# LR x0.316 after 80% and x0.1 after 90% of training.
+# Continued pre-training of {m.model_name} with Megatron-LM on this folder's blend (written by mathcorpus).
+# DeepSeekMath (arXiv 2402.03300, section 2.3): AdamW (0.9, 0.95), weight decay 0.1, {train_tokens / 1e9:g}B tokens,
+# batch ~{m.batch_tokens / 1e6:g}M tokens, peak LR {lr}, warmup {m.warmup_iters}, LR x0.316 after 80% and x0.1 after 90%.
 #
-# Megatron-LM has no multi-step LR decay. This script runs three phases on one checkpoint folder:
-#   phase 1: iterations 0..{p1}: linear warmup over {warmup} iterations, then constant LR {lr}
+# Global batch (computed at launch, printed): sequences = round(BATCH_TOKENS / (SEQ_LEN * MICRO_BATCH * DP))
+# * MICRO_BATCH * DP, with DP = GPUS_PER_NODE * NNODES / (TP * PP), so that megatron-core's micro-batch
+# calculator divides it. With the defaults (8 GPUs, 1 node, TP = PP = MICRO_BATCH = 1: DP 8):
+#   round({m.batch_tokens} / ({seq_len} * 1 * 8)) * 8 = {gbs // gpus_per_node} * 8 = {gbs} sequences = {gbs * seq_len:,} tokens a step,
+#   {train_tokens:,} tokens / {gbs * seq_len:,} = {iters} iterations.
+#
+# Megatron-LM has no multi-step LR decay. This script runs three phases on one checkpoint folder
+# (iterations at the defaults above):
+#   phase 1: iterations 0..{p1}: linear warmup over {m.warmup_iters} iterations, then constant LR {lr}
 #   phase 2: iterations {p1}..{p2}: reload, --override-opt_param-scheduler, constant LR {lr * 0.316:.4g}
 #   phase 3: iterations {p2}..{iters}: reload, --override-opt_param-scheduler, constant LR {lr * 0.1:.4g}
 # Optimiser state, iteration and consumed samples come back from the checkpoint, so the data stream continues.
 #
 # Environment:
 #   MEGATRON_LM_DIR   a Megatron-LM checkout (pretrain_gpt.py)                          [required]
-#   INIT_CHECKPOINT   the starting model as a Megatron checkpoint (convert the HF one with
+#   INIT_CHECKPOINT   {m.model_name} as a Megatron checkpoint (convert the HF one with
 #                     Megatron-LM's tools/checkpoint/convert.py)                          [required]
+#   DATA_ROOT         the folder holding the *_text_document.bin/.idx and tokenizer/    [this script's folder]
 #   SAVE_DIR          where this run's checkpoints go                                     [./checkpoints]
-#   GPUS_PER_NODE, NNODES, NODE_RANK, MASTER_ADDR, MASTER_PORT   torchrun's rendezvous [8, 1, 0, localhost, 6000]
+#   GPUS_PER_NODE, NNODES, NODE_RANK, MASTER_ADDR, MASTER_PORT   torchrun's rendezvous [{gpus_per_node}, 1, 0, localhost, 6000]
 #   TP, PP, MICRO_BATCH   tensor/pipeline parallel sizes and per-GPU micro batch        [1, 1, 1]
+#   BATCH_TOKENS, TRAIN_TOKENS   tokens per step and in all                       [{m.batch_tokens}, {train_tokens}]
 #   PHASES            which phases to run, e.g. "2 3" to resume after phase 1          ["1 2 3"]
+#   DRY_RUN=1         print the arithmetic and each phase's command instead of running it
+{vocab_note}
 set -euo pipefail
 HERE="$(cd "$(dirname "${{BASH_SOURCE[0]}}")" && pwd)"
-: "${{MEGATRON_LM_DIR:?set MEGATRON_LM_DIR to a Megatron-LM checkout}}"
-: "${{INIT_CHECKPOINT:?set INIT_CHECKPOINT to the starting Megatron checkpoint}}"
+{guard}DATA_ROOT="${{DATA_ROOT:-$HERE}}"
+DRY_RUN="${{DRY_RUN:-0}}"
+if [[ "$DRY_RUN" != 1 ]]; then
+  : "${{MEGATRON_LM_DIR:?set MEGATRON_LM_DIR to a Megatron-LM checkout}}"
+  : "${{INIT_CHECKPOINT:?set INIT_CHECKPOINT to {m.model_name} as a Megatron checkpoint}}"
+fi
+MEGATRON_LM_DIR="${{MEGATRON_LM_DIR:-MEGATRON_LM_DIR}}"; INIT_CHECKPOINT="${{INIT_CHECKPOINT:-INIT_CHECKPOINT}}"
 SAVE_DIR="${{SAVE_DIR:-./checkpoints}}"
-GPUS_PER_NODE="${{GPUS_PER_NODE:-8}}"; NNODES="${{NNODES:-1}}"; NODE_RANK="${{NODE_RANK:-0}}"
+GPUS_PER_NODE="${{GPUS_PER_NODE:-{gpus_per_node}}}"; NNODES="${{NNODES:-1}}"; NODE_RANK="${{NODE_RANK:-0}}"
 MASTER_ADDR="${{MASTER_ADDR:-localhost}}"; MASTER_PORT="${{MASTER_PORT:-6000}}"
 TP="${{TP:-1}}"; PP="${{PP:-1}}"; MICRO_BATCH="${{MICRO_BATCH:-1}}"; PHASES="${{PHASES:-1 2 3}}"
-DATA_PATH="$(cat "$HERE/{data_path_file.name}")"
-TOKENIZER={q(str(tokenizer_dir))}
+BATCH_TOKENS="${{BATCH_TOKENS:-{m.batch_tokens}}}"; TRAIN_TOKENS="${{TRAIN_TOKENS:-{train_tokens}}}"
+SEQ_LEN={seq_len}; VOCAB_MULTIPLE={multiple or 128}
+TOKENIZER="$DATA_ROOT/tokenizer"
+DATA_PATH=({data})
+
+WORLD=$(( GPUS_PER_NODE * NNODES ))
+if (( WORLD % (TP * PP) )); then
+  echo "error: GPUS_PER_NODE * NNODES = $WORLD GPUs is not divisible by TP * PP = $(( TP * PP ))" >&2; exit 2
+fi
+if (( VOCAB_MULTIPLE % TP )); then
+  echo "error: TP=$TP does not divide the vocabulary padding multiple $VOCAB_MULTIPLE" >&2; exit 2
+fi
+{_ARITHMETIC.strip()}
+echo "data parallel: DP = GPUS_PER_NODE * NNODES / (TP * PP) = $GPUS_PER_NODE * $NNODES / ($TP * $PP) = $DP"
+echo "global batch: round(BATCH_TOKENS / (SEQ_LEN * MICRO_BATCH * DP)) * MICRO_BATCH * DP = round($BATCH_TOKENS / ($SEQ_LEN * $MICRO_BATCH * $DP)) * $UNIT = $ACCUM * $UNIT = $GBS sequences ($STEP_TOKENS tokens a step; $ACCUM micro-batches per rank)"
+echo "train iterations: round(TRAIN_TOKENS / (GBS * SEQ_LEN)) = round($TRAIN_TOKENS / $STEP_TOKENS) = $ITERS; LR steps down at $P1 (80%) and $P2 (90%)"
+for (( i = 1; i < ${{#DATA_PATH[@]}}; i += 2 )); do
+  [[ -f "${{DATA_PATH[i]}}.bin" && -f "${{DATA_PATH[i]}}.idx" ]] || {{
+    echo "error: ${{DATA_PATH[i]}}.bin/.idx not found: set DATA_ROOT to the folder holding the datasets" >&2; exit 2; }}
+done
+[[ -f "$TOKENIZER/tokenizer.json" || -f "$TOKENIZER/tokenizer_config.json" ]] || {{
+  echo "error: no tokenizer in $TOKENIZER: set DATA_ROOT to the folder holding tokenizer/" >&2; exit 2; }}
 
 common=(
   {model} \\
-  --seq-length {seq_len} --max-position-embeddings {seq_len} \\
+  --seq-length "$SEQ_LEN" --max-position-embeddings "$SEQ_LEN" \\
   --swiglu --normalization RMSNorm --position-embedding-type rope \\
   --untie-embeddings-and-output-weights --disable-bias-linear \\
   --attention-dropout 0 --hidden-dropout 0 \\
   --tensor-model-parallel-size "$TP" --pipeline-model-parallel-size "$PP" \\
-  --micro-batch-size "$MICRO_BATCH" --global-batch-size {gbs} \\
-  --train-iters {iters} \\
+  --micro-batch-size "$MICRO_BATCH" --global-batch-size "$GBS" \\
+  --train-iters "$ITERS" \\
   --optimizer adam --adam-beta1 0.9 --adam-beta2 0.95 --adam-eps 1e-8 \\
   --weight-decay 0.1 --clip-grad 1.0 --lr-decay-style constant \\
   --bf16 \\
-  --data-path $DATA_PATH --split 998,1,1 \\
-  --tokenizer-type HuggingFaceTokenizer --tokenizer-model "$TOKENIZER" \\
+  --data-path "${{DATA_PATH[@]}}" --split 998,1,1 \\
+  --tokenizer-type HuggingFaceTokenizer --tokenizer-model "$TOKENIZER" {vocab_flag} \\
   --save "$SAVE_DIR" --save-interval 1000 \\
   --log-interval 10 --eval-interval 1000 --eval-iters 10
 )
 
 run() {{
-  torchrun --nproc_per_node "$GPUS_PER_NODE" --nnodes "$NNODES" --node_rank "$NODE_RANK" \\
-    --master_addr "$MASTER_ADDR" --master_port "$MASTER_PORT" \\
-    "$MEGATRON_LM_DIR/pretrain_gpt.py" "${{common[@]}}" "$@"
+  local cmd=(torchrun --nproc_per_node "$GPUS_PER_NODE" --nnodes "$NNODES" --node_rank "$NODE_RANK"
+             --master_addr "$MASTER_ADDR" --master_port "$MASTER_PORT"
+             "$MEGATRON_LM_DIR/pretrain_gpt.py" "${{common[@]}}" "$@")
+  if [[ "$DRY_RUN" == 1 ]]; then printf '%q ' "${{cmd[@]}}"; echo; else "${{cmd[@]}}"; fi
 }}
 
 for phase in $PHASES; do
   case "$phase" in
     1) run --load "$INIT_CHECKPOINT" --finetune --no-load-optim --no-load-rng \\
-           --lr {lr} --min-lr {lr} --lr-warmup-iters {warmup} --exit-interval {p1} ;;
+           --lr {lr} --min-lr {lr} --lr-warmup-iters {m.warmup_iters} --exit-interval "$P1" ;;
     2) run --load "$SAVE_DIR" --override-opt_param-scheduler \\
-           --lr {lr * 0.316:.6g} --min-lr {lr * 0.316:.6g} --lr-warmup-iters 0 --exit-interval {p2} ;;
+           --lr {lr * 0.316:.6g} --min-lr {lr * 0.316:.6g} --lr-warmup-iters 0 --exit-interval "$P2" ;;
     3) run --load "$SAVE_DIR" --override-opt_param-scheduler \\
            --lr {lr * 0.1:.6g} --min-lr {lr * 0.1:.6g} --lr-warmup-iters 0 ;;
     *) echo "unknown phase $phase" >&2; exit 2 ;;
@@ -165,9 +256,12 @@ def build_megatron(cfg: Config, folder: Path, corpus_paths: list[str] | None = N
     from pipeline.synth.mixture import generate_mixture_standins
     from training.tokenizer import train_bpe_tokenizer
 
-    folder.mkdir(parents=True, exist_ok=True)
     workdir = cfg.workdir_path
     tk = cfg.tokenize
+    tokenizer_dir = folder / "tokenizer"
+    if tk.tokenizer:  # first: a tokenizer that is not the Megatron model's stops the stage before any work
+        _adopt_tokenizer(Path(tk.tokenizer), tokenizer_dir, cfg.megatron)
+    folder.mkdir(parents=True, exist_ok=True)
     mix = cfg.mixture.model_copy(deep=True)
     if corpus_paths is not None:  # an explicit corpus (the `tokenize` command) replaces math_corpus's paths
         for src in mix.sources:
@@ -179,16 +273,14 @@ def build_megatron(cfg: Config, folder: Path, corpus_paths: list[str] | None = N
         generate_mixture_standins(standin_dir, docs=mix.standin_docs, seed=cfg.synth.seed)
     sources = present_sources(mix, workdir, standin_dir if needs_standin else None)
 
-    if tk.tokenizer:
-        tokenizer_dir = Path(tk.tokenizer).resolve()
-    else:
-        tokenizer_dir = folder / "tokenizer"
-        if not is_vouched(tokenizer_dir):  # missing, or not exactly what was trained and checked
-            first = next((s for s in sources if s.name == "math_corpus"), sources[0])
-            log.info("training a byte-level BPE (%d tokens) on the first %d documents of %s", tk.vocab_size,
-                     tk.train_docs, first.name)
-            train_bpe_tokenizer(_first_texts(first.paths, tk.text_column, tk.train_docs), tokenizer_dir,
-                                tk.vocab_size)
+    if not tk.tokenizer and not is_vouched(tokenizer_dir):  # missing, or not exactly what was trained and checked
+        first = next((s for s in sources if s.name == "math_corpus"), sources[0])
+        log.info("training a byte-level BPE (%d tokens) on the first %d documents of %s", tk.vocab_size,
+                 tk.train_docs, first.name)
+        train_bpe_tokenizer(_first_texts(first.paths, tk.text_column, tk.train_docs), tokenizer_dir, tk.vocab_size)
+    from training.tokenizer import load_tokenizer, vocab_size
+
+    tokenizer_tokens = vocab_size(load_tokenizer(tokenizer_dir))
 
     from pipeline.ray_env import ensure_ray
 
@@ -199,18 +291,43 @@ def build_megatron(cfg: Config, folder: Path, corpus_paths: list[str] | None = N
     finally:
         if started_ray:
             ray.shutdown()
-    blend = blend_string([(s["weight"], s["prefix"]) for s in per_source])
+    # data_path.txt and the script name datasets relative to this folder (the script's DATA_ROOT), so the
+    # folder can be copied to the training cluster as it is; mixture.json keeps absolute prefixes for `train`.
+    relative = [(s["weight"], Path(s["prefix"]).name) for s in per_source]
+    blend = blend_string(relative)
     write_bytes_atomic(folder / "data_path.txt", (blend + "\n").encode())
     write_json_atomic(folder / "mixture.json", {"tokenizer": str(tokenizer_dir.resolve()), "sources": per_source,
-                                                "data_path": blend})
+                                                "data_path": blend, "tokenizer_tokens": tokenizer_tokens,
+                                                "tokenizer_origin": tk.tokenizer or "embedded BPE"})
     script = folder / "pretrain_gpt.sh"
     with atomic_path(script) as tmp:
-        tmp.write_text(launch_script(folder / "data_path.txt", tokenizer_dir.resolve()))
+        tmp.write_text(launch_script(relative, cfg.megatron, tokenizer_tokens, embedded_tokenizer=not tk.tokenizer))
         tmp.chmod(0o755)
     stats = {"sources": {s["name"]: {k: s[k] for k in ("weight", "tokens", "docs", "dropped", "standin")}
                          for s in per_source}, "tokens": sum(s["tokens"] for s in per_source)}
     mark_complete(folder, stats)
     return stats
+
+
+def _adopt_tokenizer(source: Path, tokenizer_dir: Path, mcfg) -> None:
+    """Check that the configured tokenizer is the Megatron model's, then save a copy in ``tokenizer_dir`` (the
+    folder the launch script reads under DATA_ROOT)."""
+    from pipeline.config import ConfigError
+    from pipeline.io import atomic_path
+    from training.tokenizer import load_tokenizer, vocab_size
+
+    try:
+        tok = load_tokenizer(source)
+    except (OSError, ValueError) as exc:
+        raise ConfigError(f"tokenize.tokenizer: {exc}") from None
+    why = mcfg.tokenizer_mismatch(vocab_size(tok))
+    if why:
+        raise ConfigError(f"tokenize.tokenizer ({source}) does not match megatron.model_name / megatron.vocab_size: "
+                          f"{why}. Name {mcfg.model_name}'s own tokenizer folder, or set megatron.model_name and "
+                          "megatron.vocab_size to the model this tokenizer belongs to.")
+    if not (tokenizer_dir / "tokenizer_config.json").exists():
+        with atomic_path(tokenizer_dir) as tmp:
+            tok.save_pretrained(str(tmp))
 
 
 def _tokenize_source(src: PresentSource, folder: Path, tokenizer_dir: Path, tk) -> dict:
