@@ -498,7 +498,6 @@ def _add_train(sub) -> None:
     _add_corpus_arg(p, "when megatron/ is not built yet, tokenise these files as the math corpus first")
     p.add_argument("--stop-after", type=int, default=None, metavar="N",
                    help="end after N steps of this invocation (the schedule still spans train.steps); resume later")
-    p.add_argument("--no-progress", action="store_true", help="no progress bars (log lines stay)")
     p.set_defaults(func=cmd_train)
 
 
@@ -540,8 +539,6 @@ def _add_evaluate(sub) -> None:
                    help="output folder (default: <workdir>/evaluate/<checkpoint folder name>)")
     p.add_argument("--limit", type=int, default=None, metavar="N", help="score N items per benchmark "
                    "(overrides evaluate.limit)")
-    p.add_argument("--no-progress", action="store_true",
-                   help="no progress bars where the libraries allow it (TQDM_DISABLE); lm-eval logs warnings only")
     p.set_defaults(func=cmd_evaluate)
 
 
@@ -578,8 +575,6 @@ def _add_validate(sub) -> None:
         "both (see `evaluate`), and write <workdir>/validate/results.json and loss_curves.png (shown by `report`).",
     )
     _add_config_args(p)
-    p.add_argument("--no-progress", action="store_true",
-                   help="no progress bars where the libraries allow it (TQDM_DISABLE); lm-eval logs warnings only")
     p.set_defaults(func=cmd_validate)
 
 
