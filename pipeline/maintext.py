@@ -6,15 +6,17 @@ resiliparse's main-content mode keeps user cards, vote counters and footers, and
 
 The steps, each cheap (one walk of the tree, C-level lxml calls where possible):
 
-1. **Prune** what is never content: scripts, styles, forms' controls, ``<nav>``, elements hidden by attribute
-   or inline style, and containers whose ``class``/``id`` name a boilerplate role (navigation, sidebar,
-   footer, share bar, cookie banner, related links, user cards, vote widgets ...).
+1. **Prune** what is never content: scripts, styles, form controls, ``<nav>``, ``hidden``/``aria-hidden``
+   elements, and furniture named as such (cookie consent, footer, share bar, menu, ads ...) unless it wraps
+   the page; **mark** ``<footer>``/``<aside>`` and containers whose ``class``/``id`` words name a sidebar,
+   related links, a vote widget or a user card (dropped unless they hold much of the page's prose).
 2. **Segment** the rest into blocks (paragraphs, headings, list items, table rows, code blocks, quotes),
    each with its text, how much of it is link text, and its element.
 3. **Locate** the content region: the deepest element holding most of the page's prose (blocks with
-   sentences, few links). Threads keep every post because the posts share that region.
+   sentences, few links; comment lists and recommendation streams count less), its siblings that hold a
+   real share (a Q&A page's question), narrowed to a container named as the body unless the page is a thread.
 4. **Filter** blocks inside the region: link lists, short lines repeated across posts ("Reply", "Quote",
-   "Link to comment"), and bare counters go; headings, list items and sentences stay.
+   "Link to comment"), and lines of dates and counters go; headings, list items and sentences stay.
 5. **Write** Markdown-like text: ``#`` headings, paragraphs apart by a blank line, ``-`` list items,
    fenced code, ``|`` table rows; math (already rewritten to ``$..$`` by :mod:`pipeline.htmlmath`) as is.
 """
@@ -81,8 +83,6 @@ ASIDE_WORDS = frozenset((
     "outbrain", "taboola", "stream", "feed", "more", "latest", "list",
 ))
 ASIDE_PROSE_WEIGHT = 0.2
-#: Enclosing elements whose words a block keeps (for the block model's features).
-CONTEXT_DEPTH = 4
 _WORD_SPLIT = re.compile(r"[\s_\-]+")
 _CJK = re.compile(r"[\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uac00-\ud7af]")
 _WORD = re.compile(r"[^\W_]+", re.U)
@@ -108,12 +108,6 @@ def _role_words(el) -> frozenset:
     return frozenset().union(*(_words_of(v) for v in (cls, id_, role) if v))
 
 
-def is_hidden(el) -> bool:
-    """Hidden by its own markup (``hidden``, ``aria-hidden``). An inline ``display: none`` is not enough:
-    spoilers and "show more" boxes use it for text a reader opens (real threads hide answers that way)."""
-    return el.get("hidden") is not None or (el.get("aria-hidden") or "").lower() == "true"
-
-
 def is_boilerplate_container(el, words: set[str] | None = None) -> bool:
     """A container whose class/id/role words name a role that is not content (navigation, share bar ...).
 
@@ -135,7 +129,6 @@ class Block:
     level: int = 0  # heading level, or list depth
     boiler: object = None  # the outermost container marked as boilerplate around this block, if any
     prior: float = 1.0  # ASIDE_PROSE_WEIGHT inside a comment/recommendation container, else 1
-    context: tuple = ()  # class/id/role word sets of the nearest enclosing elements that have some
     text: str = ""
     _units: float | None = None
 
@@ -160,7 +153,6 @@ class _Segmenter:
         self.in_link = 0
         self.boiler = None
         self.aside = 0
-        self.context: list[set] = []
         self.page_chars = 0  # characters of text on the page (set by extract_main_text)
 
     def _open(self, kind: str, el, level: int = 0) -> None:
@@ -175,8 +167,7 @@ class _Segmenter:
         return len(el.text_content()) < 0.5 * self.page_chars
 
     def _block(self, kind: str, el, level: int) -> Block:
-        return Block(kind, el, level=level, boiler=self.boiler, prior=ASIDE_PROSE_WEIGHT if self.aside else 1.0,
-                     context=tuple(self.context[-CONTEXT_DEPTH:]))
+        return Block(kind, el, level=level, boiler=self.boiler, prior=ASIDE_PROSE_WEIGHT if self.aside else 1.0)
 
     def _close(self) -> None:
         b = self.current
@@ -238,8 +229,6 @@ class _Segmenter:
         if opened_boiler:
             self._close()
             self.boiler = el
-        if words:
-            self.context.append(words)
         aside = bool(words) and not words.isdisjoint(ASIDE_WORDS)
         if aside:
             self._close()
@@ -249,8 +238,6 @@ class _Segmenter:
                 self._add(_BR, el)
             if el.tail:
                 self._add(el.tail, el.getparent())
-            if words:
-                self.context.pop()
             if aside:
                 self.aside -= 1
             if opened_boiler:
@@ -305,8 +292,6 @@ class _Segmenter:
         if aside:
             self._close()
             self.aside -= 1
-        if words:
-            self.context.pop()
         if el.tail:
             self._add(el.tail, el.getparent())
 
