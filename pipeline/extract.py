@@ -48,10 +48,10 @@ DROP_REASONS = {
     "duplicate_url": "another capture of the same normalised URL was fetched earlier",
 }
 
-#: Main-text engines: our own block extractor (:mod:`pipeline.maintext`), or trafilatura's fast mode.
+#: Main-text engines: our own block extractor (:mod:`pipeline.maintext`), or trafilatura.
 EXTRACTORS = {
     "mathcorpus": "pipeline.maintext: content region by prose share, every post of a thread, Markdown-like text",
-    "trafilatura": "trafilatura.extract (fast mode: no fallback algorithms) on the math-rewritten tree",
+    "trafilatura": "trafilatura.extract (with its fallback algorithms) on the math-rewritten tree",
 }
 
 HTML_TYPES = ("text/html", "application/xhtml+xml", "application/xml+html")
@@ -68,7 +68,7 @@ class ExtractSettings:
     include_tables: bool = True
     include_comments: bool = True
     favor_recall: bool = False
-    rewrite_math: bool = True  # False gives plain trafilatura (the benchmark's baseline)
+    rewrite_math: bool = True  # False: the engine on the page as it is (the benchmark's baseline)
     extractor: str = "mathcorpus"  # one of EXTRACTORS
 
     def __post_init__(self) -> None:
