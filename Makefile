@@ -10,7 +10,7 @@ RAY_DASHBOARD ?= 127.0.0.1:8265
 # The job runs in a temporary copy of the working dir: give it an absolute run folder to write to
 # (WORKDIR=..., default: the config's own workdir, e.g. out/ or out-commoncrawl/).
 WORKDIR ?=
-CONFIG_WORKDIR = $(shell $(PY) -c "from pipeline.config import load_config; print(load_config('$(CONFIG)').workdir)")
+CONFIG_WORKDIR = $(shell $(PY) -c "from pipeline.core.config import load_config; print(load_config('$(CONFIG)').workdir)")
 
 # Idempotent: the stamp is rebuilt only when the requirements or project metadata change.
 setup: .venv/.setup-stamp

@@ -60,7 +60,7 @@ def write_bomb_warc(path: Path, total: int = BOMB_BYTES, with_bombs: bool = True
 
 _CHILD = r"""
 import json, resource, sys
-from pipeline.extract import ExtractSettings, _identifier
+from pipeline.extraction.extract import ExtractSettings, _identifier
 from pipeline.pool import process_warc
 _identifier()  # the language model, loaded as a pool worker does before its first WARC
 out = []

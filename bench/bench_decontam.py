@@ -81,7 +81,7 @@ def _pool_extract(minicc: Path, work: Path) -> tuple[pa.Table, str]:
     """Pool rows of the mini-CC's WARCs: the pool stage when present, else trafilatura."""
     warcs = sorted(str(p) for p in minicc.rglob("*.warc.gz"))
     try:
-        from pipeline.config import Config
+        from pipeline.core.config import Config
         from pipeline.pool import read_pool, run_pool
     except ImportError:
         run_pool = None
@@ -220,7 +220,7 @@ def run_stage(work: Path, pages: list[dict], n: int) -> tuple[dict, set[str]]:
     import ray
 
     from decontam.stage import run_decontam
-    from pipeline.config import load_config
+    from pipeline.core.config import load_config
 
     inp = work / "stage_in"
     inp.mkdir(exist_ok=True)

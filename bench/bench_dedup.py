@@ -242,7 +242,7 @@ def main() -> int:
         print("RESULT " + json.dumps(sig_child(args.sig_child, num_perm, bands, rows, args.repeat)))
         return 0
 
-    from pipeline.config import DedupConfig
+    from pipeline.core.config import DedupConfig
 
     bench = Path(args.dir)
     bench.mkdir(parents=True, exist_ok=True)

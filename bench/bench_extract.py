@@ -5,7 +5,7 @@ Run: ``python bench/bench_extract.py`` (``make bench`` runs every bench/bench_*.
 1. Math kept: on the math pages of ../shared/data/html/ and of a mini-CC, the share of formulas
    present as LaTeX in the output of this extractor, of plain trafilatura and of OpenWebMath's
    extractor (PyPI ``openwebmath-text-extract``, in its own virtualenv: ``OWM_PYTHON``).
-   The formulas of a page come from an oracle written here, apart from pipeline/htmlmath.py:
+   The formulas of a page come from an oracle written here, apart from pipeline/extraction/htmlmath.py:
    the TeX each markup carries (script text, annotation, alttext, image alt, delimited text),
    matched in the output with whitespace removed. MathML with no TeX anywhere is matched by
    its identifiers and numbers, in order, inside one ``$..$``/``\\(..\\)`` fragment of the output; so is
@@ -63,7 +63,7 @@ def peer_ok(python: str, module: str) -> bool:
 # --- the mini-CC --------------------------------------------------------------------
 
 def minicc(pages: int = PAGES, per_warc: int | None = None) -> Path:
-    from pipeline.config import load_config
+    from pipeline.core.config import load_config
     from pipeline.synth import generate_minicc
 
     per_warc = per_warc or max(100, pages // 6)
@@ -79,7 +79,7 @@ def minicc(pages: int = PAGES, per_warc: int | None = None) -> Path:
 
 
 def good_warcs(mcc: Path) -> list[str]:
-    from pipeline.warc import scan_warc
+    from pipeline.commoncrawl.warc import scan_warc
 
     return [str(p) for p in sorted((mcc / "warc").glob("*.warc.gz")) if scan_warc(str(p)).error is None]
 
@@ -100,7 +100,7 @@ def _texnorm(tex: str) -> str:
 
 def _signature(math_el) -> str:
     """Identifiers and numbers of a bare MathML formula, as its LaTeX would spell them, space-separated."""
-    from pipeline.mathml import SYMBOLS
+    from pipeline.extraction.mathml import SYMBOLS
 
     out = []
     for node in math_el.iter():
@@ -238,8 +238,8 @@ def formula_kept(tex: str | None, sig: str | None, text: str, fragments: list[st
 def math_pages(mcc: Path) -> list[dict]:
     import pyarrow.parquet as pq
 
-    from pipeline.extract import decode_html
-    from pipeline.warc import read_record_at
+    from pipeline.extraction.extract import decode_html
+    from pipeline.commoncrawl.warc import read_record_at
 
     docs = []
     for line in (DATA / "html" / "manifest.jsonl").read_text().splitlines():
@@ -275,7 +275,7 @@ def run_owm(docs: list[dict]) -> dict[str, str] | None:
 def bench_math(mcc: Path) -> dict:
     import trafilatura
 
-    from pipeline.extract import ExtractSettings, html_to_text
+    from pipeline.extraction.extract import ExtractSettings, html_to_text
 
     docs = math_pages(mcc)
     log(f"\n== 1. math kept: {len(docs)} math pages "
@@ -324,7 +324,7 @@ def bench_math(mcc: Path) -> dict:
 
 def count_html_pages(warcs: list[str]) -> tuple[int, int]:
     """(HTML 200 responses, their payload bytes) in ``warcs``."""
-    from pipeline.warc import iter_warc
+    from pipeline.commoncrawl.warc import iter_warc
 
     n = size = 0
     for w in warcs:
@@ -343,7 +343,7 @@ def _cpu_self() -> float:
 
 
 def time_ours(warcs: list[str]) -> tuple[float, float]:
-    from pipeline.extract import ExtractSettings
+    from pipeline.extraction.extract import ExtractSettings
     from pipeline.pool import process_warc
 
     out = tempfile.mkdtemp(prefix="bench-ours-")
@@ -429,7 +429,7 @@ def bench_speed(mcc: Path) -> dict:
 def bench_scaling() -> dict:
     import ray
 
-    from pipeline.config import PoolConfig
+    from pipeline.core.config import PoolConfig
     from pipeline.pool import run_pool
 
     # WARCs of 1,000 responses (a few seconds of work each): with the 200-response WARCs of the speed

@@ -123,8 +123,8 @@ def clean_text(text: str) -> bool:
 def main() -> None:
     from warcio.archiveiterator import ArchiveIterator
 
-    from pipeline.config import ConfigError, load_config
-    from pipeline.extract import ExtractSettings
+    from pipeline.core.config import ConfigError, load_config
+    from pipeline.extraction.extract import ExtractSettings
     from pipeline.pool import process_warc, resolve_inputs
 
     results = []

@@ -146,7 +146,7 @@ def write_pages_warc(out: Path, pages: list[tuple[str, bytes]]) -> Path:
 
 def warc_payloads(warc: Path) -> list[tuple[str, bytes]]:
     """(URL, HTTP payload) of every response in ``warc``, read with this project's reader."""
-    from pipeline.warc import iter_raw_records
+    from pipeline.commoncrawl.warc import iter_raw_records
 
     with open(warc, "rb") as fh:
         return [(r.target_uri, r.payload) for r in iter_raw_records(fh, str(warc), 64 << 20)
@@ -157,11 +157,11 @@ def warc_payloads(warc: Path) -> list[tuple[str, bytes]]:
 
 def our_backends() -> list[str | None]:
     """Backend names to run; [None] where this checkout's ExtractSettings has no ``extractor`` field."""
-    from pipeline.extract import ExtractSettings
+    from pipeline.extraction.extract import ExtractSettings
 
     if "extractor" not in {f.name for f in dataclasses.fields(ExtractSettings)}:
         if os.environ.get("BENCH_BACKENDS"):
-            log("  BENCH_BACKENDS ignored: pipeline.extract.ExtractSettings has no `extractor` field here")
+            log("  BENCH_BACKENDS ignored: pipeline.extraction.extract.ExtractSettings has no `extractor` field here")
         return [None]
     names = os.environ.get("BENCH_BACKENDS", "mathcorpus,trafilatura")
     return [n.strip() for n in names.split(",") if n.strip()]
@@ -173,8 +173,8 @@ def our_label(backend: str | None) -> str:
 
 def our_settings(backend: str | None):
     """The pool's settings as configs/default.yaml sets them, with ``pool.extractor`` = ``backend``."""
-    from pipeline.config import PoolConfig, load_config
-    from pipeline.extract import ExtractSettings
+    from pipeline.core.config import PoolConfig, load_config
+    from pipeline.extraction.extract import ExtractSettings
     from pipeline.pool import settings_from_config
 
     overrides = {"pool.extractor": backend} if backend and "extractor" in PoolConfig.model_fields else {}
@@ -191,9 +191,9 @@ def ours_worker(backend: str, warc: str, out_dir: str, result_json: str, reextra
     and extracted again with that backend."""
     import pyarrow.parquet as pq
 
-    from pipeline.extract import extract_record
+    from pipeline.extraction.extract import extract_record
     from pipeline.pool import process_warc
-    from pipeline.warc import iter_raw_records, read_record_at
+    from pipeline.commoncrawl.warc import iter_raw_records, read_record_at
 
     settings = our_settings(backend or None)
     with open(warc, "rb") as fh:  # warm up: imports, the language-ID model, the extractor's caches
@@ -374,7 +374,7 @@ def math_docs(rp) -> list[dict]:
 
     from bench_extract import oracle_formulas
 
-    from pipeline.extract import decode_html
+    from pipeline.extraction.extract import decode_html
 
     docs = []
     for folder, url, path, _ in rp.truth():

@@ -81,7 +81,7 @@ def bench_scoring(pool: Path, model: Path, repeat: int) -> dict:
     from classifiers.model import load, math_probability
     from classifiers.score import score_pool
     from classifiers.text import count_tokens, normalize
-    from pipeline.config import RecallConfig
+    from pipeline.core.config import RecallConfig
 
     rc = RecallConfig()
     files = sorted(str(p) for p in (pool / "pages").glob("*.parquet"))

@@ -1,4 +1,4 @@
-"""Cut a real WARC at every byte position (gzip and plain) and check each cut with pipeline.warc.iter_warc:
+"""Cut a real WARC at every byte position (gzip and plain) and check each cut with pipeline.commoncrawl.warc.iter_warc:
 every cut inside a record is reported (naming the offset), the records before the cut are kept unchanged,
 and a cut at a record boundary reads as the shorter, valid file.
 
@@ -19,7 +19,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from pipeline.warc import WarcReadError, iter_warc  # noqa: E402
+from pipeline.commoncrawl.warc import WarcReadError, iter_warc  # noqa: E402
 
 DEFAULT = REPO.parent / "shared" / "data" / "warc" / "warcio_example.warc.gz"
 

@@ -21,8 +21,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlsplit
 
-from pipeline.io import write_bytes_atomic
-from pipeline.schema import ANNOTATION_COLUMNS
+from pipeline.core.io import write_bytes_atomic
+from pipeline.core.schema import ANNOTATION_COLUMNS
 
 
 class AnnotationError(ValueError):

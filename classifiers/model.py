@@ -15,7 +15,7 @@ from typing import Iterable, Sequence
 
 import numpy as np
 
-from pipeline.io import OutputCheckFailed, atomic_path, discard, is_vouched, vouch
+from pipeline.core.io import OutputCheckFailed, atomic_path, discard, is_vouched, vouch
 
 log = logging.getLogger(__name__)
 
@@ -51,7 +51,7 @@ def write_fasttext_file(path: str | Path, examples: Iterable[Example], shuffle_s
 
 
 def train(train_file: str | Path, model_path: str | Path, params, seed: int) -> None:
-    """Train with ``params`` (:class:`pipeline.config.FastTextParams`) and save the model atomically."""
+    """Train with ``params`` (:class:`pipeline.core.config.FastTextParams`) and save the model atomically."""
     import fasttext
 
     for attempt in range(1, _NAN_RETRIES + 1):

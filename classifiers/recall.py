@@ -40,10 +40,10 @@ from classifiers import model as ftm
 from classifiers.score import read_scores, score_pool
 from classifiers.seed import SeedLoad, load_seed
 from classifiers.text import normalize
-from pipeline.io import (discard, is_complete, mark_complete, parquet_ok, read_marker, write_json_atomic,
+from pipeline.core.io import (discard, is_complete, mark_complete, parquet_ok, read_marker, write_json_atomic,
                          write_parquet_atomic)
-from pipeline.progress import progress_bar
-from pipeline.schema import DOMAIN_SCHEMA, SEED_ADDED_SCHEMA, SELECTION_SCHEMA, validate_table
+from pipeline.core.progress import progress_bar
+from pipeline.core.schema import DOMAIN_SCHEMA, SEED_ADDED_SCHEMA, SELECTION_SCHEMA, validate_table
 
 log = logging.getLogger(__name__)
 
@@ -441,7 +441,7 @@ def run_recall(cfg, out_dir: str | Path, *, stop_after: int | None = None, progr
     """
     import ray
 
-    from pipeline.ray_env import ensure_ray
+    from pipeline.core.executor import ensure_ray
 
     rc = cfg.recall
     root = Path(out_dir)
@@ -514,8 +514,8 @@ def write_recalled(root: Path, pool_files: list[str], last_round_dir: Path) -> d
     One output file per pool file, written atomically; the stage marker is written after all of
     them, so a crash here redoes this step only.
     """
-    from pipeline.io import write_parquet_atomic
-    from pipeline.schema import POOL_SCHEMA, RECALLED_SCHEMA
+    from pipeline.core.io import write_parquet_atomic
+    from pipeline.core.schema import POOL_SCHEMA, RECALLED_SCHEMA
 
     sel = pq.read_table(last_round_dir / "selected.parquet", columns=["id", "score", "first_round", "tokens"])
     out = root / "recalled"

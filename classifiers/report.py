@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from pipeline.io import atomic_path
+from pipeline.core.io import atomic_path
 
 
 def plot_rounds(rounds: list[dict], path: str | Path) -> None:

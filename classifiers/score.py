@@ -17,10 +17,10 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from classifiers.text import count_tokens, normalize
-from pipeline.io import is_complete, mark_complete, parquet_ok, write_parquet_atomic
-from pipeline.progress import progress_bar
-from pipeline.ray_env import ensure_ray
-from pipeline.schema import SCORE_SCHEMA, validate_table
+from pipeline.core.io import is_complete, mark_complete, parquet_ok, write_parquet_atomic
+from pipeline.core.progress import progress_bar
+from pipeline.core.executor import ensure_ray
+from pipeline.core.schema import SCORE_SCHEMA, validate_table
 
 log = logging.getLogger(__name__)
 

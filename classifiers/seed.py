@@ -21,8 +21,8 @@ import fsspec
 import pyarrow.parquet as pq
 
 from classifiers.text import tokenize
-from pipeline.extract import normalize_url
-from pipeline.io import JsonlLineError, iter_jsonl
+from pipeline.extraction.extract import normalize_url
+from pipeline.core.io import JsonlLineError, iter_jsonl
 
 
 class SeedError(ValueError):

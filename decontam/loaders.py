@@ -39,7 +39,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Iterable, Iterator
 
-from pipeline.io import JsonlLineError, iter_jsonl
+from pipeline.core.io import JsonlLineError, iter_jsonl
 
 FORMATS = ("auto", "gsm8k", "math", "cmath", "agieval", "jsonl", "parquet", "hf")
 

@@ -26,19 +26,17 @@ import logging
 import shutil
 import time
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 import pyarrow as pa
 import pyarrow.parquet as pq
 
 from decontam.index import BenchmarkIndex
 from decontam.loaders import BenchmarkText, load_benchmark
-from pipeline.config import Config, ConfigError, DecontamConfig
-from pipeline.io import (MARKER, atomic_path, check_parquet_rows, is_complete, mark_complete, write_json_atomic,
+from pipeline.core.config import Config, ConfigError, DecontamConfig
+from pipeline.core.io import (MARKER, atomic_path, check_parquet_rows, is_complete, mark_complete, write_json_atomic,
                          write_parquet_atomic)
-from pipeline.progress import progress_bar
-from pipeline.ray_env import ensure_ray
-from pipeline.schema import DECONTAM_AUDIT_SCHEMA, DROP_LOG_SCHEMA, validate_table
+from pipeline.core.schema import DECONTAM_AUDIT_SCHEMA, DROP_LOG_SCHEMA, validate_table
 
 log = logging.getLogger(__name__)
 
@@ -164,34 +162,21 @@ def scan_file(index: BenchmarkIndex, src: Path, key: str, out: Path, batch_rows:
     return stats
 
 
-def _scanner_class():
-    import ray
+class _Scanner:
+    """A decontam worker: holds the index for its whole life (it crosses to each worker once)."""
 
-    # No max_restarts: the index is a constructor argument in the object store, which Ray will not promise
-    # to keep for a restart (ray-project/ray#53727); _scan_files replaces a dead scanner itself.
-    @ray.remote(num_cpus=1)
-    class Scanner:
-        """Holds the index for its whole life: the index crosses to each worker once."""
+    def __init__(self, index: BenchmarkIndex, out: str, batch_rows: int):
+        self.index, self.out, self.batch_rows = index, Path(out), batch_rows
 
-        def __init__(self, index: BenchmarkIndex):
-            self.index = index  # a top-level ObjectRef argument arrives resolved
 
-        def run(self, src: str, key: str, out: str, batch_rows: int, fingerprint: str) -> dict[str, Any]:
-            stats = scan_file(self.index, Path(src), key, Path(out), batch_rows)
-            stats["fingerprint"] = fingerprint
-            write_json_atomic(Path(out) / "units" / f"{key}.json", stats)  # last: the unit is complete
-            return stats
-
-    return Scanner
+def _scan_unit(scanner: _Scanner, unit: tuple[str, str]) -> dict[str, Any]:
+    src, key = unit
+    return scan_file(scanner.index, Path(src), key, scanner.out, scanner.batch_rows)
 
 
 def run_decontam(cfg: Config, out: Path, input_folder: Path | None = None, force: bool = False,
                  progress: bool = True) -> dict[str, Any]:
     """Run the stage into ``out`` (normally ``<workdir>/decontam``); resumes unfinished work."""
-    import json
-
-    import ray
-
     t0 = time.perf_counter()
     dcfg = cfg.decontam
     folder = input_folder or resolve_input(cfg)
@@ -207,29 +192,21 @@ def run_decontam(cfg: Config, out: Path, input_folder: Path | None = None, force
     files = _page_files(folder)
     if not files:
         raise ConfigError(f"decontam input {folder}: no Parquet page files (with id, url, text columns)")
-    units: dict[str, dict[str, Any]] = {}
-    todo = []
-    for f in files:
-        key = _unit_key(folder, f)
-        marker = out / "units" / f"{key}.json"
-        if marker.exists():
-            done = json.loads(marker.read_text())
-            if done.get("fingerprint") == fp:
-                units[key] = done
-                continue
-        todo.append((f, key))
-    resumed = len(units)
-    if todo:
-        ensure_ray(dcfg.workers)
-        args = [(str(f), key, str(out), dcfg.batch_rows, fp) for f, key in todo]
-        bar = progress_bar(len(files), "decontam", "file", progress, initial=resumed)
-        for n_done, st in enumerate(_scan_files(ray.put(index), args, dcfg.workers), 1):
-            units[_unit_key(folder, Path(st["source"]))] = st
-            bar.update(1)
-            if progress:
-                log.info("decontam: %d/%d files (%s: %d pages, %d removed)", n_done + resumed, len(files),
-                         Path(st["source"]).name, st["pages"], st["removed"])
-        bar.close()
+    from pipeline.core.executor import current
+
+    executor = current(dcfg.workers)
+    jobs = [(str(f), _unit_key(folder, f)) for f in files]
+    # A unit's marker (units/<key>.json) carries the index fingerprint: a rerun with other benchmarks or
+    # settings scans every file again. A scanner whose process dies is replaced and its file scanned again
+    # (outputs are written atomically, the marker last); the index is not a restartable actor argument in
+    # Ray's object store (ray-project/ray#53727), hence replacement rather than Ray's own restarts.
+    results = executor.map(
+        "decontam", _scan_unit, jobs, key=lambda j: j[1], setup=_Scanner,
+        setup_args=(executor.put(index), str(out), dcfg.batch_rows), workers=dcfg.workers, max_retries=3,
+        markers=str(out / "units"), fingerprint=fp, progress=progress, unit_name="file",
+        describe=lambda j, st: f"{st['pages']} pages, {st['removed']} removed")
+    units: dict[str, dict[str, Any]] = {r.key: r.result for r in results}
+    resumed = sum(r.cached for r in results)
     stats = _aggregate(units, out)
     stats.update(input=str(folder), files=len(files), files_resumed=resumed, fingerprint=fp,
                  n=dcfg.n, short_min=dcfg.short_min, short_max=dcfg.short_max, n_cjk=dcfg.n_cjk,
@@ -238,35 +215,6 @@ def run_decontam(cfg: Config, out: Path, input_folder: Path | None = None, force
     write_json_atomic(out / "stats.json", stats)
     mark_complete(out, stats)
     return stats
-
-
-def _scan_files(index_ref, args: list[tuple], workers: int, max_retries: int = 3) -> Iterator[dict[str, Any]]:
-    """Run ``Scanner.run(*a)`` for every ``a`` in ``args`` on ``workers`` scanners, one file in flight each;
-    yield each file's stats as it finishes.
-
-    A scanner whose process dies (a SIGKILL, the OOM killer, a lost node) is replaced by a new one and its
-    file is scanned again, up to ``max_retries`` times per file: a file's outputs are written atomically and
-    its unit marker last, so a file cut off half way leaves nothing behind that counts.
-    """
-    from ray.exceptions import RayActorError
-
-    from pipeline.ray_env import map_on_actors
-
-    scanner = _scanner_class()
-    actors = [scanner.remote(index_ref) for _ in range(max(1, min(workers, len(args))))]
-    for job, stats, exc in map_on_actors(actors, lambda a, job: a.run.remote(*job), args,
-                                         new_actor=lambda: scanner.remote(index_ref), max_replacements=max_retries,
-                                         on_replace=_log_replacement):
-        if isinstance(exc, RayActorError):
-            raise RuntimeError(f"decontam: the scanner of {job[0]} died {max_retries + 1} times") from exc
-        if exc is not None:
-            raise exc
-        yield stats
-
-
-def _log_replacement(job: tuple, exc: BaseException) -> None:
-    log.warning("decontam: the scanner of %s died (%s); scanning it again on a new scanner", job[0],
-                str(exc).splitlines()[0][:200] if str(exc) else type(exc).__name__)
 
 
 def _aggregate(units: dict[str, dict[str, Any]], out: Path) -> dict[str, Any]:

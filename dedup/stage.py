@@ -43,9 +43,9 @@ import xxhash
 
 from dedup import components as cc
 from dedup.minhash import EMPTY, HUGE, OK, SHORT, ShingleParams, permutations, sign_batch
-from pipeline.io import mark_complete, write_json_atomic, write_parquet_atomic
-from pipeline.progress import progress_bar
-from pipeline.schema import DEDUP_REMOVED_SCHEMA, DROP_LOG_SCHEMA
+from pipeline.core.io import mark_complete, write_json_atomic, write_parquet_atomic
+from pipeline.core.progress import progress_bar
+from pipeline.core.schema import DEDUP_REMOVED_SCHEMA, DROP_LOG_SCHEMA
 
 log = logging.getLogger(__name__)
 
@@ -417,7 +417,7 @@ def run_dedup(inputs: Iterable[str | Path], out: str | Path, cfg, workers: int |
               progress: bool = True) -> dict:
     """Deduplicate Parquet files with ``id``, ``text`` (and ``fetch_time``) columns into ``out``.
 
-    ``cfg`` is a :class:`pipeline.config.DedupConfig`. Writes ``out/kept/``,
+    ``cfg`` is a :class:`pipeline.core.config.DedupConfig`. Writes ``out/kept/``,
     ``out/removed/``, ``out/drops/`` (one part per input chunk) and ``out/_SUCCESS``
     with the stats, which it also returns. Starts Ray in-process if it is not running.
     """
@@ -431,7 +431,7 @@ def run_dedup(inputs: Iterable[str | Path], out: str | Path, cfg, workers: int |
     chunks = plan_chunks(files, cfg.chunk_rows)
     total_rows = sum(c.rows for c in chunks)
     t = time.perf_counter()
-    from pipeline.ray_env import ensure_ray
+    from pipeline.core.executor import ensure_ray
 
     ensure_ray(num_cpus=workers or cfg.workers or None)  # joins RAY_ADDRESS (`ray job submit`) when set
     ray_start = time.perf_counter() - t

@@ -13,7 +13,7 @@ import time
 from pathlib import Path
 from typing import Any, Callable
 
-from pipeline.config import ConfigError, load_config
+from pipeline.core.config import ConfigError, load_config
 
 log = logging.getLogger("pipeline")
 
@@ -113,7 +113,7 @@ def _add_scan(sub) -> None:
 
 
 def cmd_scan(args: argparse.Namespace) -> int:
-    from pipeline.warc import expand_inputs, scan_warc
+    from pipeline.commoncrawl.warc import expand_inputs, scan_warc
 
     inputs = _inputs(args)
     if not inputs:
@@ -236,7 +236,7 @@ def cmd_dedup(args: argparse.Namespace) -> int:
     import shutil
 
     from dedup.stage import run_dedup
-    from pipeline.io import is_complete, read_marker
+    from pipeline.core.io import is_complete, read_marker
 
     cfg = _config_from_args(args)
     inputs = _inputs(args) or cfg.dedup.inputs or [str(cfg.workdir_path / "pool")]
@@ -473,7 +473,7 @@ def _add_tokenize(sub) -> None:
 def cmd_tokenize(args: argparse.Namespace) -> int:
     import shutil
 
-    from pipeline.io import is_complete, read_marker
+    from pipeline.core.io import is_complete, read_marker
     from training.mixture import build_megatron
 
     cfg = _config_from_args(args)
@@ -502,8 +502,8 @@ def _add_train(sub) -> None:
 
 
 def cmd_train(args: argparse.Namespace) -> int:
-    from pipeline.io import is_complete
-    from pipeline.progress import set_bars
+    from pipeline.core.io import is_complete
+    from pipeline.core.progress import set_bars
     from pipeline.run import corpus_files
     from training.mixture import build_megatron
     from training.trainer import train
@@ -621,10 +621,10 @@ def main(argv: list[str] | None = None) -> int:
         level=logging.DEBUG if args.verbose else logging.INFO,
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
-    from pipeline.progress import set_bars
+    from pipeline.core.progress import set_bars
 
     set_bars(not getattr(args, "no_progress", False))
-    from pipeline.io import WorkdirLocked
+    from pipeline.core.io import WorkdirLocked
 
     try:
         return int(args.func(args) or 0)

@@ -42,12 +42,11 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
-from pipeline.extract import Drop, ExtractSettings, extract_record
-from pipeline.io import (is_complete, link_atomic, mark_complete, read_marker, write_json_atomic,
+from pipeline.extraction.extract import Drop, ExtractSettings, extract_record
+from pipeline.core.io import (is_complete, link_atomic, mark_complete, read_marker, write_json_atomic,
                          write_parquet_atomic)
-from pipeline.progress import progress_bar
-from pipeline.schema import DROP_LOG_SCHEMA, POOL_SCHEMA, validate_table
-from pipeline.warc import WarcReadError, iter_raw_records, quote_prefix
+from pipeline.core.schema import DROP_LOG_SCHEMA, POOL_SCHEMA, validate_table
+from pipeline.commoncrawl.warc import WarcReadError, iter_raw_records, quote_prefix
 
 log = logging.getLogger(__name__)
 
@@ -225,7 +224,7 @@ def resolve_inputs(inputs: Iterable[str], *, limit: int | None = None, sample: i
     N of them (in manifest order). A manifest that cannot be read is a failure; so is an input
     or manifest entry that ``policy`` refuses (not retryable).
     """
-    from pipeline.warc import expand_inputs
+    from pipeline.commoncrawl.warc import expand_inputs
 
     policy = policy or InputPolicy()
     paths: list[str] = []
@@ -476,27 +475,20 @@ def dedup_urls(out_dir: str | Path, keys: list[str]) -> dict:
 
 # --- the Ray wrapper -------------------------------------------------------------
 
-def _make_worker_class():
-    import ray
+class _PoolWorker:
+    """A pool worker's state: the extraction settings, with the language-ID model loaded once per worker."""
 
-    @ray.remote(num_cpus=1, max_restarts=2, max_task_retries=2)
-    class PoolWorker:
-        """Holds the language model and parser state; extracts one WARC per call."""
+    def __init__(self, settings: dict, storage_options: dict | None, out_dir: str):
+        from pipeline.extraction.extract import _identifier
 
-        def __init__(self, settings: dict, storage_options: dict | None):
-            from pipeline.extract import _identifier
+        self.settings = ExtractSettings(**settings)
+        self.storage_options = storage_options
+        self.out_dir = out_dir
+        _identifier()
 
-            self.settings = ExtractSettings(**settings)
-            self.storage_options = storage_options
-            _identifier()  # load the language-ID model once per actor
 
-        def ready(self) -> bool:
-            return True
-
-        def process(self, path: str, out_dir: str) -> dict:
-            return process_warc(path, out_dir, self.settings, self.storage_options)
-
-    return PoolWorker
+def _extract_warc(worker: _PoolWorker, path: str) -> dict:
+    return process_warc(path, worker.out_dir, worker.settings, worker.storage_options)
 
 
 def run_pool(inputs: list[str], out_dir: str | Path, pool_cfg, *, progress: bool = True) -> dict:
@@ -505,8 +497,6 @@ def run_pool(inputs: list[str], out_dir: str | Path, pool_cfg, *, progress: bool
     ``stats["failures"]`` lists every input that failed with its reason; the
     stage marker is written only when there are none, so a rerun retries them.
     """
-    import ray
-
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     t0 = time.perf_counter()
@@ -528,40 +518,29 @@ def run_pool(inputs: list[str], out_dir: str | Path, pool_cfg, *, progress: bool
     if progress:
         log.info("pool: %d WARCs, %d already done, %d to extract with %d workers",
                  len(paths), len(paths) - len(todo), len(todo), pool_cfg.workers)
-    started_ray = False
     extract_wall = 0.0
     if todo:
-        from pipeline.ray_env import ensure_ray, map_on_actors
+        from pipeline.core.executor import current
 
-        started_ray = ensure_ray(num_cpus=pool_cfg.workers)
-        try:
-            worker_cls = _make_worker_class()
-            n_workers = max(1, min(pool_cfg.workers, len(todo)))
-            actors = [worker_cls.options(max_task_retries=pool_cfg.max_retries,
-                                         max_restarts=pool_cfg.max_retries).remote(asdict(settings),
-                                                                                   pool_cfg.storage_options)
-                      for _ in range(n_workers)]
-            ray.get([a.ready.remote() for a in actors])  # worker start-up is not extraction time
-            t_ready = time.perf_counter()
-            done = 0
-            bar = progress_bar(len(paths), "pool", "WARC", progress, initial=len(paths) - len(todo))
-            # one WARC in flight per actor; Ray restarts a dead actor (max_restarts) and retries its WARC
-            for path, stats, exc in map_on_actors(actors, lambda a, p: a.process.remote(p, str(out_dir)), todo):
-                if exc is not None:  # the actor died or raised after its retries
-                    stats = {"path": path, "key": warc_key(path), "error": f"worker failed: {type(exc).__name__}: "
-                             f"{str(exc).splitlines()[0][:300] if str(exc) else ''}", "retryable": True}
-                results[path] = stats
-                done += 1
-                bar.update(1)
-                if progress:
-                    log.info("pool: %d/%d %s: %s", done, len(todo), warc_key(path),
-                             stats.get("error") or f"{stats.get('kept', 0)} kept of {stats.get('records_seen', 0)} "
-                             f"in {stats.get('seconds', 0):.1f}s")
-            bar.close()
-            extract_wall = time.perf_counter() - t_ready
-        finally:
-            if started_ray:
-                ray.shutdown()
+        executor = current(pool_cfg.workers)
+
+        def describe(path, stats):
+            return f"{stats.get('kept', 0)} kept of {stats.get('records_seen', 0)} in {stats.get('seconds', 0):.1f}s"
+
+        # one WARC in flight per worker; a worker that died is replaced and its WARC extracted again
+        for r in executor.map(
+                "pool", _extract_warc, todo, key=warc_key, setup=_PoolWorker,
+                setup_args=(asdict(settings), pool_cfg.storage_options, str(out_dir)), workers=pool_cfg.workers,
+                max_retries=pool_cfg.max_retries, raise_on_error=False, progress=progress, unit_name="WARC",
+                describe=describe if progress else None):
+            if r.error is not None:  # the worker raised, or died more often than pool.max_retries
+                cause = r.error.cause
+                stats = {"path": r.unit, "key": warc_key(r.unit), "error": f"worker failed: {type(cause).__name__}: "
+                         f"{str(cause).splitlines()[0][:300] if str(cause) else ''}", "retryable": True}
+            else:
+                stats = r.result
+            results[r.unit] = stats
+        extract_wall = executor.timings["pool"]["run"]
     ok_keys = []
     per_warc = []
     for p in paths:

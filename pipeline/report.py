@@ -34,7 +34,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 import pyarrow.dataset as ds  # noqa: E402
 import pyarrow.parquet as pq  # noqa: E402
 
-from pipeline.io import atomic_path, is_complete, mark_complete, read_marker  # noqa: E402
+from pipeline.core.io import atomic_path, is_complete, mark_complete, read_marker  # noqa: E402
 
 log = logging.getLogger(__name__)
 logging.getLogger("matplotlib").setLevel(logging.WARNING)  # its category-axis INFO lines say nothing useful

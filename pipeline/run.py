@@ -12,8 +12,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
-from pipeline.config import Config
-from pipeline.io import is_complete, mark_complete, read_marker, sweep_stale_temps, workdir_lock, write_json_atomic
+from pipeline.core.config import Config
+from pipeline.core.io import is_complete, mark_complete, read_marker, sweep_stale_temps, workdir_lock, write_json_atomic
 
 log = logging.getLogger(__name__)
 
@@ -80,7 +80,7 @@ def _stage_corpus(cfg: Config, folder: Path) -> dict:
     """Shard decontam's kept pages into CORPUS_SCHEMA Parquet files with a manifest."""
     import pyarrow.parquet as pq
 
-    from pipeline.schema import CORPUS_SCHEMA
+    from pipeline.core.schema import CORPUS_SCHEMA
     from pipeline.shard import ShardSpec, write_corpus
 
     kept = sorted((cfg.workdir_path / "decontam" / "kept").glob("*.parquet"))
@@ -251,7 +251,7 @@ def run_pipeline(cfg: Config, until: str | None = None) -> int:
     A stage that raises is recorded as ``failed`` (with its error) in run_stats.json and the summary
     table, then the error propagates: the stages before it keep their markers, so a rerun resumes there.
     """
-    from pipeline.config import ConfigError
+    from pipeline.core.config import ConfigError
 
     names = [s.name for s in STAGES]
     if until is not None and until not in names:
@@ -270,8 +270,8 @@ def run_pipeline(cfg: Config, until: str | None = None) -> int:
 
 
 def _run_locked(cfg: Config, stages: list[Stage], workdir: Path) -> int:
-    from pipeline.progress import logs_above_bars
-    from pipeline.ray_env import ensure_ray
+    from pipeline.core.progress import logs_above_bars
+    from pipeline.core.executor import ensure_ray
 
     todo = [s for s in stages if s.always or not is_complete(workdir / s.name)]
     # One Ray for the whole run (joins RAY_ADDRESS under `ray job submit`): stages reuse it.

@@ -34,8 +34,8 @@ from typing import Any, Iterable
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from pipeline.io import META_DIR, check_parquet_rows, mark_complete, sha256_file, write_json_atomic
-from pipeline.schema import CORPUS_SCHEMA, validate_table
+from pipeline.core.io import META_DIR, check_parquet_rows, mark_complete, sha256_file, write_json_atomic
+from pipeline.core.schema import CORPUS_SCHEMA, validate_table
 
 MANIFEST = f"{META_DIR}/manifest.json"  # out of readers' way (see above)
 
@@ -137,7 +137,7 @@ def write_corpus(tables: Iterable[pa.Table], out: str | Path, spec: ShardSpec = 
 
     ``progress`` draws a bar of rows written (out of ``total_rows`` when the caller knows it).
     """
-    from pipeline.progress import progress_bar
+    from pipeline.core.progress import progress_bar
 
     out = Path(out)
     if out.exists():

@@ -23,7 +23,7 @@ def shared_data() -> Path:
 @pytest.fixture(scope="session")
 def minicc(tmp_path_factory) -> Path:
     """A small mini-CC (2,500 response records), generated once per session."""
-    from pipeline.config import load_config
+    from pipeline.core.config import load_config
     from pipeline.synth import generate_minicc
 
     cfg = load_config(REPO / "configs" / "default.yaml", {
@@ -40,7 +40,7 @@ def ray_session():
     """Ray started once, in-process, 2 CPUs, no dashboard; only this Ray is shut down at the end."""
     import ray
 
-    from pipeline.ray_env import loopback_only
+    from pipeline.core.executor import loopback_only
 
     started = False
     if not ray.is_initialized():
@@ -57,7 +57,7 @@ def ray_session():
 @pytest.fixture(scope="session")
 def pipeline_env(ray_session) -> dict:
     """Environment for ``python -m pipeline`` subprocesses: they join this session's Ray (RAY_ADDRESS; see
-    pipeline/ray_env.py) rather than start one each. A driver's actors die with it, as on any cluster."""
+    pipeline/core/executor.py) rather than start one each. A driver's actors die with it, as on any cluster."""
     env = dict(os.environ)
     env["RAY_ADDRESS"] = ray_session.get_runtime_context().gcs_address
     env["RAY_AUTH_MODE"] = "disabled"
@@ -86,7 +86,7 @@ def write_corpus_shards(folder: Path, docs: int = 240, shards: int = 3, seed: in
     import pyarrow.parquet as pq
     from faker import Faker
 
-    from pipeline.schema import CORPUS_SCHEMA, validate_table
+    from pipeline.core.schema import CORPUS_SCHEMA, validate_table
     from pipeline.synth import text as T
 
     rng = random.Random(seed)

@@ -26,7 +26,7 @@ import pytest
 from fsspec.implementations.dirfs import DirFileSystem
 from fsspec.implementations.local import LocalFileSystem
 
-from pipeline.config import ConfigError, load_config
+from pipeline.core.config import ConfigError, load_config
 
 REPO = Path(__file__).resolve().parents[1]
 CONFIG = REPO / "configs" / "commoncrawl.yaml"
@@ -339,7 +339,7 @@ def crawl_site(minicc, tmp_path_factory):
     # The session mini-CC has 300 seed pages; the paper-sized seed is 500K. A fastText model with the config's
     # (the paper's) settings needs more than 300 positives to separate math, so the hub holds 1,200 more
     # OpenWebMath-format pages from the same generator (another random seed, other hosts).
-    from pipeline.config import SynthConfig
+    from pipeline.core.config import SynthConfig
     from pipeline.synth import MiniCC
 
     more = MiniCC(SynthConfig(seed=7, seed_docs=1200, pages=100, domains=250, math_domains=16)).seed_docs()
@@ -389,7 +389,7 @@ def test_the_real_crawl_config_builds_a_corpus(crawl_site, ray_session, fake_hub
 
     # every record of those WARCs is accounted for: kept, or dropped with a reason
     from pipeline.pool import read_drops, read_pool
-    from pipeline.warc import scan_warc
+    from pipeline.commoncrawl.warc import scan_warc
 
     served = [www / e for e in entries[:limit]]
     t = pool["totals"]

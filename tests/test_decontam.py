@@ -15,8 +15,8 @@ import pytest
 from decontam.index import BenchmarkIndex
 from decontam.loaders import BenchmarkFileError, BenchmarkText, count_items, load_benchmark
 from decontam.text import normalize, token_spans, tokens
-from pipeline.config import ConfigError, load_config
-from pipeline.schema import DECONTAM_AUDIT_SCHEMA, DROP_LOG_SCHEMA, POOL_SCHEMA, validate_table
+from pipeline.core.config import ConfigError, load_config
+from pipeline.core.schema import DECONTAM_AUDIT_SCHEMA, DROP_LOG_SCHEMA, POOL_SCHEMA, validate_table
 
 REAL = [
     # (name, path under shared/data/benchmarks, format, items)
@@ -382,14 +382,14 @@ def test_stage_removes_audits_and_resumes(tmp_path, ray_session, real_texts, sha
 
 
 def test_default_yaml_matches_code_defaults():
-    from pipeline.config import Config
+    from pipeline.core.config import Config
 
     assert load_config("configs/default.yaml").decontam == Config().decontam
 
 
 def test_default_input_is_latest_complete_upstream(tmp_path):
     from decontam.stage import resolve_input
-    from pipeline.io import mark_complete
+    from pipeline.core.io import mark_complete
 
     cfg = load_config(None, {"workdir": str(tmp_path)})
     with pytest.raises(ConfigError, match="no complete upstream output"):
@@ -416,7 +416,7 @@ def test_default_input_is_latest_complete_upstream(tmp_path):
 def test_minicc_generated_benchmarks_load_and_match(minicc):
     """The mini-CC's generated files in the real layouts load through the default config entries."""
     from decontam.stage import load_benchmarks
-    from pipeline.config import Config
+    from pipeline.core.config import Config
 
     cfg = load_config("configs/default.yaml")
     sizes = cfg.synth.benchmarks

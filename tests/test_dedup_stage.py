@@ -11,9 +11,9 @@ import pytest
 
 from dedup.stage import run_dedup
 from pipeline.cli import main as cli_main
-from pipeline.config import ConfigError, DedupConfig, load_config
-from pipeline.io import is_complete, read_marker
-from pipeline.schema import DEDUP_REMOVED_SCHEMA, DROP_LOG_SCHEMA, validate_table
+from pipeline.core.config import ConfigError, DedupConfig, load_config
+from pipeline.core.io import is_complete, read_marker
+from pipeline.core.schema import DEDUP_REMOVED_SCHEMA, DROP_LOG_SCHEMA, validate_table
 
 T0 = dt.datetime(2024, 3, 1, tzinfo=dt.timezone.utc)
 SCHEMA = pa.schema([("id", pa.string()), ("url", pa.string()), ("text", pa.large_string()),
@@ -229,7 +229,7 @@ def test_planted_copies_in_the_mini_cc_pool(minicc, ray_session, tmp_path):
     """End to end on the labelled mini-CC: pool stage, then dedup; pairs scored against truth.parquet."""
     import itertools
 
-    from pipeline.config import load_config
+    from pipeline.core.config import load_config
     from pipeline.pool import run_pool
 
     cfg = load_config(None)

@@ -18,7 +18,7 @@ from pipeline_runs import REPO, corpus_ids, run_pipeline
 def test_every_stage_completes_with_its_folder(full_run):
     workdir, res = full_run
     stages = ["minicc", "pool", "dedup", "rounds", "decontam", "corpus", "megatron", "report"]
-    from pipeline.io import is_complete
+    from pipeline.core.io import is_complete
 
     for stage in stages:
         assert is_complete(workdir / stage), stage  # the corpus keeps its marker in corpus/.meta/

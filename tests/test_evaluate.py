@@ -122,7 +122,7 @@ def test_scoring_path_gives_a_perfect_model_full_marks(tiny_checkpoint, tmp_path
 
     from faker import Faker
 
-    from pipeline.config import load_config
+    from pipeline.core.config import load_config
     from pipeline.synth.benchmarks import generate_benchmarks, write_benchmarks
     from training.evaluate import evaluate_checkpoint
 

@@ -6,7 +6,7 @@ from datetime import datetime, timezone
 
 import pytest
 
-from pipeline.extract import (DROP_REASONS, Drop, ExtractSettings, RawRecord, decode_html, extract_record,
+from pipeline.extraction.extract import (DROP_REASONS, Drop, ExtractSettings, RawRecord, decode_html, extract_record,
                               normalize_url, parse_warc_date, undo_http_encoding, url_id)
 
 
@@ -97,9 +97,11 @@ def test_each_drop_reason(changes, reason):
 
 
 def test_time_cap_drops_a_slow_page():
-    # 20,000 blocks take trafilatura ~2 s here (nesting would not do: libxml2 caps the depth)
+    # 20,000 blocks take trafilatura ~2 s here (nesting would not do: libxml2 caps the depth); the default
+    # engine reads them in well under the cap
     slow = "<html><body>" + "<div><p>word word word</p></div>" * 20000 + "</body></html>"
-    out = extract_record(_rec(payload=slow.encode()), ExtractSettings(max_seconds_per_record=0.2))
+    out = extract_record(_rec(payload=slow.encode()),
+                         ExtractSettings(max_seconds_per_record=0.2, extractor="trafilatura"))
     assert isinstance(out, Drop) and out.reason == "timeout"
 
 
@@ -122,7 +124,7 @@ def test_chinese_page_is_tagged_zh():
 def test_language_is_read_from_the_prose_not_the_formulas():
     # A Chinese exercise page that is mostly LaTeX: with the formulas in the sample the model said en/ja
     # for such mini-CC pages; the formulas say nothing about the language.
-    from pipeline.extract import identify_language
+    from pipeline.extraction.extract import identify_language
 
     text = ("数学归纳法练习\n注意到$a_{1}$，因此$\\delta > 3$。由题意得$\\sum_{k=1}^{n} \\left(k^{3} + 3\\right) = "
             "\\frac{n \\left(n + 3\\right) \\left(n^{2} - n + 4\\right)}{4}$，代入得$|\\theta| \\le 2$。由题意得"
@@ -136,7 +138,7 @@ def test_language_is_read_from_the_prose_not_the_formulas():
 
 def _parsed_and_cleaned(html: str):
     """``html`` parsed as html_to_text parses it, then cleaned as it is before trafilatura sees it."""
-    from pipeline.extract import _html_parser, drop_inert_elements
+    from pipeline.extraction.extract import _html_parser, drop_inert_elements
     import lxml.html
 
     tree = lxml.html.document_fromstring(html, parser=_html_parser())
@@ -186,7 +188,7 @@ def test_undo_http_encoding_matches_the_codecs_and_stops_at_the_cap():
 
     import brotli
 
-    from pipeline.extract import undo_http_encoding as undo
+    from pipeline.extraction.extract import undo_http_encoding as undo
 
     html = b"<html><body>" + b"<p>hello world</p>" * 500 + b"</body></html>"
     raw = zlib.compressobj(6, zlib.DEFLATED, -15)

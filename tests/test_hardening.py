@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from pipeline.config import ConfigError, load_config
+from pipeline.core.config import ConfigError, load_config
 from pipeline.pool import InputPolicy, host_kind, resolve_inputs
 
 REPO = Path(__file__).resolve().parents[1]
@@ -73,7 +73,7 @@ def test_manifest_entries_of_every_refused_kind_are_failures_and_never_opened(sh
 
 def test_refused_entries_in_a_pool_run_never_leak_file_contents(shared_data, ray_session, tmp_path):
     """The run reads the good WARC, lists the refused entries and completes; nothing of /etc is read."""
-    from pipeline.config import PoolConfig
+    from pipeline.core.config import PoolConfig
     from pipeline.pool import run_pool
 
     (tmp_path / "warc").mkdir()
@@ -140,7 +140,7 @@ def test_model_saved_on_a_full_disk_is_never_published(tmp_path, ray_session):
     """fastText's save_model ignores ENOSPC: on a 2 MiB tmpfs the ~5 MiB model is cut short, the check finds it,
     nothing is published; on a disk with room the same training publishes a vouched-for model."""
     from classifiers import model as ftm
-    from pipeline.config import FastTextParams
+    from pipeline.core.config import FastTextParams
 
     _train_file(tmp_path / "train.txt")
     params = FastTextParams(dim=64, bucket=20_000, epoch=5, min_count=1)
@@ -168,7 +168,7 @@ def test_model_saved_on_a_full_disk_is_never_published(tmp_path, ray_session):
 def test_markers_vouch_for_their_outputs(tmp_path):
     import pyarrow as pa
 
-    from pipeline.io import OutputCheckFailed, is_complete, mark_complete, write_parquet_atomic
+    from pipeline.core.io import OutputCheckFailed, is_complete, mark_complete, write_parquet_atomic
 
     write_parquet_atomic(tmp_path / "a.parquet", pa.table({"x": list(range(100))}))
     mark_complete(tmp_path, {"rows": 100}, outputs=["a.parquet"])
@@ -267,7 +267,7 @@ def test_a_runs_own_ray_listens_on_loopback_only_and_dies_with_its_driver_on_sig
 
 
 def test_tokenizer_is_checked_before_publish_and_trusted_only_as_vouched(tmp_path):
-    from pipeline.io import is_vouched
+    from pipeline.core.io import is_vouched
     from training.tokenizer import train_bpe_tokenizer
 
     texts = ["Let $x^2 + y^2 = 1$ and solve for x.", "求 x 的值", "def f(n): return n * 2"] * 50

@@ -5,8 +5,8 @@ import json
 
 import pytest
 
-from pipeline.extract import ExtractSettings, html_to_text
-from pipeline.htmlmath import count_tex_fragments
+from pipeline.extraction.extract import ExtractSettings, html_to_text
+from pipeline.extraction.htmlmath import count_tex_fragments
 
 FILLER = "<p>" + "This paragraph gives the surrounding prose that a reader would see on the page. " * 4 + "</p>"
 

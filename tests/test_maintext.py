@@ -8,8 +8,8 @@ from collections import Counter
 import lxml.html
 import pytest
 
-from pipeline.extract import EXTRACTORS, ExtractSettings, html_to_text
-from pipeline.maintext import extract_main_text
+from pipeline.extraction.extract import EXTRACTORS, ExtractSettings, html_to_text
+from pipeline.extraction.maintext import extract_main_text
 
 ENGINES = sorted(EXTRACTORS)
 #: trafilatura (even with its fallbacks) keeps one post of these threads and joins a blog's lines: measured

@@ -8,7 +8,7 @@ import re
 import lxml.html
 import pytest
 
-from pipeline.mathml import clean_tex, local_name, mathml_to_latex, tex_annotation, tex_of_math
+from pipeline.extraction.mathml import clean_tex, local_name, mathml_to_latex, tex_annotation, tex_of_math
 
 
 def conv(markup: str) -> str:

@@ -22,10 +22,10 @@ import pytest
 from warcio.statusandheaders import StatusAndHeaders
 from warcio.warcwriter import WARCWriter
 
-from pipeline.config import PoolConfig
+from pipeline.core.config import PoolConfig
 from pipeline.pool import read_drops, read_pool, run_pool, warc_key
-from pipeline.schema import DROP_LOG_SCHEMA, POOL_SCHEMA, validate_table
-from pipeline.warc import read_record_at, scan_warc
+from pipeline.core.schema import DROP_LOG_SCHEMA, POOL_SCHEMA, validate_table
+from pipeline.commoncrawl.warc import read_record_at, scan_warc
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -340,7 +340,7 @@ def test_minicc_every_response_is_accounted_for(minicc_pool):
 
 
 def test_minicc_url_dedup_keeps_the_earliest_capture(minicc_pool):
-    from pipeline.extract import normalize_url
+    from pipeline.extraction.extract import normalize_url
 
     minicc, out, stats = minicc_pool
     truth = [r for r in pq.read_table(minicc / "truth.parquet").to_pylist() if r["is_html"] and r["http_status"] == 200]
@@ -394,8 +394,8 @@ def test_minicc_language_and_charset(minicc_pool):
 
 
 def test_pool_stage_in_the_run_lists_damaged_inputs(minicc, ray_session, tmp_path):
-    from pipeline.config import load_config
-    from pipeline.io import is_complete
+    from pipeline.core.config import load_config
+    from pipeline.core.io import is_complete
     from pipeline.run import STAGES
 
     workdir = tmp_path / "out"

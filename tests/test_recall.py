@@ -21,9 +21,9 @@ from classifiers import model as ftm
 from classifiers import recall as rec
 from classifiers.seed import SeedError, load_seed
 from classifiers.text import count_tokens, normalize, tokenize
-from pipeline.config import FastTextParams, load_config
-from pipeline.extract import normalize_url, url_id
-from pipeline.schema import POOL_SCHEMA, SELECTION_SCHEMA, SEED_ADDED_SCHEMA, validate_table
+from pipeline.core.config import FastTextParams, load_config
+from pipeline.extraction.extract import normalize_url, url_id
+from pipeline.core.schema import POOL_SCHEMA, SELECTION_SCHEMA, SEED_ADDED_SCHEMA, validate_table
 
 REPO = Path(__file__).resolve().parents[1]
 SMALL_FT = {"dim": 64, "bucket": 20_000, "epoch": 10, "lr": 0.2, "min_count": 1}

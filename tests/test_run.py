@@ -50,7 +50,7 @@ def dead_pids(n: int) -> list[int]:
 
 
 def test_temporaries_of_killed_processes_are_swept(tmp_path):
-    from pipeline.io import sweep_stale_temps
+    from pipeline.core.io import sweep_stale_temps
 
     a, b, c, d = dead_pids(4)
     live = subprocess.Popen(["sleep", "60"])  # another run's writer, still writing: its file stays
@@ -78,11 +78,11 @@ def test_a_failing_stage_is_recorded_and_the_summary_printed(tmp_path, monkeypat
     import pytest
 
     import pipeline.run as run
-    from pipeline.config import load_config
+    from pipeline.core.config import load_config
 
     def ok(cfg, folder):
         folder.mkdir(parents=True, exist_ok=True)
-        from pipeline.io import mark_complete
+        from pipeline.core.io import mark_complete
 
         mark_complete(folder, {"response_records": 10})
         return {"response_records": 10}
@@ -116,11 +116,11 @@ def test_one_run_per_workdir_and_a_dead_runs_lock_is_taken_over(tmp_path):
     import signal
     import time
 
-    from pipeline.io import LOCK_FILE, WorkdirLocked, workdir_lock
+    from pipeline.core.io import LOCK_FILE, WorkdirLocked, workdir_lock
 
     workdir = tmp_path / "out"
     holder = subprocess.Popen([sys.executable, "-c", (
-        "import sys, time; from pipeline.io import workdir_lock\n"
+        "import sys, time; from pipeline.core.io import workdir_lock\n"
         f"with workdir_lock({str(workdir)!r}):\n    print('locked', flush=True); time.sleep(120)")],
         cwd=REPO, stdout=subprocess.PIPE, text=True)
     try:

@@ -10,7 +10,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from pipeline.schema import CORPUS_SCHEMA
+from pipeline.core.schema import CORPUS_SCHEMA
 from pipeline.shard import ShardSpec, verify_corpus, write_corpus
 
 

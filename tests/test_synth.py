@@ -15,10 +15,10 @@ import pyarrow.parquet as pq
 import pytest
 from warcio.archiveiterator import ArchiveIterator
 
-from pipeline.config import load_config
-from pipeline.schema import TRUTH_SCHEMA, validate_table
+from pipeline.core.config import load_config
+from pipeline.core.schema import TRUTH_SCHEMA, validate_table
 from pipeline.synth import generate_minicc
-from pipeline.warc import WarcReadError, iter_warc
+from pipeline.commoncrawl.warc import WarcReadError, iter_warc
 
 
 @pytest.fixture(scope="module")

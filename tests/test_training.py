@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 import torch
 
-from pipeline.config import load_config
+from pipeline.core.config import load_config
 from training.data import BlendedSampler
 from training.indexed import dataset_prefix, megatron_indexed, token_dtype, tokenize_to_megatron
 from training.trainer import LOG_FILE, latest_checkpoint, loop_config, multistep_factor, run_training, \
@@ -211,7 +211,7 @@ def test_launch_script_data_builds_with_megatron_core_dataset_builder(megatron_r
 
 
 def test_launch_script_refuses_the_embedded_bpe_for_another_model(tmp_path):
-    from pipeline.config import MegatronConfig
+    from pipeline.core.config import MegatronConfig
     from training.mixture import launch_script
 
     script = tmp_path / "pretrain_gpt.sh"
@@ -225,7 +225,7 @@ def test_launch_script_refuses_the_embedded_bpe_for_another_model(tmp_path):
 
 def test_tokenize_refuses_a_tokenizer_that_is_not_the_models(megatron_run, tmp_path, capsys):
     from pipeline.cli import main
-    from pipeline.config import MegatronConfig
+    from pipeline.core.config import MegatronConfig
     from training.mixture import vocab_multiple
 
     cfg, _, _ = megatron_run
@@ -345,7 +345,7 @@ def test_two_ray_train_workers_match_one_process(megatron_run, tmp_path):
 
 
 def test_megatron_stage_skips_without_a_corpus(tmp_path):
-    from pipeline.io import is_complete
+    from pipeline.core.io import is_complete
     from pipeline.run import _stage_megatron
 
     cfg = _cfg(tmp_path)

@@ -7,7 +7,7 @@ import sys
 
 import pytest
 
-from pipeline.warc import clean_target_uri, expand_inputs, scan_warc
+from pipeline.commoncrawl.warc import clean_target_uri, expand_inputs, scan_warc
 
 
 def _expected_counts(shared_data):
@@ -142,7 +142,7 @@ def test_wrong_content_length_is_damage_after_the_good_records(gzipped):
     import gzip as gz_mod
     import io
 
-    from pipeline.warc import WarcReadError, iter_warc
+    from pipeline.commoncrawl.warc import WarcReadError, iter_warc
 
     good = [_record(f"http://a.example/{i}", b"<p>page %d</p>" % i) for i in range(3)]
     body = b"<p>the damaged one</p>"
@@ -175,7 +175,7 @@ def test_empty_and_non_warc_files_are_failures_without_their_contents(tmp_path):
 
 
 def test_quote_prefix_escapes_and_shortens():
-    from pipeline.warc import quote_prefix
+    from pipeline.commoncrawl.warc import quote_prefix
 
     q = quote_prefix(b"\x1b[31mred\x00" + b"a" * 100, 16)
     assert "\x1b" not in q and "\x00" not in q and q.startswith("\\x1b[31mred\\x00") and q.endswith("...")

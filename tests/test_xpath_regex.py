@@ -1,4 +1,4 @@
-"""The guarded trafilatura XPaths (pipeline/xpath_regex.py) select exactly what the originals select."""
+"""The guarded trafilatura XPaths (pipeline/extraction/xpath_regex.py) select exactly what the originals select."""
 from __future__ import annotations
 
 import gc
@@ -10,7 +10,7 @@ import types
 import pytest
 from lxml import etree
 
-from pipeline.xpath_regex import _expansions, _sre_parse, guard_regex_tests, install, required_literals
+from pipeline.extraction.xpath_regex import _expansions, _sre_parse, guard_regex_tests, install, required_literals
 
 
 def _patterns_in(path: str) -> list[tuple[str, str]]:
@@ -131,8 +131,8 @@ def test_guarded_xpaths_select_the_same_elements_on_probes(report):
 
 
 def test_guarded_xpaths_select_the_same_elements_on_real_pages(report, shared_data):
-    from pipeline.extract import _html_parser, decode_html
-    from pipeline.warc import iter_raw_records
+    from pipeline.extraction.extract import _html_parser, decode_html
+    from pipeline.commoncrawl.warc import iter_raw_records
 
     trees = []
     for path in sorted(glob.glob(str(shared_data / "html" / "*.html"))):
@@ -161,9 +161,9 @@ def test_guarded_xpath_still_finds_what_the_regex_finds(report):
 
 
 def test_extracted_text_is_the_same_with_and_without_the_guards(shared_data):
-    from pipeline.extract import ExtractSettings, decode_html, html_to_text
-    from pipeline.warc import iter_raw_records
-    from pipeline.xpath_regex import uninstall
+    from pipeline.extraction.extract import ExtractSettings, decode_html, html_to_text
+    from pipeline.commoncrawl.warc import iter_raw_records
+    from pipeline.extraction.xpath_regex import uninstall
 
     pages = [open(p, "rb").read().decode("utf-8", "replace") for p in sorted(glob.glob(str(shared_data / "html" / "*.html")))]
     path = str(shared_data / "warc" / "dolma_sample-0001.warc.gz")

@@ -154,7 +154,7 @@ def evaluate_checkpoint(checkpoint: str | Path, out: str | Path, ecfg, workdir: 
         results["benchmarks"][name] = {**info, "accuracy": acc, "bits_per_byte": bpb["bits_per_byte,none"],
                                        "byte_perplexity": bpb["byte_perplexity,none"]}
         _write_samples(out / f"samples_{name}.jsonl", name, res["samples"][f"mathcorpus_{name}"])
-    from pipeline.io import write_json_atomic
+    from pipeline.core.io import write_json_atomic
 
     write_json_atomic(out / "results.json", results)
     return results

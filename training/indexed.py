@@ -34,9 +34,9 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from pipeline.io import write_json_atomic, write_parquet_atomic
-from pipeline.progress import progress_bar
-from pipeline.schema import DROP_LOG_SCHEMA
+from pipeline.core.io import write_json_atomic, write_parquet_atomic
+from pipeline.core.progress import progress_bar
+from pipeline.core.schema import DROP_LOG_SCHEMA
 
 log = logging.getLogger(__name__)
 
@@ -340,7 +340,7 @@ def tokenize_to_megatron(paths: list[str], tokenizer_dir: str | Path, out_folder
     parts_dir.mkdir(parents=True, exist_ok=True)
     prefixes = [str(parts_dir / f"part-{i:05d}") for i in range(len(units))]
 
-    from pipeline.ray_env import ensure_ray
+    from pipeline.core.executor import ensure_ray
 
     ensure_ray(num_cpus=workers)  # joins RAY_ADDRESS (a cluster, `ray job submit`) when set
     task = ray.remote(num_cpus=1)(tokenize_unit)

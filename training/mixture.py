@@ -23,8 +23,8 @@ import shlex
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-from pipeline.config import Config, MixtureConfig
-from pipeline.io import (atomic_path, is_complete, is_vouched, mark_complete, read_marker, write_bytes_atomic,
+from pipeline.core.config import Config, MixtureConfig
+from pipeline.core.io import (atomic_path, is_complete, is_vouched, mark_complete, read_marker, write_bytes_atomic,
                          write_json_atomic)
 
 log = logging.getLogger(__name__)
@@ -282,7 +282,7 @@ def build_megatron(cfg: Config, folder: Path, corpus_paths: list[str] | None = N
 
     tokenizer_tokens = vocab_size(load_tokenizer(tokenizer_dir))
 
-    from pipeline.ray_env import ensure_ray
+    from pipeline.core.executor import ensure_ray
 
     # one Ray for all sources; shut down after if started here, so `train` can start its own workers
     started_ray = ensure_ray(num_cpus=tk.workers)
@@ -312,8 +312,8 @@ def build_megatron(cfg: Config, folder: Path, corpus_paths: list[str] | None = N
 def _adopt_tokenizer(source: Path, tokenizer_dir: Path, mcfg) -> None:
     """Check that the configured tokenizer is the Megatron model's, then save a copy in ``tokenizer_dir`` (the
     folder the launch script reads under DATA_ROOT)."""
-    from pipeline.config import ConfigError
-    from pipeline.io import atomic_path
+    from pipeline.core.config import ConfigError
+    from pipeline.core.io import atomic_path
     from training.tokenizer import load_tokenizer, vocab_size
 
     try:

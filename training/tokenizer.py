@@ -35,7 +35,7 @@ _PROBE = "Let $x^2 + y^2 = 1$; 求 x 的值. def f(n): return n * 2"
 
 def check_tokenizer_dir(path: str | Path, tok, name: str | Path | None = None) -> None:
     """Raise OutputCheckFailed unless the saved tokenizer folder loads back as ``tok`` (vocabulary, EOD, ids)."""
-    from pipeline.io import OutputCheckFailed
+    from pipeline.core.io import OutputCheckFailed
 
     try:
         again = load_tokenizer(path)
@@ -61,7 +61,7 @@ def train_bpe_tokenizer(texts: Iterable[str], out_dir: str | Path, vocab_size: i
     from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
     from transformers import PreTrainedTokenizerFast
 
-    from pipeline.io import OutputCheckFailed, atomic_path, discard, vouch
+    from pipeline.core.io import OutputCheckFailed, atomic_path, discard, vouch
 
     bpe = Tokenizer(models.BPE())
     bpe.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)

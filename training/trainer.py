@@ -238,7 +238,7 @@ def _truncate_log(path: Path, step: int) -> None:
     if not path.exists():
         return
     keep = [line for line in path.read_text().splitlines() if line and json.loads(line)["step"] <= step]
-    from pipeline.io import write_bytes_atomic
+    from pipeline.core.io import write_bytes_atomic
 
     write_bytes_atomic(path, "".join(line + "\n" for line in keep).encode())
 
@@ -303,7 +303,7 @@ def run_training(config: dict, workers: int, use_gpu: bool = False) -> dict:
 
 
 def loop_config(cfg, stop_after: int | None = None) -> dict:
-    """The loop's config from the run's validated :class:`pipeline.config.Config` and its ``megatron/`` folder."""
+    """The loop's config from the run's validated :class:`pipeline.core.config.Config` and its ``megatron/`` folder."""
     from training.mixture import load_mixture
 
     mix = load_mixture(cfg.workdir_path / "megatron")

@@ -44,7 +44,7 @@ def _runs(cfg, mix: dict) -> dict[str, dict]:
 
 def run_validation(cfg, progress: bool = True) -> dict:
     """Train and evaluate both runs under ``<workdir>/validate`` (resuming what is there); returns results.json."""
-    from pipeline.io import mark_complete, write_json_atomic
+    from pipeline.core.io import mark_complete, write_json_atomic
     from training.evaluate import evaluate_checkpoint
     from training.mixture import load_mixture
     from training.trainer import LOG_FILE, latest_checkpoint, run_training, train_loop_per_worker
@@ -124,7 +124,7 @@ def format_table(results: dict) -> str:
 
 def report_section(folder: Path, out: Path) -> str:
     """HTML for the run report: the table and the loss curves (copied into ``out``), or "" when not run."""
-    from pipeline.io import is_complete
+    from pipeline.core.io import is_complete
 
     if not is_complete(folder) or not (folder / "results.json").exists():
         return ""

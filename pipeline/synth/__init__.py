@@ -38,10 +38,10 @@ from faker import Faker
 from warcio.statusandheaders import StatusAndHeaders
 from warcio.warcwriter import WARCWriter
 
-from pipeline.config import SynthConfig
-from pipeline.io import is_complete, mark_complete, read_marker, write_json_atomic
-from pipeline.progress import progress_bar
-from pipeline.schema import TRUTH_SCHEMA
+from pipeline.core.config import SynthConfig
+from pipeline.core.io import is_complete, mark_complete, read_marker, write_json_atomic
+from pipeline.core.progress import progress_bar
+from pipeline.core.schema import TRUTH_SCHEMA
 from pipeline.synth import text as T
 from pipeline.synth.benchmarks import BenchItem, generate_benchmarks, write_benchmarks
 from pipeline.synth.formulas import TOPICS

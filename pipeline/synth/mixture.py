@@ -19,7 +19,7 @@ from pathlib import Path
 
 from faker import Faker
 
-from pipeline.io import atomic_path, is_complete, mark_complete, read_marker
+from pipeline.core.io import atomic_path, is_complete, mark_complete, read_marker
 from pipeline.synth import text as T
 
 _RESERVED = {"new", "function", "var", "let", "const", "this", "case", "default", "delete", "do", "switch", "throw",

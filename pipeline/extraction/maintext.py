@@ -18,7 +18,7 @@ The steps, each cheap (one walk of the tree, C-level lxml calls where possible):
 4. **Filter** blocks inside the region: link lists, short lines repeated across posts ("Reply", "Quote",
    "Link to comment"), and lines of dates and counters go; headings, list items and sentences stay.
 5. **Write** Markdown-like text: ``#`` headings, paragraphs apart by a blank line, ``-`` list items,
-   fenced code, ``|`` table rows; math (already rewritten to ``$..$`` by :mod:`pipeline.htmlmath`) as is.
+   fenced code, ``|`` table rows; math (already rewritten to ``$..$`` by :mod:`pipeline.extraction.htmlmath`) as is.
 """
 from __future__ import annotations
 

