@@ -80,8 +80,11 @@ _BOILERPLATE_TAGS = frozenset(("footer", "aside"))
 ASIDE_WORDS = frozenset((
     "comment", "comments", "commentlist", "respond", "disqus", "related", "recommend", "recommended",
     "recommendation", "recommendations", "recirc", "popular", "trending", "teaser", "teasers", "promo",
-    "outbrain", "taboola", "stream", "feed", "more", "latest", "list",
+    "outbrain", "taboola",
 ))
+#: Generic words that name a list of teasers (``more-stories``, ``latest-list``) unless the container is
+#: also named as a body or as a thread's posts (``entry-content-read-more``, ``post-stream``, ``answers-list``).
+LIST_WORDS = frozenset(("stream", "feed", "more", "latest", "list"))
 ASIDE_PROSE_WEIGHT = 0.2
 _WORD_SPLIT = re.compile(r"[\s_\-]+")
 _CJK = re.compile(r"[\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uac00-\ud7af]")
@@ -229,7 +232,8 @@ class _Segmenter:
         if opened_boiler:
             self._close()
             self.boiler = el
-        aside = bool(words) and not words.isdisjoint(ASIDE_WORDS)
+        aside = bool(words) and (not words.isdisjoint(ASIDE_WORDS)
+                                 or (not words.isdisjoint(LIST_WORDS) and words.isdisjoint(_POSTS_WORDS)))
         if aside:
             self._close()
             self.aside += 1
@@ -348,6 +352,8 @@ def _region(blocks: list[Block]):
 #: class/id words a site gives its article body (``article-body``, ``entry-content``, ``post-text``).
 BODY_WORDS = frozenset(("content", "body", "article", "entry", "post", "story", "text", "richtext", "prose",
                         "markdown", "articlebody", "postbody", "main"))
+#: Words naming a body or the posts of a thread (see :data:`LIST_WORDS`).
+_POSTS_WORDS = BODY_WORDS | {"answer", "answers", "question", "thread", "topic", "message", "reply", "replies"}
 #: A container named as a body that holds this share of the prose is the region, if it is not one of
 #: several alike siblings (one post of a thread).
 BODY_SHARE = 0.4
