@@ -70,6 +70,9 @@ NEVER_CONTENT_WORDS = frozenset((
     "newsletter", "subscribe", "signup", "login", "signin", "modal", "popup", "breadcrumb", "breadcrumbs",
     "navbar", "menu", "share", "sharing", "social", "advert", "advertisement", "ads", "sponsored",
 ))
+#: Words of a consent manager's dialog: injected beside the page, never around it, so skipped whatever its
+#: size (a cookie policy can out-write a short article).
+CONSENT_WORDS = frozenset(("cookie", "cookies", "consent", "gdpr", "onetrust", "cookiebot", "cmp"))
 #: Page-level containers: never pruned by their class words (their classes describe the whole page).
 _NEVER_PRUNED = frozenset(("html", "body", "main", "article"))
 #: Elements whose tag alone says they are page furniture (HTML5 sectioning for sidebars and footers).
@@ -164,10 +167,11 @@ class _Segmenter:
 
     def _is_furniture(self, el, words: frozenset) -> bool:
         """A container named as furniture that is not a page-wide wrapper (``modal-enabled`` on the article,
-        ``advertisement-off-canvas-pusher`` around everything): no content word, under half the page's text."""
+        ``advertisement-off-canvas-pusher`` around everything): no content word, under half the page's text
+        unless it is a consent dialog."""
         if el.tag in _NEVER_PRUNED or not words.isdisjoint(CONTENT_WORDS):
             return False
-        return len(el.text_content()) < 0.5 * self.page_chars
+        return not words.isdisjoint(CONSENT_WORDS) or len(el.text_content()) < 0.5 * self.page_chars
 
     def _block(self, kind: str, el, level: int) -> Block:
         return Block(kind, el, level=level, boiler=self.boiler, prior=ASIDE_PROSE_WEIGHT if self.aside else 1.0)
