@@ -356,6 +356,8 @@ def _region(blocks: list[Block]):
 #: class/id words a site gives its article body (``article-body``, ``entry-content``, ``post-text``).
 BODY_WORDS = frozenset(("content", "body", "article", "entry", "post", "story", "text", "richtext", "prose",
                         "markdown", "articlebody", "postbody", "main"))
+#: A quotation of another post is never the page's body (``post-quote-container``).
+_QUOTE_WORDS = frozenset(("quote", "blockquote", "quotes", "cite"))
 #: Words naming a body or the posts of a thread (see :data:`LIST_WORDS`).
 _POSTS_WORDS = BODY_WORDS | {"answer", "answers", "question", "thread", "topic", "message", "reply", "replies"}
 #: A container named as a body that holds this share of the prose is the region, if it is not one of
@@ -371,7 +373,7 @@ def _named_body(region, weight: Counter, total: float):
         if w < BODY_SHARE * total or not isinstance(el.tag, str):
             continue
         words = _role_words(el)
-        if words.isdisjoint(BODY_WORDS) or not _inside(el, [region]):
+        if words.isdisjoint(BODY_WORDS) or not words.isdisjoint(_QUOTE_WORDS) or not _inside(el, [region]):
             continue
         if _in_repeated_unit(el, region, weight):
             continue
@@ -387,7 +389,12 @@ THREAD_SHARE = 0.1
 
 def _thread_outside(named, region, weight: Counter, total: float) -> bool:
     """Whether the region holds, outside ``named``, alike siblings (posts, answers) with
-    :data:`THREAD_SHARE` of the prose: then the page is a thread and keeps them all."""
+    :data:`THREAD_SHARE` of the prose, and ``named`` is one post's body among them (its tag and class
+    recur with prose outside it): then the page is a thread and keeps them all. An article's body whose
+    class stays unique keeps its comments out (``entry-content`` above ``comment-body`` s)."""
+    sig = _signature(named)
+    if not any(el is not named and weight.get(el, 0) > 0 and _signature(el) == sig for el in region.iter(named.tag)):
+        return False
     groups: Counter = Counter()
     counts: Counter = Counter()
     for el, w in weight.items():
