@@ -344,7 +344,7 @@ def _region(blocks: list[Block]):
     if best is None:
         return None
     named = _named_body(best, weight, total)
-    if named is not None and not _thread_outside(named, best, weight, total):
+    if named is not None and (_is_schema_body(named) or not _thread_outside(named, best, weight, total)):
         best = named
     # a sibling holding a real share of the prose belongs too: the question beside a Q&A page's answers
     parent = best.getparent()
@@ -365,17 +365,26 @@ _POSTS_WORDS = BODY_WORDS | {"answer", "answers", "question", "thread", "topic",
 BODY_SHARE = 0.4
 
 
+def _is_schema_body(el) -> bool:
+    """schema.org's ``articleBody``: the site declares this element the article's text."""
+    return el.get("itemprop") == "articleBody"
+
+
 def _named_body(region, weight: Counter, total: float):
-    """The deepest element at or below ``region`` whose class/id words name a body holding
-    :data:`BODY_SHARE` of the prose, unless it is one of several alike siblings with prose; else None."""
+    """The deepest element at or below ``region`` named as a body (class/id words, an ``<article>``, the
+    schema.org ``articleBody``) holding :data:`BODY_SHARE` of the prose, unless it is one of several alike
+    siblings with prose (one post of a thread) or a quotation; else None."""
     best, best_depth = None, -1
     for el, w in weight.items():
         if w < BODY_SHARE * total or not isinstance(el.tag, str):
             continue
+        schema = _is_schema_body(el)
         words = _role_words(el)
-        if words.isdisjoint(BODY_WORDS) or not words.isdisjoint(_QUOTE_WORDS) or not _inside(el, [region]):
+        if not (schema or el.tag == "article" or not words.isdisjoint(BODY_WORDS)):
             continue
-        if _in_repeated_unit(el, region, weight):
+        if not words.isdisjoint(_QUOTE_WORDS) or not _inside(el, [region]):
+            continue
+        if not schema and _in_repeated_unit(el, region, weight):
             continue
         d = sum(1 for _ in el.iterancestors())
         if d > best_depth:
