@@ -343,6 +343,7 @@ def _region(blocks: list[Block]):
                 best, best_depth = el, d
     if best is None:
         return None
+    best = _headline_region(blocks, best)
     named = _named_body(best, weight, total)
     if named is not None and (_is_schema_body(named) or not _thread_outside(named, best, weight, total)):
         best = named
@@ -351,6 +352,36 @@ def _region(blocks: list[Block]):
     siblings = [c for c in parent if c is not best and weight.get(c, 0) >= SIBLING_SHARE * total] \
         if parent is not None else []
     return [best, *siblings]
+
+
+#: The headline's article is the lowest ancestor of the page's ``<h1>`` holding this share of the prose
+#: outside comment and recommendation containers.
+HEADLINE_SHARE = 0.5
+
+
+def _headline_region(blocks: list[Block], region):
+    """``region``, or the headline's article when ``region`` lies apart from it.
+
+    A short article under a long stream of teasers or comments loses the share count to them (a one-paragraph
+    news item); its headline, the page's single ``<h1>``, still marks where the article is. A region that
+    holds the headline, or lies inside the headline's article (its body under an ``<h1>`` in a header), stays."""
+    heads = [b for b in blocks if b.kind == "h" and b.level == 1 and b.boiler is None]
+    if len(heads) != 1 or _inside(heads[0].el, [region]):
+        return region
+    path = list(heads[0].el.iterancestors())
+    on_path = set(path)
+    own: Counter = Counter()
+    total = 0
+    for b in blocks:
+        if b.prior == 1 and _is_prose(b):
+            total += len(b.text)
+            for anc in b.el.iterancestors():
+                if anc in on_path:
+                    own[anc] += len(b.text)
+    article = next((a for a in path if own[a] and own[a] >= HEADLINE_SHARE * total), None)
+    if article is None or _inside(region, [article]):
+        return region
+    return article
 
 
 #: class/id words a site gives its article body (``article-body``, ``entry-content``, ``post-text``).
