@@ -498,12 +498,22 @@ _DATE_WORDS = re.compile(
     r"views?|replies|reply|posts?|likes?|votes?|points?|min|hr|[ymdhs])\b|[年月日时分秒前]", re.I)
 
 
+#: A full timestamp: a numeric date, a clock time, or a relative time.
+_TIMESTAMP = re.compile(r"\b\d{1,4}[/.-]\d{1,2}[/.-]\d{1,4}\b|\b\d{1,2}:\d{2}\b|\bago\b|前")
+#: Words beside a timestamp that a post's header line carries (the poster's name, "#3").
+_STAMP_EXTRA_WORDS = 3
+
+
 def _is_dateline(b: Block) -> bool:
-    """A short block made only of dates, times and counters."""
+    """A short block made only of dates, times and counters, or a timestamp beside a name (a post's header:
+    "Posted by zephyrgirl — 5/27/2024 8:57:51 AM")."""
     if b.units() >= 10 or not any(c.isdigit() for c in b.text):
         return False
     rest = _DATE_WORDS.sub(" ", b.text)
-    return len(_WORD.findall(_CJK.sub(" ", rest))) + len(_CJK.findall(rest)) == 0
+    left = len(_WORD.findall(_CJK.sub(" ", rest))) + len(_CJK.findall(rest))
+    if left == 0:
+        return True
+    return left <= _STAMP_EXTRA_WORDS and "$" not in b.text and _TIMESTAMP.search(b.text) is not None
 
 
 #: A line this short (in words) that the page repeats this often is a label, not a post.
