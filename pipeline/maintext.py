@@ -346,7 +346,7 @@ def _region(blocks: list[Block]):
     best = _headline_region(blocks, best)
     named = _named_body(best, weight, total)
     if named is not None and (_is_schema_body(named) or not _thread_outside(named, best, weight, total)):
-        best = named
+        return [named]  # the article's body: what lies beside it (comments, a footer) is not the article
     # a sibling holding a real share of the prose belongs too: the question beside a Q&A page's answers
     parent = best.getparent()
     siblings = [c for c in parent if c is not best and weight.get(c, 0) >= SIBLING_SHARE * total] \
