@@ -323,7 +323,8 @@ def _region(blocks: list[Block]):
     Threads keep every post (their common container holds the prose of all of them); an article's
     body wins over the page around it, which holds the same prose and more."""
     weight: Counter = Counter()
-    total = 0
+    own: Counter = Counter()  # the same, outside comment and recommendation containers
+    total = own_total = 0
     for b in blocks:
         if _is_prose(b):
             w = len(b.text) * b.prior
@@ -331,6 +332,11 @@ def _region(blocks: list[Block]):
             weight[b.el] += w
             for anc in b.el.iterancestors():
                 weight[anc] += w
+            if b.prior == 1:
+                own_total += w
+                own[b.el] += w
+                for anc in b.el.iterancestors():
+                    own[anc] += w
     if not total:
         return None
     leaves = {b.el for b in blocks if b.kind != "p" or b.el.tag == "p"}
@@ -343,10 +349,11 @@ def _region(blocks: list[Block]):
                 best, best_depth = el, d
     if best is None:
         return None
-    best = _headline_region(blocks, best)
-    named = _named_body(best, weight, total)
-    if named is not None and (_is_schema_body(named) or not _thread_outside(named, best, weight, total)):
-        return [named]  # the article's body: what lies beside it (comments, a footer) is not the article
+    best = _headline_region(blocks, best, own, own_total)
+    for named in _named_bodies(best, weight, total):
+        if _is_schema_body(named) or not _thread_outside(named, best, weight, own, total):
+            return [named]  # the article's body: what lies beside it (comments, a footer) is not the article
+        break  # one post of a thread: so is any container of it
     # a sibling holding a real share of the prose belongs too: the question beside a Q&A page's answers
     parent = best.getparent()
     siblings = [c for c in parent if c is not best and weight.get(c, 0) >= SIBLING_SHARE * total] \
@@ -359,8 +366,9 @@ def _region(blocks: list[Block]):
 HEADLINE_SHARE = 0.5
 
 
-def _headline_region(blocks: list[Block], region):
-    """``region``, or the headline's article when ``region`` lies apart from it.
+def _headline_region(blocks: list[Block], region, own: Counter, own_total: float):
+    """``region``, or the headline's article when ``region`` lies apart from it (``own``: prose weight per
+    element outside comment and recommendation containers).
 
     A short article under a long stream of teasers or comments loses the share count to them (a one-paragraph
     news item); its headline, the page's single ``<h1>``, still marks where the article is. A region that
@@ -368,17 +376,8 @@ def _headline_region(blocks: list[Block], region):
     heads = [b for b in blocks if b.kind == "h" and b.level == 1 and b.boiler is None]
     if len(heads) != 1 or _inside(heads[0].el, [region]):
         return region
-    path = list(heads[0].el.iterancestors())
-    on_path = set(path)
-    own: Counter = Counter()
-    total = 0
-    for b in blocks:
-        if b.prior == 1 and _is_prose(b):
-            total += len(b.text)
-            for anc in b.el.iterancestors():
-                if anc in on_path:
-                    own[anc] += len(b.text)
-    article = next((a for a in path if own[a] and own[a] >= HEADLINE_SHARE * total), None)
+    article = next((a for a in heads[0].el.iterancestors() if own[a] and own[a] >= HEADLINE_SHARE * own_total),
+                   None)
     if article is None or _inside(region, [article]):
         return region
     return article
@@ -401,11 +400,11 @@ def _is_schema_body(el) -> bool:
     return el.get("itemprop") == "articleBody"
 
 
-def _named_body(region, weight: Counter, total: float):
-    """The deepest element at or below ``region`` named as a body (class/id words, an ``<article>``, the
-    schema.org ``articleBody``) holding :data:`BODY_SHARE` of the prose, unless it is one of several alike
-    siblings with prose (one post of a thread) or a quotation; else None."""
-    best, best_depth = None, -1
+def _named_bodies(region, weight: Counter, total: float) -> list:
+    """The elements at or below ``region``, deepest first, named as a body (class/id words, an
+    ``<article>``, the schema.org ``articleBody``) holding :data:`BODY_SHARE` of the prose, unless one of
+    several alike siblings with prose (one post of a thread) or a quotation."""
+    found = []
     for el, w in weight.items():
         if w < BODY_SHARE * total or not isinstance(el.tag, str):
             continue
@@ -417,23 +416,24 @@ def _named_body(region, weight: Counter, total: float):
             continue
         if not schema and _in_repeated_unit(el, region, weight):
             continue
-        d = sum(1 for _ in el.iterancestors())
-        if d > best_depth:
-            best, best_depth = el, d
-    return best
+        found.append((sum(1 for _ in el.iterancestors()), el))
+    found.sort(key=lambda x: -x[0])
+    return [el for _, el in found]
 
 
 #: Alike siblings holding this share of the prose outside a named body make the page a thread.
 THREAD_SHARE = 0.1
 
 
-def _thread_outside(named, region, weight: Counter, total: float) -> bool:
+def _thread_outside(named, region, weight: Counter, own: Counter, total: float) -> bool:
     """Whether the region holds, outside ``named``, alike siblings (posts, answers) with
     :data:`THREAD_SHARE` of the prose, and ``named`` is one post's body among them (its tag and class
-    recur with prose outside it): then the page is a thread and keeps them all. An article's body whose
-    class stays unique keeps its comments out (``entry-content`` above ``comment-body`` s)."""
+    recur with prose outside it, outside comment containers unless ``named`` is in one too): then the
+    page is a thread and keeps them all. An article's body whose class stays unique, or recurs only in
+    the comments, keeps the comments out (``entry-content`` above ``comment-body`` s)."""
     sig = _signature(named)
-    if not any(el is not named and weight.get(el, 0) > 0 and _signature(el) == sig for el in region.iter(named.tag)):
+    probe = own if own.get(named) else weight
+    if not any(el is not named and probe.get(el, 0) > 0 and _signature(el) == sig for el in region.iter(named.tag)):
         return False
     groups: Counter = Counter()
     counts: Counter = Counter()
