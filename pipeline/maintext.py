@@ -93,6 +93,7 @@ _WORD_SPLIT = re.compile(r"[\s_\-]+")
 _CJK = re.compile(r"[\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uac00-\ud7af]")
 _WORD = re.compile(r"[^\W_]+", re.U)
 _SENTENCE_END = re.compile(r"[.!?;:。！？；：…)\]]\s*$|[.!?。！？]\s")
+_DIGITS = re.compile(r"\d+")
 _WHITESPACE = re.compile(r"[\s\u00a0\u200b]+")
 #: Stands for a ``<br>`` while a block's text is gathered (the source's newlines are only spaces).
 _BR = "\x00"
@@ -349,6 +350,7 @@ def _region(blocks: list[Block]):
                 best, best_depth = el, d
     if best is None:
         return None
+    best = _thread_of(best, own, total)
     best = _headline_region(blocks, best, own, own_total)
     for named in _named_bodies(best, weight, total):
         if _is_schema_body(named) or not _thread_outside(named, best, weight, own, total):
@@ -381,6 +383,41 @@ def _headline_region(blocks: list[Block], region, own: Counter, own_total: float
     if article is None or _inside(region, [article]):
         return region
     return article
+
+
+#: A region inside one of alike siblings holding this share of the prose (outside comment containers)
+#: widens to their parent: one long post of a thread brings the short replies beside it.
+POST_SHARE = 0.1
+#: How far above the region the post may be (region: a post's text; then its body, its card, its item).
+POST_LEVELS = 4
+#: Siblings are alike when this share of their class names (numbers aside: ``post-17``) is common.
+ALIKE_CLASSES = 0.7
+
+
+def _class_set(el) -> frozenset:
+    return frozenset(_DIGITS.sub("", c) for c in (el.get("class") or "").split())
+
+
+def _alike(a: frozenset, b: frozenset) -> bool:
+    """Most class names in common: posts (``post reply odd`` / ``post reply even``), not the cells of a
+    layout grid (``cell auto article`` / ``cell small-4 sidebar``)."""
+    return len(a & b) >= ALIKE_CLASSES * len(a | b)
+
+
+def _thread_of(region, own: Counter, total: float):
+    """The parent of the alike siblings (posts) ``region`` is one of, or ``region``."""
+    node = region
+    for _ in range(POST_LEVELS):
+        parent = node.getparent()
+        if parent is None:
+            break
+        mine = _class_set(node)
+        alike = sum(own.get(c, 0) for c in parent
+                    if c is not node and c.tag == node.tag and _alike(mine, _class_set(c)))
+        if alike >= POST_SHARE * total:
+            return parent
+        node = parent
+    return region
 
 
 #: class/id words a site gives its article body (``article-body``, ``entry-content``, ``post-text``).
