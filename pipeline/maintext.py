@@ -547,10 +547,11 @@ def _is_dateline(b: Block) -> bool:
     if b.units() >= 10 or not any(c.isdigit() for c in b.text):
         return False
     rest = _DATE_WORDS.sub(" ", b.text)
-    left = len(_WORD.findall(_CJK.sub(" ", rest))) + len(_CJK.findall(rest))
-    if left == 0:
+    words, cjk = len(_WORD.findall(_CJK.sub(" ", rest))), len(_CJK.findall(rest))
+    if words + cjk == 0:
         return True
-    return left <= _STAMP_EXTRA_WORDS and "$" not in b.text and _TIMESTAMP.search(b.text) is not None
+    # a CJK character counts half a word, as in Block.units (a Chinese name is two to four of them)
+    return words + cjk / 2 <= _STAMP_EXTRA_WORDS and "$" not in b.text and _TIMESTAMP.search(b.text) is not None
 
 
 #: A line this short (in words) that the page repeats this often is a label, not a post.
