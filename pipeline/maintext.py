@@ -544,8 +544,8 @@ _STAMP_EXTRA_WORDS = 3
 def _is_dateline(b: Block) -> bool:
     """A short block made only of dates, times and counters, or a timestamp beside a name (a post's header:
     "Posted by zephyrgirl — 5/27/2024 8:57:51 AM")."""
-    if b.units() >= 10 or not any(c.isdigit() for c in b.text):
-        return False
+    if b.units() >= 16 or not any(c.isdigit() for c in b.text):
+        return False  # (a timestamp with seconds and a name is 10 to 15 units)
     rest = _DATE_WORDS.sub(" ", b.text)
     words, cjk = len(_WORD.findall(_CJK.sub(" ", rest))), len(_CJK.findall(rest))
     if words + cjk == 0:
