@@ -551,7 +551,8 @@ def _is_dateline(b: Block) -> bool:
     if words + cjk == 0:
         return True
     # a CJK character counts half a word, as in Block.units (a Chinese name is two to four of them)
-    return words + cjk / 2 <= _STAMP_EXTRA_WORDS and "$" not in b.text and _TIMESTAMP.search(b.text) is not None
+    return (words + cjk / 2 <= _STAMP_EXTRA_WORDS and b.kind != "quote" and "$" not in b.text
+            and _TIMESTAMP.search(b.text) is not None)
 
 
 #: A line this short (in words) that the page repeats this often is a label, not a post.
