@@ -13,10 +13,14 @@ The steps, each cheap (one walk of the tree, C-level lxml calls where possible):
 2. **Segment** the rest into blocks (paragraphs, headings, list items, table rows, code blocks, quotes),
    each with its text, how much of it is link text, and its element.
 3. **Locate** the content region: the deepest element holding most of the page's prose (blocks with
-   sentences, few links; comment lists and recommendation streams count less), its siblings that hold a
-   real share (a Q&A page's question), narrowed to a container named as the body unless the page is a thread.
+   sentences, few links; comment lists and recommendation streams count less), widened to the thread when
+   it is one of alike posts, moved to the headline's article when it lies apart from the page's single
+   ``<h1>``, then narrowed to a container named as the body (class words, ``<article>``, schema.org
+   ``articleBody``) unless that body is one post of a thread; else joined by siblings holding a real share
+   (a Q&A page's question beside its answers).
 4. **Filter** blocks inside the region: link lists, short lines repeated across posts ("Reply", "Quote",
-   "Link to comment"), and lines of dates and counters go; headings, list items and sentences stay.
+   "Link to comment"), and lines of dates and counters or of a timestamp beside a name go; headings, list
+   items and sentences stay.
 5. **Write** Markdown-like text: ``#`` headings, paragraphs apart by a blank line, ``-`` list items,
    fenced code, ``|`` table rows; math (already rewritten to ``$..$`` by :mod:`pipeline.htmlmath`) as is.
 """
@@ -318,8 +322,10 @@ REGION_SHARE = 0.7
 
 
 def _region(blocks: list[Block]):
-    """The deepest element holding at least :data:`REGION_SHARE` of the prose (by characters) and its
-    siblings holding :data:`SIBLING_SHARE` of it, or None.
+    """The content region (a list of sibling elements), or None: the deepest element holding at least
+    :data:`REGION_SHARE` of the prose (by characters), widened to the thread it is one post of
+    (:func:`_thread_of`), moved to the headline's article when apart from it (:func:`_headline_region`),
+    then narrowed to the named body of an article, or else joined by siblings holding :data:`SIBLING_SHARE`.
 
     Threads keep every post (their common container holds the prose of all of them); an article's
     body wins over the page around it, which holds the same prose and more."""
@@ -330,14 +336,13 @@ def _region(blocks: list[Block]):
         if _is_prose(b):
             w = len(b.text) * b.prior
             total += w
-            weight[b.el] += w
-            for anc in b.el.iterancestors():
-                weight[anc] += w
+            chain = (b.el, *b.el.iterancestors())
+            for el in chain:
+                weight[el] += w
             if b.prior == 1:
                 own_total += w
-                own[b.el] += w
-                for anc in b.el.iterancestors():
-                    own[anc] += w
+                for el in chain:
+                    own[el] += w
     if not total:
         return None
     leaves = {b.el for b in blocks if b.kind != "p" or b.el.tag == "p"}
