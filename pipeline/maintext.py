@@ -540,8 +540,11 @@ _DATE_WORDS = re.compile(
     r"views?|replies|reply|posts?|likes?|votes?|points?|min|hr|[ymdhs])\b|[年月日时分秒前]", re.I)
 
 
-#: A full timestamp: a numeric date, a clock time, or a relative time.
-_TIMESTAMP = re.compile(r"\b\d{1,4}[/.-]\d{1,2}[/.-]\d{1,4}\b|\b\d{1,2}:\d{2}\b|\bago\b|前")
+#: A full timestamp: a date with its four-digit year, a clock time with seconds or am/pm, a relative time
+#: (not "3-4-5" or "3:45", which a math line holds).
+_TIMESTAMP = re.compile(r"\b(?:\d{4}[/.-]\d{1,2}[/.-]\d{1,2}|\d{1,2}[/.-]\d{1,2}[/.-]\d{4})\b"
+                        r"|\b(?:jan|feb|mar|apr|may|jun|jul|aug|sep|oct|nov|dec)[a-z]*\.? \d{1,2}(?:st|nd|rd|th)?,? \d{4}\b"
+                        r"|\b\d{1,2}:\d{2}(?::\d{2}|\s*[ap]\.?m\b)|\bago\b|前", re.I)
 #: Words beside a timestamp that a post's header line carries (the poster's name, "#3").
 _STAMP_EXTRA_WORDS = 3
 
@@ -554,7 +557,7 @@ def _is_dateline(b: Block) -> bool:
     rest = _DATE_WORDS.sub(" ", b.text)
     words, cjk = len(_WORD.findall(_CJK.sub(" ", rest))), len(_CJK.findall(rest))
     if words + cjk == 0:
-        return True
+        return b.units() < 10  # a longer line of numbers is a sequence, not a date
     # a CJK character counts half a word, as in Block.units (a Chinese name is two to four of them)
     return (words + cjk / 2 <= _STAMP_EXTRA_WORDS and b.kind != "quote" and "$" not in b.text
             and _TIMESTAMP.search(b.text) is not None)
