@@ -193,3 +193,15 @@ def test_post_header_lines_go_and_the_posts_stay(shared_data, engine):
     out = _main(html, engine)
     assert not re.search(r"Post by \w+ » \d{4}-\d\d-\d\d", out), engine
     _assert_every_post_kept(html, "//div[@class='content']", engine, 4)
+
+
+def test_short_math_lines_are_not_post_headers():
+    """A post's header line goes; short lines of a math post that hold numbers, dashes or colons stay."""
+    lines = ["The 3-4-5 triangle", "ratio 3:45 here", "2, 3, 5, 7, 11, 13, 17, 19, 23, 29", "$x = 12:30$"]
+    body = "".join(f"<p>{line}</p>" for line in lines)
+    html = (f"<html><body><article><p>#4 Post by kikinder » 2024-04-15 20:41</p>{body}<p>A paragraph that is long "
+            "enough to be read as prose, with a full sentence about primes.</p></article></body></html>")
+    out = extract_main_text(lxml.html.fromstring(html).getroottree().getroot()).text
+    assert "kikinder" not in out
+    for line in lines:
+        assert line in out, line
