@@ -121,7 +121,7 @@ def _real_page(shared_data, folder: str, key: str) -> tuple[str, str]:
     import gzip
     import json
 
-    from pipeline.extract import decode_html
+    from pipeline.extraction.extract import decode_html
 
     if folder == "aeb":
         base = shared_data / "pages" / "aeb"
