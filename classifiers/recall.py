@@ -299,15 +299,16 @@ def _ids_if_exists(path: str, opts) -> list[str]:
     return storage.read_parquet_table(path, ["id"], opts).column("id").to_pylist()
 
 
-def discover(loop: RecallRun, n: int) -> dict:
-    """domains/ and the annotation proposal for the next round (distributed: :func:`classifiers.steps.domain_stats`)."""
+def discover(loop: RecallRun, n: int, fingerprint: str = "") -> dict:
+    """domains/ and the annotation proposal for the next round (distributed: :func:`classifiers.steps.domain_stats`);
+    ``fingerprint``: the selection's (its units' markers are trusted while it holds)."""
     rc = loop.cfg.recall
     found = steps.domain_stats(loop.parts, loop.path(n, "selected"), loop.path(n, "domains"), loop.executor,
                                share=rc.math_domain_share, depth=rc.prefix_depth, min_pages=rc.prefix_min_pages,
                                prefix_share=rc.prefix_share, round_no=n,
                                previous_folder=loop.path(n - 1, "domains") if n > 1 else None,
                                markers=loop.path(n, "_units"),
-                               fingerprint=read_marker(loop.path(n, "selected")).get("fingerprint", ""),
+                               fingerprint=fingerprint,
                                storage_options=loop.opts)
     state_file = loop.path(n, "annotation_state.json")
     state = _json(state_file, loop.opts) if storage.exists(state_file, loop.opts) else {"decisions": [],
@@ -453,7 +454,7 @@ def run_round(loop: RecallRun, n: int) -> dict:
 
     t = time.perf_counter()
     sel = select_round(loop, n, digest)
-    disc = discover(loop, n)
+    disc = discover(loop, n, sel["fingerprint"])
     timings["select_discover"] = time.perf_counter() - t
 
     overlap = None
