@@ -39,7 +39,7 @@ from classifiers import annotation as ann
 from classifiers import model as ftm
 from classifiers import steps
 from classifiers.pool_pages import PoolPart, read_pages, stem_of
-from classifiers.score import score_pool
+from classifiers.score import parquet_intact, score_pool
 from classifiers.seed import SeedLoad, load_seed
 from classifiers.text import normalize
 from pipeline.core import storage
@@ -171,9 +171,13 @@ def grow(loop: RecallRun, n: int) -> int:
     src = _annotation_for(loop, n)
     rows = ann.read_annotation(src)
     accepted = ann.accepted_prefixes(rows)
+    markers = loop.path(n, "_units", "grow_seed")
+    for p in loop.parts:  # a part damaged since it was written is grown again
+        if not parquet_intact(loop.path(n, "seed_added", f"{p.stem}.parquet"), loop.opts):
+            storage.remove(storage.join(markers, f"{p.stem}.json"), loop.opts)
     exclude = [loop.path(n - 1, "selected")] + [loop.path(k, "seed_added") for k in range(2, n)]
     added = steps.grow_seed(loop.parts, accepted, loop.path(n, "seed_added"), loop.executor, round_no=n,
-                            exclude_folders=exclude, markers=loop.path(n, "_units", "grow_seed"),
+                            exclude_folders=exclude, markers=markers,
                             fingerprint=steps.fingerprint_of("grow", n, accepted), storage_options=loop.opts)
     storage.write_bytes(loop.path(n, "annotation_used.tsv"), storage.read_bytes(src, loop.opts), loop.opts)
     _write_json(loop.path(n, "annotation_state.json"), _decisions(loop, n, rows), loop.opts)
@@ -393,7 +397,10 @@ def select_round(loop: RecallRun, n: int, digest: str) -> dict:
     fingerprint = steps.fingerprint_of("select", digest, rc.threshold, rc.token_budget, n)
     if is_complete(folder) and read_marker(folder).get("fingerprint") == fingerprint:
         return read_marker(folder)
+    # missing, or damaged since it was published: the selection and what was derived from it are redone
     clear_marker(folder)
+    for step in ("select_write", "domain_counts", "domain_partitions"):
+        storage.remove(loop.path(n, "_units", step), loop.opts, recursive=True)
     scored = [p.with_scores(loop.path(n, "scores", f"{p.stem}.parquet")) for p in loop.parts]
     cut = steps.select_by_budget(scored, loop.executor, budget_tokens=rc.token_budget, threshold=rc.threshold,
                                  storage_options=loop.opts)
@@ -448,7 +455,6 @@ def run_round(loop: RecallRun, n: int) -> dict:
     t = time.perf_counter()
     score_stats = score_pool(loop.parts, model_path, loop.path(n, "scores"), executor=loop.executor,
                              workers=rc.workers, max_chars=rc.max_chars, batch_rows=rc.batch_rows,
-                             fingerprint=steps.fingerprint_of("score", digest, rc.max_chars),
                              progress=loop.progress, storage_options=opts)
     timings["score"] = time.perf_counter() - t
 

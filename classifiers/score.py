@@ -4,8 +4,8 @@ Each worker (Ray reports its class as ``ScoringWorker``, the step being ``scorin
 model once (a model on an object store is copied to the worker's local disk first: fastText reads files)
 and scores whole pool files, streaming the pages dedup kept in batches of ``batch_rows`` (only the ``id``
 and ``text`` columns are read). Each pool file gives one output ``<scores>/<stem>.parquet``
-(SCORE_SCHEMA), written atomically; per-unit markers carrying the model's digest let a crashed pass
-resume at the files that are missing, and ``<scores>/_SUCCESS`` says the pass is complete. The pool itself
+(SCORE_SCHEMA), written atomically, so a crashed pass resumes at the files that are missing (the round
+empties the folder whenever its model changes), and ``<scores>/_SUCCESS`` says the pass is complete. The pool itself
 is never rewritten.
 """
 from __future__ import annotations
@@ -86,25 +86,35 @@ def score_unit(state: dict, unit: dict) -> dict:
     return stats
 
 
+def parquet_intact(path: str, storage_options: dict | None = None) -> bool:
+    """The Parquet file is there and its footer reads (outputs are published whole, so it is complete)."""
+    try:
+        storage.parquet_rows(path, storage_options)
+        return True
+    except (OSError, pa.ArrowException):
+        return False
+
+
 def score_pool(parts: list[PoolPart], model_path: str, out_dir: str, *, executor, workers: int, max_chars: int,
-               batch_rows: int, fingerprint: str = "", progress: bool = True,
-               storage_options: dict | None = None) -> dict:
-    """Score ``parts`` into ``out_dir/<stem>.parquet`` on ``workers`` workers; files whose unit marker holds
-    ``fingerprint`` (the model's digest) are not scored again."""
+               batch_rows: int, progress: bool = True, storage_options: dict | None = None) -> dict:
+    """Score ``parts`` into ``out_dir/<stem>.parquet`` on ``workers`` workers; a file already scored (its output
+    is there and reads) is not scored again. The caller empties ``out_dir`` whenever the model changes."""
     if is_complete(out_dir):
         return read_marker(out_dir)
     t0 = time.perf_counter()
     units = [{"stem": p.stem, "pages": p.pages, "removed": p.removed, "out": storage.join(out_dir, f"{p.stem}.parquet"),
               "max_chars": max_chars, "batch_rows": batch_rows, "storage_options": storage_options} for p in parts]
-    results = executor.map(STEP, score_unit, units, key=lambda u: u["stem"], setup=load_scorer,
-                           setup_args=(str(model_path),), workers=workers, markers=storage.join(out_dir, "_units"),
-                           fingerprint=fingerprint, progress=progress, unit_name="file",
-                           describe=lambda u, s: f"{s['rows']} pages in {s['seconds']:.1f}s")
+    todo = [u for u in units if not parquet_intact(u["out"], storage_options)]  # missing, or damaged since
+    results = executor.map(STEP, score_unit, todo, key=lambda u: u["stem"], setup=load_scorer,
+                           setup_args=(str(model_path),), workers=workers, progress=progress, unit_name="file",
+                           describe=lambda u, s: f"{s['rows']} pages in {s['seconds']:.1f}s") if todo else []
     wall = time.perf_counter() - t0
-    now = [r.result for r in results if not r.cached]
+    now = [r.result for r in results]
     scored = sum(s["rows"] for s in now)
+    # a resumed pass scored only the missing files: the pass's row count is that of every output
     stats = {
-        "files": len(parts), "skipped": len(parts) - len(now), "rows": sum(r.result["rows"] for r in results),
+        "files": len(parts), "skipped": len(parts) - len(now),
+        "rows": sum(storage.parquet_rows(u["out"], storage_options) for u in units),
         "rows_scored_now": scored, "seconds": round(wall, 3), "workers": min(workers, len(now)) if now else 0,
         "normalize_seconds": round(sum(s["normalize_seconds"] for s in now), 3),
         "predict_seconds": round(sum(s["predict_seconds"] for s in now), 3),
