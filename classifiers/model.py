@@ -134,7 +134,7 @@ def expected_model_bytes(model, input_shape: tuple[int, int] | None = None) -> i
     return 8 + 56 + 28 + entries + (1 + 16 + rows_in * dim * 4) + (1 + 16 + rows_out * dim * 4)
 
 
-def is_verified(model_path: str | Path) -> bool:
+def is_verified(model_path: str | Path, storage_options: dict | None = None) -> bool:
     """The model file is the one :func:`save_verified` checked and vouched for (same size and sha256); on an
     object store, the ``.verified.json`` written beside it by :func:`publish_model`."""
     from pipeline.core import storage
@@ -145,12 +145,12 @@ def is_verified(model_path: str | Path) -> bool:
     import json
 
     try:
-        record = json.loads(storage.read_bytes(f"{model_path}.verified.json"))
+        record = json.loads(storage.read_bytes(f"{model_path}.verified.json", storage_options))
         entry = record["files"][storage.name(model_path)]
-        if storage.size(model_path) != entry["bytes"]:
+        if storage.size(model_path, storage_options) != entry["bytes"]:
             return False
         h = hashlib.sha256()
-        with storage.open_file(model_path, "rb") as fh:
+        with storage.open_file(model_path, "rb", storage_options) as fh:
             while block := fh.read(1 << 20):
                 h.update(block)
         return h.hexdigest() == entry["sha256"]
@@ -158,31 +158,31 @@ def is_verified(model_path: str | Path) -> bool:
         return False
 
 
-def model_digest(model_path: str | Path) -> str:
+def model_digest(model_path: str | Path, storage_options: dict | None = None) -> str:
     """The sha256 the model's ``.verified.json`` records ("" without one): what its scores depend on."""
     import json
 
     from pipeline.core import storage
 
     try:
-        record = json.loads(storage.read_bytes(f"{model_path}.verified.json"))
+        record = json.loads(storage.read_bytes(f"{model_path}.verified.json", storage_options))
         return str(record["files"][storage.name(model_path)]["sha256"])
     except (OSError, ValueError, KeyError, TypeError):
         return ""
 
 
-def publish_model(local_model: Path, model_url: str) -> None:
+def publish_model(local_model: Path, model_url: str, storage_options: dict | None = None) -> None:
     """Copy a checked local model to ``model_url`` on an object store, then its vouch (readers trust the
     model only while the vouch's size and sha256 match it)."""
     from pipeline.core import storage
 
     local_model = Path(local_model)
-    storage.write_bytes(model_url, local_model.read_bytes())
+    storage.write_bytes(model_url, local_model.read_bytes(), storage_options)
     storage.write_bytes(f"{model_url}.verified.json",
-                        local_model.with_name(local_model.name + ".verified.json").read_bytes())
+                        local_model.with_name(local_model.name + ".verified.json").read_bytes(), storage_options)
 
 
-def load_local_copy(model_path: str | Path):
+def load_local_copy(model_path: str | Path, storage_options: dict | None = None):
     """:func:`load` from a local path, or from a local copy of a model on an object store."""
     from pipeline.core import storage
 
@@ -192,7 +192,7 @@ def load_local_copy(model_path: str | Path):
 
     with tempfile.TemporaryDirectory(prefix="recall-model-") as tmp:
         local = Path(tmp) / "model.bin"
-        with storage.open_file(model_path, "rb") as src, open(local, "wb") as dst:
+        with storage.open_file(model_path, "rb", storage_options) as src, open(local, "wb") as dst:
             while block := src.read(1 << 22):
                 dst.write(block)
         return load(local)
@@ -206,22 +206,22 @@ def train_unit(unit: dict) -> dict:
 
     from pipeline.core import storage
 
-    model_path = unit["model"]
+    model_path, opts = unit["model"], unit.get("storage_options")
     with tempfile.TemporaryDirectory(prefix="recall-train-") as tmp:
         if unit["train"] is not None:
             if storage.is_url(model_path):
                 local_train = Path(tmp) / "train.txt"
-                local_train.write_bytes(storage.read_bytes(unit["train"]))
+                local_train.write_bytes(storage.read_bytes(unit["train"], opts))
                 local_model = Path(tmp) / "model.bin"
                 train(local_train, local_model, unit["params"], unit["seed"])
-                publish_model(local_model, model_path)
+                publish_model(local_model, model_path, opts)
             else:
                 train(unit["train"], model_path, unit["params"], unit["seed"])
     if unit.get("holdout") is None:
         return {}
-    model = load_local_copy(model_path)
+    model = load_local_copy(model_path, opts)
     labels, texts = [], []
-    for line in storage.read_text(unit["holdout"]).splitlines():
+    for line in storage.read_text(unit["holdout"], opts).splitlines():
         lab, _, text = line.partition(" ")
         labels.append(lab == MATH)
         texts.append(text)
@@ -229,7 +229,7 @@ def train_unit(unit: dict) -> dict:
 
 
 def train_and_evaluate(train_file: str | None, model_path: str, params, seed: int, *, holdout_file: str | None,
-                       threshold: float, executor=None) -> dict:
+                       threshold: float, executor=None, storage_options: dict | None = None) -> dict:
     """Train (``train_file`` None: only evaluate) on the executor, in a fresh worker process with
     ``params.threads`` CPUs; return the held-out metrics (empty without ``holdout_file``).
 
@@ -242,7 +242,8 @@ def train_and_evaluate(train_file: str | None, model_path: str, params, seed: in
 
     executor = executor or ex.current()
     unit = {"train": None if train_file is None else str(train_file), "model": str(model_path), "params": params,
-            "seed": seed, "holdout": None if holdout_file is None else str(holdout_file), "threshold": threshold}
+            "seed": seed, "holdout": None if holdout_file is None else str(holdout_file), "threshold": threshold,
+            "storage_options": storage_options}
     [res] = executor.map("fasttext_train", train_unit, [unit], key=lambda u: "model",
                          resources=ex.Resources(cpus=params.threads), fresh_worker=True, progress=False)
     return res.result

@@ -431,26 +431,27 @@ def run_round(loop: RecallRun, n: int) -> dict:
     metrics_path = loop.path(n, "metrics.json")
     threshold = rc.threshold if rc.threshold is not None else 0.5
     t = time.perf_counter()
-    if not ftm.is_verified(model_path) or not storage.exists(train_stats_path, opts):
+    if not ftm.is_verified(model_path, opts) or not storage.exists(train_stats_path, opts):
         # no model, or one that is not exactly what was trained and checked (a full disk, a crash): what
         # was derived from it is discarded with it and the round trains again (deterministic: same model)
         _discard_from_model(loop, n)
         train_stats = build_training_set(loop, n)
         metrics = ftm.train_and_evaluate(loop.path(n, "train.txt"), model_path, rc.fasttext, rc.random_seed + n,
                                          holdout_file=loop.path(n, "holdout.txt"), threshold=threshold,
-                                         executor=loop.executor)
-        if not ftm.is_verified(model_path):
+                                         executor=loop.executor, storage_options=opts)
+        if not ftm.is_verified(model_path, opts):
             raise RecallError(f"{model_path}: training finished but the model was not published")
         _write_json(metrics_path, metrics, opts)
         _write_json(train_stats_path, train_stats, opts)
     if not storage.exists(metrics_path, opts):
         _write_json(metrics_path, ftm.train_and_evaluate(None, model_path, rc.fasttext, rc.random_seed + n,
                                                          holdout_file=loop.path(n, "holdout.txt"),
-                                                         threshold=threshold, executor=loop.executor), opts)
+                                                         threshold=threshold, executor=loop.executor,
+                                                         storage_options=opts), opts)
     train_stats = _json(train_stats_path, opts)
     metrics = _json(metrics_path, opts)
     timings["train"] = time.perf_counter() - t
-    digest = ftm.model_digest(model_path)
+    digest = ftm.model_digest(model_path, opts)
 
     t = time.perf_counter()
     score_stats = score_pool(loop.parts, model_path, loop.path(n, "scores"), executor=loop.executor,

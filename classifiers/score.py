@@ -65,12 +65,12 @@ def score_file(model, in_path: str | Path, out_path: str | Path, *, max_chars: i
             "cpu_seconds": round(time.process_time() - c0, 4), **timing}
 
 
-def load_scorer(model_path: str) -> dict:
+def load_scorer(model_path: str, storage_options: dict | None = None) -> dict:
     """A worker's set-up: the model, loaded once (from a local copy when it lives on an object store)."""
     from classifiers.model import load_local_copy
 
     t, c = time.perf_counter(), time.process_time()
-    model = load_local_copy(model_path)
+    model = load_local_copy(model_path, storage_options)
     return {"model": model, "load_seconds": time.perf_counter() - t, "load_cpu": time.process_time() - c,
             "first": True}
 
@@ -106,7 +106,7 @@ def score_pool(parts: list[PoolPart], model_path: str, out_dir: str, *, executor
               "max_chars": max_chars, "batch_rows": batch_rows, "storage_options": storage_options} for p in parts]
     todo = [u for u in units if not parquet_intact(u["out"], storage_options)]  # missing, or damaged since
     results = executor.map(STEP, score_unit, todo, key=lambda u: u["stem"], setup=load_scorer,
-                           setup_args=(str(model_path),), workers=workers, progress=progress, unit_name="file",
+                           setup_args=(str(model_path), storage_options), workers=workers, progress=progress, unit_name="file",
                            describe=lambda u, s: f"{s['rows']} pages in {s['seconds']:.1f}s") if todo else []
     wall = time.perf_counter() - t0
     now = [r.result for r in results]

@@ -559,3 +559,43 @@ def test_reads_the_pool_minus_dedup_decisions(small_pool, tmp_path):
         assert p.removed == str(removed / f"{p.stem}.parquet")
         ids = pq.read_table(p.pages, columns=["id"]).column("id").to_pylist()
         assert read_pages(p, ["id"]).column("id").to_pylist() == [i for i in ids if i not in set(gone[p.stem])]
+
+
+@pytest.fixture()
+def s3_bucket():
+    """An S3-compatible endpoint on 127.0.0.1 (moto's server) with a ``recall`` bucket; its storage options."""
+    moto_server = pytest.importorskip("moto.server")
+    boto3 = pytest.importorskip("boto3")
+    server = moto_server.ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+    server.start()
+    host, port = server.get_host_and_port()
+    endpoint = f"http://{host}:{port}"
+    boto3.client("s3", endpoint_url=endpoint, aws_access_key_id="testing", aws_secret_access_key="testing",
+                 region_name="us-east-1").create_bucket(Bucket="recall")
+    yield {"key": "testing", "secret": "testing", "endpoint_url": endpoint, "client_kwargs": {"region_name": "us-east-1"}}
+    server.stop()
+
+
+def test_the_stage_folder_on_an_object_store_gives_the_local_decisions(small_pool, tmp_path, ray_session, s3_bucket):
+    from pipeline.core import storage
+
+    root, _ = small_pool
+    local = rec.run_recall(small_cfg(root, tmp_path, max_rounds=2, saturation=1.0), tmp_path / "rounds",
+                           progress=False)
+    storage.set_default_options(s3_bucket)  # the driver's markers and annotation files; units carry them
+    try:
+        remote = rec.run_recall(small_cfg(root, tmp_path / "s3", max_rounds=2, saturation=1.0), "s3://recall/rounds",
+                                progress=False, storage_options=s3_bucket)
+        assert [r["pages_recalled"] for r in remote["rounds"]] == [r["pages_recalled"] for r in local["rounds"]]
+        for f in sorted((tmp_path / "rounds" / "recalled").glob("*.parquet")):
+            got = storage.read_parquet_table(f"s3://recall/rounds/recalled/{f.name}", None, s3_bucket)
+            assert got.equals(pq.read_table(f))
+        assert storage.read_bytes("s3://recall/rounds/r2/model.bin", s3_bucket) == \
+            (tmp_path / "rounds" / "r2" / "model.bin").read_bytes()
+        from pipeline.core.io import is_complete
+
+        assert is_complete("s3://recall/rounds")
+        assert not storage.list_files("s3://recall/rounds", "", s3_bucket, recursive=True) == []
+        assert not [k for k in storage.filesystem("s3://recall", s3_bucket)[0].find("recall") if "/.tmp/" in k]
+    finally:
+        storage.set_default_options(None)

@@ -222,10 +222,11 @@ DECONTAM_AUDIT_SCHEMA = pa.schema(
     metadata={"contract": "decontam-audit/v1"},
 )
 
-#: The recall stage's decisions (``rounds/recalled/<stem>.parquet``, one file per pool file, sorted by
-#: id): the pages the last round kept, by id, with the classifier's score, the approximate token count
-#: (words plus CJK characters) and the first round that recalled the page. No text: the pool holds it;
-#: decontamination and the corpus join these ids with the pool's pages.
+#: The pages the last recall round kept (``rounds/recalled/<stem>.parquet``, one file per pool file
+#: ``pool/pages/<stem>.parquet``, empty where none of its pages was kept): decisions, no text. ``score``
+#: is the last round's P(math), ``tokens`` the page's approximate token count (words plus CJK
+#: characters), ``round`` the first round that recalled it. The corpus maps them to ``math_score``,
+#: ``token_count`` and ``round`` (:mod:`pipeline.corpus`); :mod:`pipeline.pages` joins them to the pages.
 RECALLED_SCHEMA = pa.schema(
     [
         pa.field("id", pa.string(), nullable=False),
