@@ -52,6 +52,10 @@ from pipeline.core.stats import StageStats
 log = logging.getLogger(__name__)
 
 
+#: pool pages per hash partition of the domain statistics
+PAGES_PER_DOMAIN_PARTITION = 1_000_000
+
+
 class RecallError(ValueError):
     """The recall loop cannot run on this input; the message says which file and why."""
 
@@ -147,6 +151,8 @@ class RecallRun:
     executor: object
     progress: bool
     opts: dict | None = None
+    #: hash partitions of the domain statistics (the same in every round: a round reads the one before's)
+    domain_partitions: int = 1
 
     def rdir(self, n: int) -> str:
         return storage.join(self.root, f"r{n}")
@@ -309,7 +315,7 @@ def discover(loop: RecallRun, n: int, fingerprint: str = "") -> dict:
     rc = loop.cfg.recall
     found = steps.domain_stats(loop.parts, loop.path(n, "selected"), loop.path(n, "domains"), loop.executor,
                                share=rc.math_domain_share, depth=rc.prefix_depth, min_pages=rc.prefix_min_pages,
-                               prefix_share=rc.prefix_share, round_no=n,
+                               prefix_share=rc.prefix_share, partitions=loop.domain_partitions, round_no=n,
                                previous_folder=loop.path(n - 1, "domains") if n > 1 else None,
                                markers=loop.path(n, "_units"),
                                fingerprint=fingerprint,
@@ -516,7 +522,9 @@ def recall_loop(cfg, root: str, parts: list[PoolPart], executor, *, workdir: str
                      max_docs=rc.seed_max_docs)
     truth = truth_path(cfg, workdir)
     storage.makedirs(root, opts)
-    loop = RecallRun(cfg, root, parts, seed, truth, executor, progress, opts)
+    # about a million pages per partition: a partition unit's memory stays bounded, a small pool has one
+    loop = RecallRun(cfg, root, parts, seed, truth, executor, progress, opts,
+                     domain_partitions=max(1, min(256, -(-pool_pages // PAGES_PER_DOMAIN_PARTITION))))
     rounds: list[dict] = []
     reason = "max_rounds"
     # up to max_rounds; saturation usually ends the loop earlier (the bar then stops short of its total)

@@ -599,3 +599,32 @@ def test_the_stage_folder_on_an_object_store_gives_the_local_decisions(small_poo
         assert not [k for k in storage.filesystem("s3://recall", s3_bucket)[0].find("recall") if "/.tmp/" in k]
     finally:
         storage.set_default_options(None)
+
+
+def test_the_stage_reads_the_pool_minus_dedup_and_reports_stage_stats(small_pool, tmp_path, ray_session):
+    from pipeline.core.executor import current
+    from pipeline.core.stage import StageContext
+
+    root, kinds = small_pool
+    dedup = tmp_path / "dedup"
+    (dedup / "removed").mkdir(parents=True)
+    gone = set()
+    for f in sorted((root / "pool" / "pages").glob("*.parquet")):
+        ids = pq.read_table(f, columns=["id"]).column("id").to_pylist()[::5]  # every kind loses some pages
+        gone.update(ids)
+        pq.write_table(pa.table({"id": ids, "cluster_id": pa.array([1] * len(ids), pa.int64()),
+                                 "kept_id": ["x"] * len(ids), "reason": ["near"] * len(ids)},
+                                schema=DEDUP_REMOVED_SCHEMA), dedup / "removed" / f.name)
+    cfg = small_cfg(root, tmp_path, max_rounds=1, input=None)
+    ctx = StageContext(cfg=cfg, workdir=str(tmp_path), folder=str(tmp_path / "rounds"),
+                       inputs={"pool": str(root / "pool"), "dedup": str(dedup)}, executor=current(), progress=False)
+    stats = rec.run_recall_stage(ctx)
+    assert stats.stage == "rounds" and stats.rows_in == len(kinds) - len(gone) and stats.balanced
+    recalled = pa.concat_tables([pq.read_table(f) for f in sorted((tmp_path / "rounds" / "recalled").glob("*"))])
+    assert stats.rows_out == recalled.num_rows > 0 and stats.dropped == {"not_recalled": stats.rows_in - stats.rows_out}
+    scored = {i for f in (tmp_path / "rounds" / "r1" / "scores").glob("*.parquet")
+              for i in pq.read_table(f).column("id").to_pylist()}
+    assert len(scored) == stats.rows_in and not scored & gone and not set(recalled.column("id").to_pylist()) & gone
+    assert stats.extra["per_round"][0]["pages_recalled"] == stats.rows_out and stats.extra["last_round"] == 1
+    marker = json.loads((tmp_path / "rounds" / "_SUCCESS").read_text())
+    assert marker["rows_in"] == stats.rows_in and marker["extra"]["pool_removed_by_dedup"] == len(gone)
