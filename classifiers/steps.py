@@ -89,8 +89,9 @@ def _in_range(t: pa.Table, prefix: list[int]) -> tuple[np.ndarray, np.ndarray]:
 
 
 def histogram_unit(unit: dict) -> dict:
-    """Token-weighted histogram of one file's ranking key at ``unit["level"]`` over the rows whose key
-    starts with ``unit["prefix"]`` (score >= threshold only): sparse bins ``digit -> tokens, rows``."""
+    """Token-weighted histogram of the next digit of one file's ranking key (digit ``len(unit["prefix"])``)
+    over the rows whose key starts with ``unit["prefix"]`` (score >= threshold only): sparse bins
+    ``digit -> tokens, rows``."""
     t = _score_table(_part(unit["part"]), unit["threshold"], unit.get("storage_options"))
     rows, key = _in_range(t, unit["prefix"])
     level = len(unit["prefix"])
