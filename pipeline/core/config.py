@@ -294,8 +294,8 @@ class FastTextParams(_Section):
 class RecallConfig(_Section):
     """The iterative recall loop (``python -m pipeline recall``; ``rounds/rN/`` in ``make corpus``)."""
 
-    input: str | None = Field(None, description="pool rows: a stage folder or Parquet glob; "
-                              "empty: <workdir>/dedup/kept if dedup finished, else <workdir>/pool/pages")
+    input: str | None = Field(None, description="pool rows read as they are: a pool stage folder, a folder of Parquet "
+                              "files or a glob; empty: <workdir>/pool/pages minus <workdir>/dedup/removed")
     seed_files: list[str] = Field(default_factory=list, description="OpenWebMath-format jsonl(.gz)/Parquet files "
                                   "or globs, local or fsspec URLs (hf://datasets/open-web-math/open-web-math/data/"
                                   "*.parquet); empty: <workdir>/minicc/seed/openwebmath.jsonl")
@@ -318,7 +318,7 @@ class RecallConfig(_Section):
     saturation: float = Field(0.98, gt=0.0, le=1.0, description="stop when this share of a round's pages "
                               "were already recalled by the round before")
     max_rounds: int = Field(5, ge=1, le=100)
-    workers: int = Field(2, ge=1, le=4096, description="Ray scoring actors (one model copy each)")
+    workers: int = Field(2, ge=1, le=4096, description="scoring workers (one model copy each)")
     batch_rows: int = Field(2_000, ge=1, le=1_000_000, description="pages per scoring batch inside an actor")
     truth: str | None = Field(None, description="truth.parquet for precision/recall; empty: <workdir>/minicc/"
                               "truth.parquet when it exists")
