@@ -274,3 +274,17 @@ def iter_parquet_batches(path: str | os.PathLike, columns: list[str] | None = No
 
     with open_file(path, "rb", storage_options) as fh:
         yield from pq.ParquetFile(fh).iter_batches(batch_size=batch_rows, columns=columns)
+
+
+def link_or_copy(src: str | os.PathLike, dst: str | os.PathLike, storage_options: dict | None = None) -> None:
+    """Publish ``dst`` with the bytes of ``src`` without moving them through this process: a hard link where
+    local (a copy where the file system cannot link; :func:`pipeline.core.io.link_atomic`), a server-side copy
+    on an object store (the object appears whole at its key)."""
+    if not is_url(dst):
+        from pipeline.core.io import link_atomic
+
+        link_atomic(local_path(src), local_path(dst))
+        return
+    fs, src_inner = filesystem(src, storage_options)
+    _, dst_inner = filesystem(dst, storage_options)
+    fs.copy(src_inner, dst_inner)
