@@ -229,6 +229,7 @@ def _remove_other_runs(out_folder: str, keep: str, storage_options: dict | None)
         subs = [p.name for p in base.iterdir() if p.is_dir()] if base.is_dir() else []
     else:
         fs, inner = storage.filesystem(out_folder, storage_options)
+        fs.invalidate_cache(inner)
         try:
             subs = [e["name"].rstrip("/").rsplit("/", 1)[-1] for e in fs.ls(inner, detail=True)
                     if e.get("type") == "directory"]

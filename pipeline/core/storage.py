@@ -108,6 +108,7 @@ def exists(path: str | os.PathLike, storage_options: dict | None = None) -> bool
     if not is_url(path):
         return local_path(path).exists()
     fs, inner = filesystem(path, storage_options)
+    fs.invalidate_cache(inner)  # other processes (the workers) write the run folder: never trust a listing cached here
     return fs.exists(inner)
 
 
@@ -115,6 +116,7 @@ def size(path: str | os.PathLike, storage_options: dict | None = None) -> int:
     if not is_url(path):
         return local_path(path).stat().st_size
     fs, inner = filesystem(path, storage_options)
+    fs.invalidate_cache(inner)
     return int(fs.size(inner))
 
 
@@ -129,6 +131,7 @@ def list_files(folder: str | os.PathLike, suffix: str = "", storage_options: dic
         found = d.rglob(f"*{suffix}") if recursive else d.glob(f"*{suffix}")
         return sorted(str(p) for p in found if p.is_file() and not _hidden(p.relative_to(d).parts))
     fs, inner = filesystem(folder, storage_options)
+    fs.invalidate_cache(inner)
     try:
         entries = fs.find(inner) if recursive else fs.ls(inner, detail=False)
     except FileNotFoundError:
