@@ -512,10 +512,10 @@ def test_url_dedup_on_pool_shaped_files_without_html(ray_session, tmp_path):
     out = str(tmp_path / "ud")
     with Executor() as ex:
         stats = url_dedup(files, out, ex, partitions=5)
+        keys = list(stats["per_file"])
+        got = {(f, r) for f, k in zip(files, keys) for r in loser_rows(stats["folder"], k).column("row").to_pylist()}
         again = url_dedup(files, out, ex, partitions=5)
         fewer = url_dedup(files[:4], out, ex, partitions=3)
-    keys = list(stats["per_file"])
-    got = {(f, r) for f, k in zip(files, keys) for r in loser_rows(stats["folder"], k).column("row").to_pylist()}
     assert got == want and stats["duplicate_url"] == len(want) and stats["candidates"] == 2400
     assert stats["kept"] == len({i for f in files for i in pq.read_table(f, columns=["id"]).column("id").to_pylist()})
     assert sum(v["duplicate_url"] for v in stats["per_file"].values()) == len(want)
