@@ -396,18 +396,27 @@ def test_minicc_language_and_charset(minicc_pool):
 
 def test_pool_stage_in_the_run_lists_damaged_inputs(minicc, ray_session, tmp_path):
     from pipeline.core.config import load_config
-    from pipeline.core.io import is_complete
+    from pipeline.core.executor import Executor
+    from pipeline.core.io import is_complete, read_marker
+    from pipeline.core.stage import StageContext
+    from pipeline.pool import run_pool_stage
     from pipeline.run import STAGES
 
+    assert [s.name for s in STAGES].index("pool") == [s.name for s in STAGES].index("minicc") + 1
     workdir = tmp_path / "out"
     workdir.mkdir()
     (workdir / "minicc").symlink_to(minicc, target_is_directory=True)
     cfg = load_config(REPO / "configs" / "default.yaml", {"workdir": str(workdir)})
-    stage = next(s for s in STAGES if s.name == "pool")
-    assert [s.name for s in STAGES].index("pool") == [s.name for s in STAGES].index("minicc") + 1
-    stats = stage.run(cfg, workdir / "pool")
-    assert len(stats["failures"]) == 2 and stats["totals"]["kept"] > 0
+    with Executor() as ex:
+        ctx = StageContext(cfg=cfg, workdir=str(workdir), folder=str(workdir / "pool"),
+                           inputs={"minicc": str(workdir / "minicc")}, executor=ex, progress=False)
+        stats = run_pool_stage(ctx)
+    assert len(stats.extra["failures"]) == 2 and stats.rows_out > 0 and stats.balanced
+    per_warc = json.loads((workdir / "pool" / "stats.json").read_text())["per_warc"]
+    assert stats.rows_in == sum(s["records_seen"] for s in per_warc)  # damaged files' good records included
+    assert stats.dropped["duplicate_url"] > 0 and stats.units == len(list((minicc / "warc").glob("*.warc.gz")))
     assert is_complete(workdir / "pool")  # the damaged files are final, not retryable
+    assert read_marker(workdir / "pool")["rows_out"] == stats.rows_out
 
 
 # -- URL dedup across WARCs, hash-partitioned -----------------------------------------
