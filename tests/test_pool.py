@@ -570,3 +570,12 @@ def test_pool_folder_on_s3(shared_data, ray_session, s3_server, tmp_path):
     assert all(s.get("skipped") for s in rerun["per_warc"])
     assert rerun["stage_stats"]["units_cached"] == len(paths)
     assert sorted(read_pool(url, opts).column("id").to_pylist()) == sorted(on_s3.column("id").to_pylist())
+    # inputs globbed on the object store: its WARC files and manifests, in name order
+    from pipeline.commoncrawl.inputs import resolve_inputs
+
+    for p in paths[:2]:
+        client.upload_file(p, "run", f"in/{Path(p).name}")
+    client.put_object(Bucket="run", Key="in/notes.txt", Body=b"not a WARC")
+    got, failures = resolve_inputs(["s3://run/in/*", "s3://run/none/*.warc.gz"], storage_options=opts)
+    assert got == [f"s3://run/in/{Path(p).name}" for p in sorted(paths[:2])] + ["s3://run/none/*.warc.gz"]
+    assert failures == []

@@ -54,14 +54,14 @@ def test_bad_inputs_are_reported_not_raised(tmp_path):
     assert scan_warc(str(plain)).error
 
 
-def test_expand_inputs_globs_and_keeps_urls(tmp_path):
+def test_expand_warc_inputs_globs_and_keeps_urls(tmp_path):
     for n in ("b.warc.gz", "a.warc.gz"):
         (tmp_path / n).write_bytes(b"")
     got = expand_warc_inputs([str(tmp_path / "*.warc.gz"), "s3://commoncrawl/x.warc.gz", str(tmp_path / "a.warc.gz")])
     assert got == [str(tmp_path / "a.warc.gz"), str(tmp_path / "b.warc.gz"), "s3://commoncrawl/x.warc.gz"]
 
 
-def test_expand_inputs_makes_local_paths_absolute_and_opens_folders(tmp_path, monkeypatch):
+def test_expand_warc_inputs_makes_local_paths_absolute_and_opens_folders(tmp_path, monkeypatch):
     (tmp_path / "crawl").mkdir()
     for n in ("b.warc.gz", "a.warc", "notes.txt", "_SUCCESS", ".a.warc.gz.tmp-1"):
         (tmp_path / "crawl" / n).write_bytes(b"")
