@@ -37,7 +37,8 @@ For a scale benchmark, on pool-shaped Parquet (any files with at least ``id`` (s
     loser_rows(stats["folder"], key)  # Arrow table (row, id) of that file's losers
 
 ``keys`` names the files (default: each file's name without ``.parquet`` plus 8 hex digits of sha1(path),
-unique); ``stats`` also has ``partitions``, ``files``, ``folder`` and per-step ``seconds``.
+unique); ``stats`` also has ``partitions``, ``files``, ``folder``, per-step ``seconds`` and
+``worker_peak_rss_mb`` (the largest peak RSS of a worker process that ran a unit).
 """
 from __future__ import annotations
 
@@ -88,6 +89,13 @@ def file_key(path: str) -> str:
     return f"{stem}-{hashlib.sha1(path.encode()).hexdigest()[:8]}"
 
 
+def _peak_rss_mb() -> float:
+    """The worker process's peak resident memory so far (Linux reports KiB): an upper bound for the unit."""
+    import resource
+
+    return round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0, 1)
+
+
 def _part_name(p: int) -> str:
     return f"{p:05d}"
 
@@ -128,7 +136,7 @@ def write_partition_keys(unit: KeysUnit) -> dict[str, Any]:
                                   keys.slice(lo, hi - lo), unit.storage_options)
             written += 1
     return {"rows_in": n, "rows_out": n, "dropped": {}, "seconds": round(time.perf_counter() - t0, 3),
-            "extra": {"partition_files": written}}
+            "extra": {"partition_files": written, "peak_rss_mb": _peak_rss_mb()}}
 
 
 @dataclass(frozen=True)
@@ -154,7 +162,7 @@ def pick_winners(unit: WinnersUnit) -> dict[str, Any]:
         tables.append(t.append_column("src", pa.array(np.full(t.num_rows, src_of[key], dtype=np.int32))))
     if not tables:
         return {"rows_in": 0, "rows_out": 0, "dropped": {}, "seconds": round(time.perf_counter() - t0, 3),
-                "extra": {"losers": {}}}
+                "extra": {"losers": {}, "peak_rss_mb": _peak_rss_mb()}}
     t = pa.concat_tables(tables)
     n = t.num_rows
     order = pc.sort_indices(t, sort_keys=[("id", "ascending"), ("fetch_time", "ascending"),
@@ -181,7 +189,7 @@ def pick_winners(unit: WinnersUnit) -> dict[str, Any]:
             by_source[key] = int(hi - lo)
     dup = int(losers.num_rows)
     return {"rows_in": n, "rows_out": n - dup, "dropped": {"duplicate_url": dup} if dup else {},
-            "seconds": round(time.perf_counter() - t0, 3), "extra": {"losers": by_source}}
+            "seconds": round(time.perf_counter() - t0, 3), "extra": {"losers": by_source, "peak_rss_mb": _peak_rss_mb()}}
 
 
 def loser_rows(folder: str, key: str, storage_options: dict | None = None) -> pa.Table:
@@ -280,6 +288,8 @@ def url_dedup(candidate_files: list[str], out_folder: str, executor, partitions:
     stats = {"candidates": candidates, "kept": candidates - dup, "duplicate_url": dup, "partitions": partitions,
              "files": len(keys), "folder": folder, "per_file": per_file,
              "units_cached": sum(r.cached for r in key_results) + sum(r.cached for r in win_results),
+             "worker_peak_rss_mb": max((r.result["extra"].get("peak_rss_mb", 0.0) for r in [*key_results, *win_results]),
+                                       default=0.0),
              "seconds": {"keys": round(t1 - t0, 3), "winners": round(time.perf_counter() - t1, 3)}}
     log.debug("url dedup: %d candidates in %d files, %d partitions: %d duplicates", candidates, len(keys),
               partitions, dup)
