@@ -207,8 +207,8 @@ class DecontamConfig(_Section):
     """Benchmark decontamination (``python -m pipeline decontam``; stage ``decontam``)."""
 
     input: str | None = Field(
-        None, description="folder of Parquet pages (POOL or CORPUS schema); default: the latest of "
-        "<workdir>/dedup/kept, <workdir>/dedup/pages, <workdir>/pool/pages whose stage is complete")
+        None, description="Parquet page files to scan instead (a folder, read recursively, a file, a glob or a URL; "
+        "POOL or CORPUS schema; {workdir} expands); default: the recalled pages of every pool file")
     n: int = Field(10, ge=2, le=64, description="a page holding any n-gram of a benchmark text is removed")
     short_min: int = Field(3, ge=1, description="benchmark texts of short_min..short_max tokens match exactly")
     short_max: int = Field(9, ge=1)
