@@ -230,16 +230,28 @@ def _scan(scanner: _Scanner, unit: Unit) -> dict[str, Any]:
 # --- the stage ------------------------------------------------------------------------
 
 def _upstream_fingerprint(inputs: Mapping[str, str], storage_options: dict | None) -> str:
-    """What the upstream decisions are: their stage markers (rewritten whenever a stage reruns)."""
+    """What the upstream decisions are: their stage markers (counts, vouched output sizes), without what
+    changes on every run of a stage (times, units resumed), so a resumed upstream stage that decided the same
+    does not make every unit here run again, while one that decided otherwise does."""
+    from pipeline.core.io import marker_path
+
     h = hashlib.sha256()
     for name in sorted(k for k in inputs if k in READS):
-        from pipeline.core.io import marker_path
-
         try:
-            h.update(name.encode() + storage.read_bytes(marker_path(inputs[name]), storage_options))
-        except FileNotFoundError:
-            h.update(name.encode() + b"-")
+            marker = json.loads(storage.read_bytes(marker_path(inputs[name]), storage_options))
+        except (FileNotFoundError, ValueError):
+            marker = None
+        h.update(json.dumps([name, _stable(marker)], sort_keys=True, default=str).encode())
     return h.hexdigest()[:16]
+
+
+def _stable(obj: Any) -> Any:
+    if isinstance(obj, dict):
+        return {k: _stable(v) for k, v in obj.items()
+                if k not in ("completed_at", "units_cached", "notes") and "second" not in k and "time" not in k}
+    if isinstance(obj, list):
+        return [_stable(v) for v in obj]
+    return obj
 
 
 def decontaminate(cfg: Config, out: str, units: list[Unit], *, executor=None, upstream: str = "",
@@ -256,6 +268,9 @@ def decontaminate(cfg: Config, out: str, units: list[Unit], *, executor=None, up
     log.info("decontam: index of %d benchmark items, %d n-grams, %d short texts (fingerprint %s)",
              index.stats["items"], index.stats["ngrams"], index.stats["short_texts"], fp)
     executor = executor or current(dcfg.workers)
+    markers = storage.join(out, "units")
+    _forget_units_without_outputs(out, markers, [u.key for u in units], ("removed", "audit", "drops"),
+                                  storage_options)
     # A unit's marker (units/<key>.json) carries the fingerprint: a rerun with other benchmarks, settings or
     # upstream decisions scans every unit again. A scanner whose process dies is replaced and its unit scanned
     # again (outputs are written atomically, the marker last); the index is not a restartable actor argument in
@@ -263,7 +278,7 @@ def decontaminate(cfg: Config, out: str, units: list[Unit], *, executor=None, up
     results = executor.map(
         "decontam", _scan, units, key=lambda u: u.key, setup=_Scanner,
         setup_args=(executor.put(index), out, dcfg.batch_rows, storage_options), workers=dcfg.workers,
-        max_retries=3, markers=storage.join(out, "units"), fingerprint=fp, storage_options=storage_options,
+        max_retries=3, markers=markers, fingerprint=fp, storage_options=storage_options,
         progress=progress, unit_name="file",
         describe=lambda u, st: f"{st['rows_in']} pages, {sum(st['dropped'].values())} removed")
     unit_stats = [r.result for r in results]
@@ -293,6 +308,17 @@ def decontaminate(cfg: Config, out: str, units: list[Unit], *, executor=None, up
                                                                    default=str) + "\n", storage_options)
     mark_complete(out, stats.to_dict(), outputs=[f"removed/{u.key}.parquet" for u in units])
     return stats
+
+
+def _forget_units_without_outputs(out: str, markers: str, keys: list[str], subs: tuple[str, ...],
+                                  storage_options: dict | None) -> None:
+    """Drop the marker of a unit one of whose outputs is gone, so that it runs again (a marker vouches for
+    outputs that are there; one listing per output folder)."""
+    present = [{storage.name(f) for f in storage.list_files(storage.join(out, sub), ".parquet", storage_options)}
+               for sub in subs]
+    for key in keys:
+        if any(f"{key}.parquet" not in names for names in present):
+            storage.remove(storage.join(markers, f"{key}.json"), storage_options)
 
 
 def run_decontam_stage(ctx) -> StageStats:

@@ -492,6 +492,13 @@ def dedup_files(files: list[str], out: str, cfg, *, executor=None, workers: int 
             raise RuntimeError(f"dedup: connected components did not converge in {params.max_rounds} rounds")
     timings["components"] = time.perf_counter() - t
 
+    # a write unit's marker counts only while its decisions are there (one listing per folder)
+    present = [{storage.name(f) for f in storage.list_files(storage.join(out, sub), ".parquet", opts)}
+               for sub in ("removed", "drops")]
+    for u in units:
+        if any(f"{u.stem}.parquet" not in names for names in present):
+            storage.remove(storage.join(work, "markers", "write", f"{u.stem}.json"), opts)
+
     t = time.perf_counter()
     clusters, _ = phase("clusters", cluster_partition, parts, (rnd, params, work), part_key)
     written, cached = phase("write", write_file, units, (params, work, out), lambda u: u.stem)
