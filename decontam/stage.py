@@ -230,28 +230,7 @@ def _scan(scanner: _Scanner, unit: Unit) -> dict[str, Any]:
 # --- the stage ------------------------------------------------------------------------
 
 def _upstream_fingerprint(inputs: Mapping[str, str], storage_options: dict | None) -> str:
-    """What the upstream decisions are: their stage markers (counts, vouched output sizes), without what
-    changes on every run of a stage (times, units resumed), so a resumed upstream stage that decided the same
-    does not make every unit here run again, while one that decided otherwise does."""
-    from pipeline.core.io import marker_path
-
-    h = hashlib.sha256()
-    for name in sorted(k for k in inputs if k in READS):
-        try:
-            marker = json.loads(storage.read_bytes(marker_path(inputs[name]), storage_options))
-        except (FileNotFoundError, ValueError):
-            marker = None
-        h.update(json.dumps([name, _stable(marker)], sort_keys=True, default=str).encode())
-    return h.hexdigest()[:16]
-
-
-def _stable(obj: Any) -> Any:
-    if isinstance(obj, dict):
-        return {k: _stable(v) for k, v in obj.items()
-                if k not in ("completed_at", "units_cached", "notes") and "second" not in k and "time" not in k}
-    if isinstance(obj, list):
-        return [_stable(v) for v in obj]
-    return obj
+    return page_source.decisions_fingerprint({k: v for k, v in inputs.items() if k in READS}, storage_options)
 
 
 def decontaminate(cfg: Config, out: str, units: list[Unit], *, executor=None, upstream: str = "",

@@ -162,6 +162,38 @@ def read_pages(inputs: Mapping[str, str] | PageSource, stem: str, columns: list[
     return pa.schema(fields).empty_table()
 
 
+def decisions_fingerprint(inputs: Mapping[str, str] | PageSource, storage_options: dict[str, Any] | None = None) -> str:
+    """A short hash of the decisions a source applies: the stage markers of its folders (counts, the sizes of
+    the outputs they vouch for), without what changes on every run of a stage (times, units resumed). A stage
+    whose units read these pages puts it in their fingerprint: a rerun upstream that decided the same keeps
+    its units, one that decided otherwise redoes them."""
+    import hashlib
+    import json
+
+    from pipeline.core.io import marker_path
+
+    src = PageSource.of(inputs, storage_options)
+    h = hashlib.sha256()
+    for name, folder in (("pool", src.pool), ("dedup", src.dedup), ("rounds", src.rounds), ("decontam", src.decontam)):
+        if not folder:
+            continue
+        try:
+            marker = json.loads(storage.read_bytes(marker_path(folder), src.storage_options))
+        except (FileNotFoundError, ValueError):
+            marker = None
+        h.update(json.dumps([name, _stable(marker)], sort_keys=True, default=str).encode())
+    return h.hexdigest()[:16]
+
+
+def _stable(obj: Any) -> Any:
+    if isinstance(obj, dict):
+        return {k: _stable(v) for k, v in obj.items()
+                if k not in ("completed_at", "units_cached", "notes") and "second" not in k and "time" not in k}
+    if isinstance(obj, list):
+        return [_stable(v) for v in obj]
+    return obj
+
+
 def storage_schema(path: str, storage_options: dict[str, Any] | None = None) -> pa.Schema:
     """The Arrow schema of a Parquet file (its footer only)."""
     import pyarrow.parquet as pq

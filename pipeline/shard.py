@@ -176,13 +176,21 @@ def write_corpus(tables: Iterable[pa.Table], out: str | Path, spec: ShardSpec = 
         w.close_shard()
     finally:
         w.cleanup()
+    return publish_manifest(out, w.files, spec, stage_counts, config, storage_options=storage_options,
+                            marker_stats=marker_stats)
+
+
+def publish_manifest(out: str, files: list[dict], spec: ShardSpec, stage_counts: dict[str, Any] | None = None,
+                     config: Any = None, *, storage_options: dict | None = None,
+                     marker_stats: Callable[[dict], dict[str, Any]] | None = None) -> dict:
+    """Write the manifest of the shards ``files`` (in order), then the marker vouching for them; return it."""
     manifest = {
         "format": "parquet",
         "contract": CORPUS_SCHEMA.metadata[b"contract"].decode(),
         "schema": [{"name": f.name, "type": str(f.type), "nullable": f.nullable} for f in CORPUS_SCHEMA],
-        "files": w.files,
-        "rows": sum(f["rows"] for f in w.files),
-        "bytes": sum(f["bytes"] for f in w.files),
+        "files": files,
+        "rows": sum(f["rows"] for f in files),
+        "bytes": sum(f["bytes"] for f in files),
         "compression": spec.compression,
         "row_group_rows": spec.row_group_rows,
         "stage_counts": stage_counts or {},
@@ -190,10 +198,76 @@ def write_corpus(tables: Iterable[pa.Table], out: str | Path, spec: ShardSpec = 
     }
     storage.write_text(storage.join(out, MANIFEST), json.dumps(manifest, indent=2, sort_keys=True, default=str) + "\n",
                        storage_options)
-    stats = marker_stats(manifest) if marker_stats is not None else {"rows": manifest["rows"], "files": len(w.files),
-                                                           "bytes": manifest["bytes"]}
-    mark_complete(out, stats, outputs=[f["file"] for f in w.files] + [MANIFEST], dataset=True)
+    stats = marker_stats(manifest) if marker_stats is not None else {"rows": manifest["rows"], "files": len(files),
+                                                                     "bytes": manifest["bytes"]}
+    mark_complete(out, stats, outputs=[f["file"] for f in files] + [MANIFEST], dataset=True)
     return manifest
+
+
+def plan_shards(sizes: Iterable[tuple[Any, int, int]], spec: ShardSpec) -> list[list[tuple[Any, int, int]]]:
+    """Cut a sequence of row sources into shards the way :func:`write_corpus` cuts a stream.
+
+    ``sizes``: ``(source, rows, bytes)`` in order (``bytes``: the uncompressed Arrow size of its rows). Returns
+    per shard its ``(source, start, stop)`` row slices. A shard closes at ``target_rows`` rows or once its
+    bytes (rows x the source's average row size) reach ``target_bytes``. Needs only the sizes, so a driver can
+    plan the shards of a corpus it never reads, and workers write them."""
+    shards: list[list[tuple[Any, int, int]]] = []
+    cur: list[tuple[Any, int, int]] = []
+    rows_in = bytes_in = 0
+    for source, rows, nbytes in sizes:
+        per_row = max(1, nbytes // rows) if rows else 1
+        off = 0
+        while off < rows:
+            room = rows - off
+            if spec.target_rows:
+                room = min(room, spec.target_rows - rows_in)
+            if spec.target_bytes and room > 1:
+                room = min(room, max(1, (spec.target_bytes - bytes_in + per_row - 1) // per_row))
+            cur.append((source, off, off + room))
+            rows_in += room
+            bytes_in += room * per_row
+            off += room
+            if (spec.target_rows and rows_in >= spec.target_rows) or (spec.target_bytes and bytes_in >= spec.target_bytes):
+                shards.append(cur)
+                cur, rows_in, bytes_in = [], 0, 0
+    if cur:
+        shards.append(cur)
+    return shards
+
+
+def shard_name(index: int) -> str:
+    return f"part-{index:05d}.parquet"
+
+
+def write_shard(table: pa.Table, out: str, index: int, spec: ShardSpec, storage_options: dict | None = None) -> dict:
+    """Write one shard ``out/part-<index>.parquet`` (row groups of ``row_group_rows``), checked and published
+    atomically (locally: a temporary name renamed; on an object store: a temporary key copied); return its
+    manifest entry."""
+    validate_table(table, CORPUS_SCHEMA, "corpus rows")
+    name = shard_name(index)
+    final = storage.join(out, name)
+    remote = storage.is_url(out)
+    scratch = tempfile.mkdtemp(prefix="corpus-") if remote else None
+    folder = Path(scratch) if remote else storage.local_path(out)
+    folder.mkdir(parents=True, exist_ok=True)
+    tmp = folder / f".{name}.tmp-{os.getpid()}"
+    try:
+        pq.write_table(table, tmp, row_group_size=spec.row_group_rows, compression=spec.compression,
+                       compression_level=spec.compression_level)
+        check_parquet_rows(tmp, table.num_rows, final)
+        entry = {"file": name, "rows": table.num_rows, "bytes": tmp.stat().st_size,
+                 "row_groups": pq.ParquetFile(tmp).metadata.num_row_groups, "sha256": sha256_file(tmp)}
+        if remote:
+            storage.write_bytes(final, tmp.read_bytes(), storage_options)
+        else:
+            os.replace(tmp, final)
+    finally:
+        tmp.unlink(missing_ok=True)
+        if scratch:
+            import shutil
+
+            shutil.rmtree(scratch, ignore_errors=True)
+    return entry
 
 
 def verify_corpus(out: str | Path, storage_options: dict | None = None) -> dict:

@@ -153,6 +153,7 @@ def test_pages_apply_the_named_decisions(run_inputs, ray_session, shared_data, t
     again = _run_stages(root, shared_data, None)
     assert again["dedup"].units_cached == 0 and again["decontam"].units_cached == 2  # dedup: _work swept
     assert pages.read_pages(inputs, "pool-b", ["id"]).num_rows > 0
+    assert again["corpus"].units_cached == again["corpus"].units == 3  # the same decisions: the same shards
     _check(root, again, run_inputs, None)
 
 
