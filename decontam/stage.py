@@ -242,6 +242,7 @@ def decontaminate(cfg: Config, out: str, units: list[Unit], *, executor=None, up
     dcfg = cfg.decontam
     out = str(out)
     clear_marker(out)  # a stale marker must not outlive a run that did not finish
+    storage.sweep_temp_keys(out, storage_options)  # temporary keys of writers killed before they published
     index, loaded = build_index(dcfg, cfg.workdir)
     fp = hashlib.sha256(f"{index.fingerprint()}|{upstream}".encode()).hexdigest()[:16]
     log.info("decontam: index of %d benchmark items, %d n-grams, %d short texts (fingerprint %s)",

@@ -432,6 +432,7 @@ def dedup_files(files: list[str], out: str, cfg, *, executor=None, workers: int 
     if not files:
         raise FileNotFoundError("dedup: no input Parquet files")
     clear_marker(out)  # a stale marker must not vouch for decisions this run rewrites
+    storage.sweep_temp_keys(out, opts)  # temporary keys of writers killed before they published (object stores)
     chunks = plan_chunks(files, cfg.chunk_rows, opts)
     units = plan_files(files, chunks)
     total_rows = sum(c.rows for c in chunks)

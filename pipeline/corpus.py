@@ -123,6 +123,7 @@ def build_corpus(cfg, inputs: Mapping[str, str], out: str, *, executor=None, pro
     spec = spec_from_config(cfg.corpus)
     executor = executor or current()
     clear_marker(out)  # the corpus is not complete until its new marker
+    storage.sweep_temp_keys(out, storage_options)  # temporary keys of writers killed before they published
     storage.makedirs(out)
     fp = hashlib.sha256(json.dumps([pages.decisions_fingerprint(src), spec.__dict__, COLUMN_MAP],
                                    sort_keys=True).encode()).hexdigest()[:16]
