@@ -35,8 +35,9 @@ import json
 import logging
 import math
 import time
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass
-from typing import Any, Callable, Iterable
+from typing import Any, Callable, Iterable, Iterator
 
 import numpy as np
 import pyarrow as pa
@@ -108,17 +109,23 @@ def stem_of(path: str) -> str:
     return n[: -len(".parquet")] if n.endswith(".parquet") else n
 
 
-def _parquet_file(path: str, storage_options: dict | None) -> pq.ParquetFile:
-    if not storage.is_url(path):
-        return pq.ParquetFile(storage.local_path(path))
-    return pq.ParquetFile(storage.open_file(path, "rb", storage_options))
+@contextmanager
+def _parquet_file(path: str, storage_options: dict | None) -> Iterator[pq.ParquetFile]:
+    """A Parquet file, local or remote (ranged reads), closed after use."""
+    with storage.open_file(path, "rb", storage_options) as fh:
+        pf = pq.ParquetFile(fh)
+        try:
+            yield pf
+        finally:
+            pf.close()
 
 
 def plan_chunks(files: list[str], chunk_rows: int, storage_options: dict | None = None) -> list[Chunk]:
     """Split files into chunks of whole row groups, about ``chunk_rows`` rows each (metadata only)."""
     chunks: list[Chunk] = []
     for path in files:
-        meta = _parquet_file(path, storage_options).metadata
+        with _parquet_file(path, storage_options) as pf:
+            meta = pf.metadata
         names = set(meta.schema.names)
         missing = [c for c in REQUIRED_COLUMNS if c not in names]
         if missing:
@@ -155,13 +162,12 @@ def plan_files(files: list[str], chunks: list[Chunk]) -> list[InputFile]:
 
 
 def read_chunk(chunk: Chunk, columns: list[str] | None = None, storage_options: dict | None = None) -> pa.Table:
-    pf = _parquet_file(chunk.path, storage_options)
-    if not chunk.row_groups:
-        return pf.schema_arrow.empty_table() if columns is None else pf.schema_arrow.empty_table().select(columns)
-    cols = None
-    if columns is not None:
-        cols = [c for c in columns if c in pf.schema_arrow.names]
-    return pf.read_row_groups(list(chunk.row_groups), columns=cols)
+    with _parquet_file(chunk.path, storage_options) as pf:
+        cols = None if columns is None else [c for c in columns if c in pf.schema_arrow.names]
+        if not chunk.row_groups:
+            empty = pf.schema_arrow.empty_table()
+            return empty if cols is None else empty.select(cols)
+        return pf.read_row_groups(list(chunk.row_groups), columns=cols)
 
 
 # --- node keys ---------------------------------------------------------------------------------------
@@ -368,7 +374,8 @@ def write_file(unit: InputFile, params: DedupParams, work: str, out: str) -> dic
                    for r, k, c in zip(reasons, kept_ids, clusters)],
         "id": drop_ids.to_pylist(),
     }
-    names = set(_parquet_file(unit.path, opts).schema_arrow.names)
+    with _parquet_file(unit.path, opts) as pf:
+        names = set(pf.schema_arrow.names)
     located = [c for c in _LOCATION_COLUMNS if c in names]
     lookup: dict[str, dict] = {}
     if located and removed.num_rows:
