@@ -33,7 +33,6 @@ from dataclasses import dataclass
 from typing import Any, Iterable, Iterator, Mapping
 
 import pyarrow as pa
-import pyarrow.parquet as pq
 
 from decontam.index import BenchmarkIndex
 from decontam.loaders import BenchmarkText, load_benchmark
@@ -41,7 +40,7 @@ from pipeline import pages as page_source
 from pipeline.core import storage
 from pipeline.core.config import Config, ConfigError, DecontamConfig
 from pipeline.core.inputs import InputNotFound, expand_files
-from pipeline.core.io import MARKER, clear_marker, mark_complete
+from pipeline.core.io import clear_marker, mark_complete
 from pipeline.core.schema import DECONTAM_AUDIT_SCHEMA, DECONTAM_REMOVED_SCHEMA, DROP_LOG_SCHEMA, validate_table
 from pipeline.core.stats import StageStats
 

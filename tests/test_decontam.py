@@ -6,7 +6,6 @@ import io
 import json
 import tarfile
 from datetime import datetime, timezone
-from pathlib import Path
 
 import pyarrow as pa
 import pyarrow.parquet as pq
