@@ -438,6 +438,12 @@ def test_stage_scans_the_recalled_pages_of_each_pool_file(tmp_path, ray_session,
         run_decontam(cfg, out, {"pool": inputs["pool"]})
 
 
+def test_default_yaml_matches_code_defaults():
+    from pipeline.core.config import Config
+
+    assert load_config("configs/default.yaml").decontam == Config().decontam
+
+
 def test_minicc_generated_benchmarks_load_and_match(minicc):
     """The mini-CC's generated files in the real layouts load through the default config entries."""
     from decontam.stage import load_benchmarks
