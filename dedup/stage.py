@@ -379,8 +379,9 @@ def write_file(unit: InputFile, params: DedupParams, work: str, out: str) -> dic
     located = [c for c in _LOCATION_COLUMNS if c in names]
     lookup: dict[str, dict] = {}
     if located and removed.num_rows:
-        loc = storage.read_parquet_table(unit.path, ["id", *located], opts)
-        loc = loc.filter(pc.is_in(loc.column("id"), value_set=drop_ids))
+        # streamed with only these columns (ranged reads on an object store: the text is not fetched)
+        loc = pa.Table.from_batches([b.filter(pc.is_in(b.column("id"), value_set=drop_ids))
+                                     for b in storage.iter_parquet_batches(unit.path, ["id", *located], 65536, opts)])
         lookup = {c: dict(zip(loc.column("id").to_pylist(), loc.column(c).to_pylist())) for c in located}
     for c in _LOCATION_COLUMNS:
         drops[c] = [lookup.get(c, {}).get(i) for i in drops["id"]]
