@@ -153,11 +153,12 @@ DROP_LOG_SCHEMA = pa.schema(
     metadata={"contract": "drops/v1"},
 )
 
-#: Texts the dedup stage removed as duplicates (``<workdir>/dedup/removed/part-*.parquet``):
-#: one row per removed text, with its cluster and the text kept for that cluster.
-#: ``reason`` is ``exact`` (same normalised text as the kept one) or ``near``
-#: (MinHash LSH candidate, linked to the kept text through connected components).
-#: The kept rows themselves, in the input's own schema, are in ``dedup/kept/``.
+#: Pages the dedup stage removed (``<workdir>/dedup/removed/<stem>.parquet``, one file per input
+#: file ``pool/pages/<stem>.parquet``, empty where it removed none): one row per removed page, with
+#: its cluster and the page kept for that cluster. ``reason`` is ``exact`` (same normalised text as
+#: the kept one), ``near`` (MinHash LSH candidate, linked to the kept text through connected
+#: components; ``cluster_id``/``kept_id`` name the keeper) or ``empty`` (no letters or digits after
+#: normalising; ``kept_id`` is empty and ``cluster_id`` -1). The pages kept are the pool's, minus these.
 DEDUP_REMOVED_SCHEMA = pa.schema(
     [
         pa.field("id", pa.string(), nullable=False),
@@ -237,6 +238,21 @@ RECALLED_SCHEMA = pa.schema(
     metadata={"contract": "recalled/v2"},
 )
 
+#: The recalled pages decontamination removed (``decontam/removed/<stem>.parquet``, one file per pool
+#: file, empty where none was removed): one row per page, with the first benchmark item found in it
+#: (every item found is in ``decontam/audit/<stem>.parquet``) and ``page_hits``, the page's matches.
+DECONTAM_REMOVED_SCHEMA = pa.schema(
+    [
+        pa.field("id", pa.string(), nullable=False),
+        pa.field("benchmark", pa.string(), nullable=False),
+        pa.field("item_id", pa.string(), nullable=False),
+        pa.field("field", pa.string(), nullable=False),
+        pa.field("match_kind", pa.string(), nullable=False),
+        pa.field("page_hits", pa.int32(), nullable=False),
+    ],
+    metadata={"contract": "decontam-removed/v1"},
+)
+
 SCHEMAS = {
     "recalled": RECALLED_SCHEMA,
     "pool": POOL_SCHEMA,
@@ -244,6 +260,7 @@ SCHEMAS = {
     "drops": DROP_LOG_SCHEMA,
     "truth": TRUTH_SCHEMA,
     "decontam_audit": DECONTAM_AUDIT_SCHEMA,
+    "decontam_removed": DECONTAM_REMOVED_SCHEMA,
     "dedup_removed": DEDUP_REMOVED_SCHEMA,
     "recall_scores": SCORE_SCHEMA,
     "recall_selection": SELECTION_SCHEMA,
