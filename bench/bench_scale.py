@@ -24,7 +24,6 @@ import argparse
 import hashlib
 import json
 import os
-import resource
 import subprocess
 import sys
 import threading
@@ -119,12 +118,14 @@ def write_pool(folder: Path, pages: int, seed: int = 0) -> dict:
 
 class TreeRss:
     """Peak RSS of this process and, separately, of the largest child (Ray's workers are children of the
-    raylet this driver started), sampled every 100 ms."""
+    raylet this driver started), sampled every 50 ms. (Not ``ru_maxrss``: a child forked from a large
+    parent inherits its high-water mark.)"""
 
     def __init__(self):
         import psutil
 
         self.me = psutil.Process()
+        self.driver_peak = self.me.memory_info().rss
         self.worker_peak = 0
         self._stop = threading.Event()
         self._t = threading.Thread(target=self._run, daemon=True)
@@ -134,6 +135,7 @@ class TreeRss:
 
         while not self._stop.is_set():
             try:
+                self.driver_peak = max(self.driver_peak, self.me.memory_info().rss)
                 for c in self.me.children(recursive=True):
                     try:
                         if "ray::" in " ".join(c.cmdline()[:1]):
@@ -142,7 +144,7 @@ class TreeRss:
                         pass
             except psutil.NoSuchProcess:
                 pass
-            self._stop.wait(0.1)
+            self._stop.wait(0.05)
 
     def __enter__(self):
         self._t.start()
@@ -153,8 +155,6 @@ class TreeRss:
         self._t.join()
 
 
-def driver_peak_bytes() -> int:
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
 
 
 # --- the steps, distributed (ours) and in one process (the peer) --------------------------------------------
@@ -176,9 +176,15 @@ def _budget(files: list[str]) -> int:
 
 
 def ours(step: str, files: list[str], work: Path, executor) -> dict:
+    import shutil
+
     from classifiers import steps
 
     work.mkdir(parents=True, exist_ok=True)
+    # each step starts from nothing of its own (its unit markers would make a rerun free); the steps
+    # after it read what the earlier ones wrote (the selection, the accepted prefixes)
+    for own in {"url_dedup": ["url_dedup"], "select": ["selected"], "domains": ["domains"], "seed": ["seed"]}[step]:
+        shutil.rmtree(work / own, ignore_errors=True)
     if step == "url_dedup":
         from pipeline.url_dedup import partitions_for, url_dedup
 
@@ -257,7 +263,7 @@ def run_step(step: str, who: str, data: Path, work: Path, workers: int) -> dict:
         else:
             out = peer(step, files)
     seconds = time.perf_counter() - t0
-    return {"step": step, "who": who, "seconds": round(seconds, 2), "driver_peak_mb": driver_peak_bytes() / 2**20,
+    return {"step": step, "who": who, "seconds": round(seconds, 2), "driver_peak_mb": rss.driver_peak / 2**20,
             "worker_peak_mb": rss.worker_peak / 2**20, **out}
 
 
