@@ -80,28 +80,30 @@ def test_a_failing_stage_is_recorded_and_the_summary_printed(tmp_path, monkeypat
     import pipeline.run as run
     from pipeline.core.config import load_config
 
-    def ok(cfg, folder):
-        folder.mkdir(parents=True, exist_ok=True)
+    from pipeline.core.stats import StageStats
+
+    def ok(ctx):
         from pipeline.core.io import mark_complete
 
-        mark_complete(folder, {"response_records": 10})
-        return {"response_records": 10}
+        stats = StageStats("minicc", rows_out=10, notes="ten pages")
+        mark_complete(ctx.folder, stats.to_dict())
+        return stats
 
-    def boom(cfg, folder):
-        assert not list(folder.glob(".*.tmp-*"))  # a killed attempt's temporaries are gone before it starts
+    def boom(ctx):
+        assert ctx.inputs == {"minicc": str(tmp_path / "minicc")}  # what the stage list declares it reads
+        assert not list(Path(ctx.folder).glob(".*.tmp-*"))  # a killed attempt's temporaries are gone first
         raise RuntimeError("disk full")
 
     (tmp_path / "pool").mkdir()
     (tmp_path / "pool" / f".pages.parquet.tmp-{dead_pids(1)[0]}").write_text("half")
-    monkeypatch.setattr(run, "STAGES", [run.Stage("minicc", ok, uses_ray=False),
-                                        run.Stage("pool", boom, uses_ray=False)])
+    monkeypatch.setattr(run, "STAGES", [run.Stage("minicc", ok), run.Stage("pool", boom, reads=("minicc",))])
     cfg = load_config(None, {"workdir": str(tmp_path)})
     with pytest.raises(RuntimeError, match="disk full"):
         run.run_pipeline(cfg)
     stats = json.loads((tmp_path / "run_stats.json").read_text())["stages"]
     assert [(s["stage"], s["status"], s["rows_out"]) for s in stats] == [("minicc", "ran", 10),
                                                                           ("pool", "failed", None)]
-    assert stats[1]["stats"]["error"] == "RuntimeError: disk full"
+    assert stats[1]["error"] == "RuntimeError: disk full" and stats[0]["notes"] == "ten pages"
     out = capsys.readouterr().out
     assert "rows in" in out and "FAILED: RuntimeError: disk full" in out
     with pytest.raises(RuntimeError):

@@ -345,12 +345,17 @@ def test_two_ray_train_workers_match_one_process(megatron_run, tmp_path):
 
 
 def test_megatron_stage_skips_without_a_corpus(tmp_path):
+    from pipeline.core.executor import Executor
     from pipeline.core.io import is_complete
-    from pipeline.run import _stage_megatron
+    from pipeline.core.stage import StageContext
+    from pipeline.run import STAGES
 
     cfg = _cfg(tmp_path)
-    stats = _stage_megatron(cfg, tmp_path / "megatron")
-    assert "skipped" in stats and not is_complete(tmp_path / "megatron")
+    stage = next(s for s in STAGES if s.name == "megatron")
+    ctx = StageContext(cfg=cfg, workdir=str(tmp_path), folder=str(tmp_path / "megatron"),
+                       inputs={"corpus": str(tmp_path / "corpus")}, executor=Executor())
+    stats = stage.run(ctx)
+    assert "skipped" in stats.extra and not is_complete(tmp_path / "megatron")
 
 
 def test_validate_trains_on_equal_tokens_evaluates_both_and_the_report_shows_them(megatron_run, capsys):

@@ -39,12 +39,15 @@ class PresentSource:
     standin: bool
 
 
-def present_sources(mix: MixtureConfig, workdir: Path, standin_dir: Path | None) -> list[PresentSource]:
-    """Sources that have data (configured paths, or a stand-in), with weights renormalised over them."""
+def present_sources(mix: MixtureConfig, workdir: str | Path, standin_dir: Path | None) -> list[PresentSource]:
+    """Sources that have data (configured paths, or a stand-in), with weights renormalised over them; relative
+    paths are under ``workdir`` (a local path or a URL)."""
+    from pipeline.core import storage
+
     chosen = []
     for src in mix.sources:
         if src.paths:
-            paths = [p if ("://" in p or Path(p).is_absolute()) else str(workdir / p) for p in src.paths]
+            paths = [p if ("://" in p or Path(p).is_absolute()) else storage.join(workdir, p) for p in src.paths]
             chosen.append((src, paths, False))
         elif src.name in mix.standins and standin_dir is not None:
             chosen.append((src, [str(standin_dir / f"{src.name}.jsonl")], True))
@@ -250,13 +253,12 @@ done
 
 
 def build_megatron(cfg: Config, folder: Path, corpus_paths: list[str] | None = None) -> dict:
-    """Tokeniser, one indexed dataset per present source, the blend and the launch script under ``folder``."""
-    import ray
-
+    """Tokeniser, one indexed dataset per present source, the blend and the launch script under ``folder`` (a
+    local folder; the run publishes it to a URL workdir). Sources are read from the workdir, local or URL."""
     from pipeline.synth.mixture import generate_mixture_standins
     from training.tokenizer import train_bpe_tokenizer
 
-    workdir = cfg.workdir_path
+    workdir = cfg.workdir
     tk = cfg.tokenize
     tokenizer_dir = folder / "tokenizer"
     if tk.tokenizer:  # first: a tokenizer that is not the Megatron model's stops the stage before any work
@@ -282,15 +284,12 @@ def build_megatron(cfg: Config, folder: Path, corpus_paths: list[str] | None = N
 
     tokenizer_tokens = vocab_size(load_tokenizer(tokenizer_dir))
 
-    from pipeline.core.executor import ensure_ray
+    from pipeline.core.executor import Executor
 
-    # one Ray for all sources; shut down after if started here, so `train` can start its own workers
-    started_ray = ensure_ray(num_cpus=tk.workers)
-    try:
+    # one Ray for all sources (the command's or the run's executor when there is one; else started and stopped
+    # here, so that `train` can start its own workers)
+    with Executor(num_cpus=tk.workers):
         per_source = [_tokenize_source(src, folder, tokenizer_dir, tk) for src in sources]
-    finally:
-        if started_ray:
-            ray.shutdown()
     # data_path.txt and the script name datasets relative to this folder (the script's DATA_ROOT), so the
     # folder can be copied to the training cluster as it is; mixture.json keeps absolute prefixes for `train`.
     relative = [(s["weight"], Path(s["prefix"]).name) for s in per_source]
