@@ -21,7 +21,6 @@ last): a retried or replaced unit then leaves nothing behind that counts twice.
 """
 from __future__ import annotations
 
-import functools
 import json
 import logging
 import os
@@ -160,6 +159,22 @@ def _setup_call(defaults: tuple[dict, str | None], setup: Callable[..., Any], *a
     return setup(*args)
 
 
+def _in_worker(fn: Callable[..., Any], defaults: tuple[dict, str | None]) -> Callable[..., dict]:
+    # a plain function (Ray's remote() takes functions and classes, not partials), named as the stage's
+    def unit(*args: Any) -> dict:
+        return _unit_call(defaults, fn, *args)
+
+    unit.__name__ = unit.__qualname__ = getattr(fn, "__name__", "unit")
+    return unit
+
+
+def _set_up_in_worker(setup: Callable[..., Any], defaults: tuple[dict, str | None]) -> Callable[..., Any]:
+    def set_up(*args: Any) -> Any:
+        return _setup_call(defaults, setup, *args)
+
+    return set_up
+
+
 def _apply_storage_defaults(defaults: tuple[dict, str | None]) -> None:
     options, protocol = defaults
     if options or protocol:
@@ -263,9 +278,7 @@ class Executor:
             defaults = storage.defaults()
             if self.storage_options is not None:
                 defaults = (dict(self.storage_options), defaults[1])
-            fn = functools.partial(_unit_call, defaults, fn)
-            if setup is not None:
-                setup = functools.partial(_setup_call, defaults, setup)
+            fn, setup = _in_worker(fn, defaults), (_set_up_in_worker(setup, defaults) if setup else None)
             placed = self.placement.setdefault(step, Counter())
             slots = workers or max(1, int(self.cluster_cpus() // max(resources.cpus, 1e-9)))
             slots = max(1, min(slots, len(todo)))
