@@ -300,7 +300,9 @@ def plot_dedup_clusters(workdir: Path, out: Path) -> str | None:
     if not st:
         return None
     ex, dropped = st.extra, st.dropped
-    exact, near, empty = dropped.get("exact", 0), dropped.get("near", 0), dropped.get("empty", 0)
+    exact, near = dropped.get("duplicate_exact", 0), dropped.get("duplicate_near", 0)
+    empty = dropped.get("empty_text", 0)
+    threshold = ex.get("threshold", ((run_config(workdir) or {}).get("dedup") or {}).get("threshold", "?"))
     docs = st.rows_in or 0
     fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(9, 3.2), gridspec_kw={"width_ratios": [1, 1.3]})
     parts = [("kept", st.rows_out or 0, "#55a868"), ("exact dup", exact, "#c44e52"), ("near dup", near, "#dd8452"),
@@ -321,7 +323,7 @@ def plot_dedup_clusters(workdir: Path, out: Path) -> str | None:
     ax2.set_title(f"{ex.get('clusters', 0):,} duplicate clusters")
     _save(fig, out)
     return (f"{exact + near:,} of {docs:,} documents removed ({exact:,} exact, {near:,} near at Jaccard "
-            f"{ex.get('threshold', '?')}); the largest cluster has {ex.get('largest_cluster', 0)} documents, one of "
+            f"{threshold}); the largest cluster has {ex.get('largest_cluster', 0)} documents, one of "
             "each cluster is kept.")
 
 
@@ -790,7 +792,7 @@ def _build_report(workdir: str, out: Path, seed: int) -> dict:
     facts = CorpusFacts(workdir)
     sections, made = _figures(workdir, rows, out, facts)
     corpus = _stats(workdir, "corpus")
-    headline = (f"{corpus.rows_out:,} pages in {corpus.units} shards" if corpus else "no corpus yet")
+    headline = (f"{corpus.rows_out:,} pages in {corpus.extra.get('shards')} shards" if corpus else "no corpus yet")
     if facts.docs:
         headline += f", {sum(d['tokens'] for d in facts.docs) * facts.scale:,.0f} {facts.unit}"
     shown = workdir if storage.is_url(workdir) else str(Path(workdir).resolve())

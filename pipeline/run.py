@@ -93,8 +93,8 @@ def _run_pool(ctx: StageContext) -> StageStats:
 
 def dedup_stats(d: dict) -> StageStats:
     return StageStats("dedup", rows_in=d.get("docs"), rows_out=d.get("kept"),
-                      dropped={"exact": d.get("removed_exact", 0), "near": d.get("removed_near", 0),
-                               "empty": d.get("dropped_empty", 0)},
+                      dropped={"duplicate_exact": d.get("removed_exact", 0),
+                               "duplicate_near": d.get("removed_near", 0), "empty_text": d.get("dropped_empty", 0)},
                       notes=f"{d.get('clusters', 0):,} duplicate clusters",
                       extra={k: d[k] for k in ("clusters", "cluster_sizes", "largest_cluster", "threshold") if k in d})
 
@@ -132,7 +132,7 @@ def decontam_stats(d: dict) -> StageStats:
     for name in d.get("benchmarks") or {}:  # every benchmark checked, those with no hit too
         by.setdefault(name, 0)
     return StageStats("decontam", rows_in=d.get("pages"), rows_out=d.get("kept"),
-                      dropped={"benchmark_overlap": d.get("removed", 0)}, units=int(d.get("files") or 0),
+                      dropped={"benchmark_contamination": d.get("removed", 0)}, units=int(d.get("files") or 0),
                       notes=f"{len(by)} benchmarks", extra={"removed_by_benchmark": by})
 
 
@@ -146,7 +146,7 @@ def _run_decontam(ctx: StageContext) -> StageStats:
 def corpus_stats(d: dict) -> StageStats:
     return StageStats("corpus", rows_in=d.get("rows"), rows_out=d.get("rows"), units=int(d.get("files") or 0),
                       notes=f"{d.get('files')} shards, {d.get('bytes', 0):,} bytes",
-                      extra={k: d[k] for k in ("files", "bytes") if k in d})
+                      extra={"shards": d.get("files"), "bytes": d.get("bytes")})
 
 
 def _run_corpus(ctx: StageContext) -> StageStats:
@@ -224,8 +224,8 @@ STAGES: list[Stage] = [
     Stage("pool", _run_pool, reads=("minicc",)),
     Stage("dedup", _run_dedup, reads=("pool",)),
     Stage("rounds", _run_rounds, reads=("minicc", "pool", "dedup")),
-    Stage("decontam", _run_decontam, reads=("minicc", "pool", "rounds")),
-    Stage("corpus", _run_corpus, reads=("pool", "rounds", "decontam")),
+    Stage("decontam", _run_decontam, reads=("minicc", "pool", "dedup", "rounds")),
+    Stage("corpus", _run_corpus, reads=("pool", "dedup", "rounds", "decontam")),
     Stage("megatron", _run_megatron, reads=("corpus",)),
     Stage("report", _run_report, reads=("minicc", "pool", "dedup", "rounds", "decontam", "corpus", "megatron"),
           always=True),
