@@ -205,18 +205,21 @@ def _add_decontam(sub) -> None:
 
 def cmd_decontam(args: argparse.Namespace) -> int:
     from decontam.loaders import BenchmarkFileError
-    from decontam.stage import run_decontam
+    from pipeline.core import storage
+    from pipeline.run import run_stage
 
     cfg = _config_from_args(args)
     if args.input is not None:
         cfg.decontam.input = args.input
-    out = Path(args.output) if args.output else cfg.workdir_path / "decontam"
+    out = args.output or storage.join(cfg.workdir, "decontam")
+    if args.force:
+        storage.remove(out, recursive=True)
     try:
-        stats = run_decontam(cfg, out, force=args.force)
+        stats = run_stage(cfg, "decontam", out, progress=not args.no_progress)  # reads what STAGES says it reads
     except BenchmarkFileError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
-    print(json.dumps({k: v for k, v in stats.items() if k not in ("benchmarks", "index")}, indent=2, sort_keys=True))
+    print(json.dumps(stats.to_dict(), indent=2, sort_keys=True, default=str))
     return 0
 
 

@@ -249,6 +249,22 @@ def stage_stats(workdir: str, name: str) -> StageStats | None:
 
 # --- running -----------------------------------------------------------------------------------------------
 
+def run_stage(cfg: Config, name: str, folder: str | None = None, *, progress: bool = True) -> StageStats:
+    """One stage alone (the CLI's stage commands), wired as in ``STAGES``: it reads the folders of the stages
+    it declares under the config's workdir and writes ``folder`` (default ``<workdir>/<name>``). Runs on the
+    command's executor (:func:`pipeline.core.executor.current`)."""
+    from pipeline.core.executor import current
+
+    stage = next((s for s in STAGES if s.name == name), None)
+    if stage is None:
+        raise ValueError(f"no stage {name!r}")
+    cfg.apply_storage_options()
+    ctx = StageContext(cfg=cfg, workdir=cfg.workdir, folder=folder or storage.join(cfg.workdir, name),
+                       inputs={r: storage.join(cfg.workdir, r) for r in stage.reads}, executor=current(),
+                       progress=progress, storage_options=dict(cfg.storage_options))
+    return stage.run(ctx)
+
+
 def _print_summary(summary: list[dict], seconds: float, workdir: str) -> None:
     """The table at the end of a run: per stage ran/cached, seconds, rows in and out, notes."""
     def cell(v) -> str:
