@@ -174,3 +174,39 @@ def test_a_read_only_workdir_is_one_clear_error(tmp_path):
     assert out.returncode == 1 and "Traceback" not in out.stderr, out.stderr
     assert "read-only" in out.stderr or "permission denied" in out.stderr
     assert str(workdir) in out.stderr
+
+
+def test_a_url_workdirs_lock_object_is_held_taken_over_when_its_holder_died_and_lost_to_a_newer_holder():
+    """On an object store (here fsspec's memory://) the lock is an object with a heartbeat: a second run stops
+    naming the holder; a lock left by a dead process of this host is taken over at once; a holder whose lock
+    object names another holder stops its run."""
+    import socket
+    import time
+
+    import pytest
+
+    from pipeline.core import storage
+    from pipeline.core.io import LOCK_FILE, WorkdirLocked, workdir_lock
+
+    workdir = "memory://locks/run"
+    url = f"{workdir}/{LOCK_FILE}"
+    with workdir_lock(workdir, stale_after=60) as me:
+        assert me["taken_over"] is None and json.loads(storage.read_bytes(url))["pid"] == me["pid"]
+        with pytest.raises(WorkdirLocked, match="in use by another run: pid"):
+            with workdir_lock(workdir, stale_after=60):
+                pass
+    assert not storage.exists(url)  # released
+    dead = dead_pids(1)[0]
+    storage.write_bytes(url, json.dumps({"pid": dead, "host": socket.gethostname(), "token": "x",
+                                         "heartbeat": time.time(), "started": "earlier"}).encode())
+    with workdir_lock(workdir, stale_after=60) as me:
+        assert me["taken_over"]["pid"] == dead
+    storage.write_bytes(url, json.dumps({"pid": 1, "host": "elsewhere", "token": "y",
+                                         "heartbeat": time.time() - 120}).encode())  # stale: no heartbeat for 2 min
+    with pytest.raises(KeyboardInterrupt):
+        with workdir_lock(workdir, stale_after=2) as me:
+            assert me["taken_over"]["host"] == "elsewhere"
+            storage.write_bytes(url, json.dumps({"pid": 1, "host": "elsewhere", "token": "z",
+                                                 "heartbeat": time.time()}).encode())  # another run took it
+            time.sleep(5)  # the next heartbeat finds it and interrupts this run
+    assert json.loads(storage.read_bytes(url))["token"] == "z"  # the newer holder's lock stays
