@@ -194,7 +194,10 @@ def _run_megatron(ctx: StageContext) -> StageStats:
         log.warning("stage megatron: no corpus shards in %s yet, nothing to tokenise: skipped (no marker written; "
                     "a later run tokenises the corpus once it exists)", corpus)
         return StageStats("megatron", notes=why, extra={"skipped": why})
-    return megatron_stats(_staged(ctx, lambda folder: build_megatron(ctx.cfg, folder)))
+    # On an object store the datasets are built locally and published; the tokenised parts go to the run
+    # folder, where every node can write them and a rerun finds them.
+    parts_root = ctx.folder if storage.is_url(ctx.folder) else None
+    return megatron_stats(_staged(ctx, lambda folder: build_megatron(ctx.cfg, folder, parts_root=parts_root)))
 
 
 def _run_report(ctx: StageContext) -> StageStats:

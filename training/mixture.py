@@ -252,7 +252,8 @@ done
 """
 
 
-def build_megatron(cfg: Config, folder: Path, corpus_paths: list[str] | None = None) -> dict:
+def build_megatron(cfg: Config, folder: Path, corpus_paths: list[str] | None = None, *,
+                   parts_root: str | None = None) -> dict:
     """Tokeniser, one indexed dataset per present source, the blend and the launch script under ``folder`` (a
     local folder; the run publishes it to a URL workdir). Sources are read from the workdir, local or URL."""
     from pipeline.synth.mixture import generate_mixture_standins
@@ -289,7 +290,7 @@ def build_megatron(cfg: Config, folder: Path, corpus_paths: list[str] | None = N
     # one Ray for all sources (the command's or the run's executor when there is one; else started and stopped
     # here, so that `train` can start its own workers)
     with Executor(num_cpus=tk.workers):
-        per_source = [_tokenize_source(src, folder, tokenizer_dir, tk) for src in sources]
+        per_source = [_tokenize_source(src, folder, tokenizer_dir, tk, parts_root) for src in sources]
     # data_path.txt and the script name datasets relative to this folder (the script's DATA_ROOT), so the
     # folder can be copied to the training cluster as it is; mixture.json keeps absolute prefixes for `train`.
     relative = [(s["weight"], Path(s["prefix"]).name) for s in per_source]
@@ -329,7 +330,7 @@ def _adopt_tokenizer(source: Path, tokenizer_dir: Path, mcfg) -> None:
             tok.save_pretrained(str(tmp))
 
 
-def _tokenize_source(src: PresentSource, folder: Path, tokenizer_dir: Path, tk) -> dict:
+def _tokenize_source(src: PresentSource, folder: Path, tokenizer_dir: Path, tk, parts_root: str | None = None) -> dict:
     import json
 
     from training.indexed import dataset_prefix, tokenize_to_megatron
@@ -342,7 +343,8 @@ def _tokenize_source(src: PresentSource, folder: Path, tokenizer_dir: Path, tk) 
     else:
         st = asdict(tokenize_to_megatron(src.paths, tokenizer_dir, folder, src.name, workers=tk.workers,
                                          text_column=tk.text_column, batch_docs=tk.batch_docs,
-                                         task_bytes=tk.task_mib << 20, add_special_tokens=tk.add_special_tokens))
+                                         task_bytes=tk.task_mib << 20, add_special_tokens=tk.add_special_tokens,
+                                         parts_root=parts_root))
     return {**asdict(src), "prefix": str(prefix.resolve()), "tokens": st["tokens"], "docs": st["docs"],
             "dropped": st["dropped"]}
 
