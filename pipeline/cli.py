@@ -9,7 +9,6 @@ import argparse
 import json
 import logging
 import sys
-import time
 from pathlib import Path
 from typing import Any, Callable
 
@@ -64,8 +63,15 @@ def _inputs(args: argparse.Namespace) -> list[str]:
     return [*given, *getattr(args, "positional_input", [])]
 
 
+def _load(path, overrides: dict):
+    """The validated config, its storage options made this process's defaults (a URL workdir)."""
+    cfg = load_config(path, overrides)
+    cfg.apply_storage_options()
+    return cfg
+
+
 def _config_from_args(args: argparse.Namespace):
-    return load_config(args.config, dict(args.overrides))
+    return _load(args.config, dict(args.overrides))
 
 
 # --- synth -------------------------------------------------------------------
@@ -200,18 +206,21 @@ def _add_decontam(sub) -> None:
 
 def cmd_decontam(args: argparse.Namespace) -> int:
     from decontam.loaders import BenchmarkFileError
-    from decontam.stage import run_decontam
+    from pipeline.core import storage
+    from pipeline.run import run_stage
 
     cfg = _config_from_args(args)
     if args.input is not None:
         cfg.decontam.input = args.input
-    out = Path(args.output) if args.output else cfg.workdir_path / "decontam"
+    out = args.output or storage.join(cfg.workdir, "decontam")
+    if args.force:
+        storage.remove(out, recursive=True)
     try:
-        stats = run_decontam(cfg, out, force=args.force)
+        stats = run_stage(cfg, "decontam", out, progress=not args.no_progress)  # reads what STAGES says it reads
     except BenchmarkFileError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
-    print(json.dumps({k: v for k, v in stats.items() if k not in ("benchmarks", "index")}, indent=2, sort_keys=True))
+    print(json.dumps(stats.to_dict(), indent=2, sort_keys=True, default=str))
     return 0
 
 
@@ -284,7 +293,7 @@ def cmd_recall(args: argparse.Namespace) -> int:
     flags = {f"recall.{key}": getattr(args, attr) for attr, key in (
         ("input", "input"), ("seed_files", "seed_files"), ("annotation", "annotation_file"))
         if getattr(args, attr) is not None}
-    cfg = load_config(args.config, {**dict(args.overrides), **flags})
+    cfg = _load(args.config, {**dict(args.overrides), **flags})
     out = Path(args.output) if args.output else cfg.workdir_path / "rounds"
     try:
         summary = run_recall(cfg, out, stop_after=args.stop_after, progress=True)
@@ -317,8 +326,8 @@ def cmd_run(args: argparse.Namespace) -> int:
     from pipeline.run import run_pipeline
 
     flags = {k: v for k, v in (("pool.inputs", args.input), ("workdir", args.output)) if v}
-    cfg = load_config(args.config, {**dict(args.overrides), **flags})
-    return run_pipeline(cfg, until=args.until)
+    cfg = _load(args.config, {**dict(args.overrides), **flags})
+    return run_pipeline(cfg, until=args.until, progress=not args.no_progress)
 
 
 # --- inspect ------------------------------------------------------------------
@@ -411,9 +420,11 @@ def _add_report(sub) -> None:
 def cmd_report(args: argparse.Namespace) -> int:
     from pipeline.report import build_comparison, build_report
 
+    from pipeline.core import storage
+
     cfg = _config_from_args(args)
-    workdir = Path(args.input) if args.input else cfg.workdir_path
-    out = Path(args.output) if args.output else workdir / "report"
+    workdir = args.input or cfg.workdir
+    out = args.output or storage.join(workdir, "report")
     if args.compare:
         other = Path(args.compare)
         if not other.is_dir():
@@ -423,7 +434,7 @@ def cmd_report(args: argparse.Namespace) -> int:
         print(f"{page}: {workdir} beside {other}")
         return 0
     stats = build_report(workdir, out, seed=args.seed)
-    print(f"{out / 'index.html'}: {len(stats['plots'])} plots; accounting balanced: "
+    print(f"{storage.join(out, 'index.html')}: {len(stats['plots'])} plots; accounting balanced: "
           f"{stats['totals'].get('balanced')}")
     return 0
 
@@ -511,9 +522,9 @@ def cmd_train(args: argparse.Namespace) -> int:
 
     set_bars(not args.no_progress)
     cfg = _config_from_args(args)
-    folder = cfg.workdir_path / "megatron"
+    folder = cfg.workdir_path / "megatron"  # training reads its datasets from local files (memory-mapped)
     if not is_complete(folder):
-        if args.input is None and not corpus_files(cfg.workdir_path / "corpus"):
+        if args.input is None and not corpus_files(str(cfg.workdir_path / "corpus")):
             print(f"error: no corpus at {cfg.workdir_path / 'corpus'} and no tokenised data in {folder}: run the "
                   "pipeline (make corpus) first, or pass --input PATH (Parquet or jsonl with a text field, e.g. "
                   f"{cfg.workdir_path / 'minicc/seed/openwebmath.jsonl'})", file=sys.stderr)
@@ -625,10 +636,14 @@ def main(argv: list[str] | None = None) -> int:
     from pipeline.core.progress import set_bars
 
     set_bars(not getattr(args, "no_progress", False))
+    from pipeline.core.executor import Executor
     from pipeline.core.io import WorkdirLocked
 
     try:
-        return int(args.func(args) or 0)
+        # One executor per command: it starts Ray on the first units a command runs (never for the commands
+        # that run none) and stops it when the command ends; `run` holds its own for the whole run.
+        with Executor():
+            return int(args.func(args) or 0)
     except (ConfigError, WorkdirLocked) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2

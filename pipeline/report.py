@@ -31,10 +31,11 @@ import matplotlib
 
 matplotlib.use("Agg")  # headless: no display on a cluster node
 import matplotlib.pyplot as plt  # noqa: E402
-import pyarrow.dataset as ds  # noqa: E402
-import pyarrow.parquet as pq  # noqa: E402
+import pyarrow as pa  # noqa: E402
 
-from pipeline.core.io import atomic_path, is_complete, mark_complete, read_marker  # noqa: E402
+from pipeline.core import storage  # noqa: E402
+from pipeline.core.io import atomic_path, is_complete, mark_complete  # noqa: E402
+from pipeline.core.stats import StageStats  # noqa: E402
 
 log = logging.getLogger(__name__)
 logging.getLogger("matplotlib").setLevel(logging.WARNING)  # its category-axis INFO lines say nothing useful
@@ -42,8 +43,54 @@ logging.getLogger("matplotlib").setLevel(logging.WARNING)  # its category-axis I
 STAGE_ORDER = ["minicc", "pool", "dedup", "rounds", "decontam", "corpus", "megatron"]
 
 
-def _marker(workdir: Path, stage: str) -> dict | None:
-    return read_marker(workdir / stage) if is_complete(workdir / stage) else None
+def _stats(workdir: str, stage: str) -> StageStats | None:
+    """A finished stage's StageStats (None when it has not finished)."""
+    from pipeline.run import stage_stats
+
+    return stage_stats(str(workdir), stage)
+
+
+def _path(workdir: str | Path, *parts: str) -> str:
+    """A path under the run folder (a local path or a URL)."""
+    return storage.join(str(workdir), *parts)
+
+
+def _read_json(path: str):
+    try:
+        return json.loads(storage.read_bytes(path))
+    except FileNotFoundError:
+        return None
+
+
+def _parquet_files(folder: str, prefix: str = "") -> list[str]:
+    return [f for f in storage.list_files(folder, ".parquet") if storage.name(f).startswith(prefix)]
+
+
+def _corpus_files(workdir: str | Path) -> list[str]:
+    return _parquet_files(_path(workdir, "corpus"), "part-")
+
+
+def _table(files: list[str], columns: list[str]) -> pa.Table:
+    """``columns`` of every file, one table (files read one at a time, local or remote)."""
+    return pa.concat_tables([storage.read_parquet_table(f, columns=columns) for f in files])
+
+
+def _count_rows(files: list[str]) -> list[int]:
+    return [storage.parquet_rows(f) for f in files]
+
+
+def _take(files: list[str], idx: list[int], columns: list[str]) -> pa.Table:
+    """Rows ``idx`` (sorted, over the files end to end) of ``columns``; one file in memory at a time."""
+    parts, start, i = [], 0, 0
+    for f, n in zip(files, _count_rows(files)):
+        local = []
+        while i < len(idx) and idx[i] < start + n:
+            local.append(idx[i] - start)
+            i += 1
+        if local:
+            parts.append(storage.read_parquet_table(f, columns=columns).take(local))
+        start += n
+    return pa.concat_tables(parts) if parts else pa.table({c: [] for c in columns})
 
 
 def _save(fig, path: Path) -> None:
@@ -68,35 +115,18 @@ def _ranked_bars(items: list[tuple[str, int]], title: str, color: str, out: Path
 
 # --- the numbers -----------------------------------------------------------------
 
-def accounting(workdir: Path) -> list[dict]:
-    """Pages in = pages kept + pages dropped with a reason, stage by stage (rows for the report's table)."""
+def accounting(workdir: str | Path) -> list[dict]:
+    """Pages in = pages kept + pages dropped with a reason, stage by stage (rows for the report's table), from
+    each page stage's StageStats."""
+    from pipeline.run import PAGE_STAGES
+
     rows: list[dict] = []
-    pool = _marker(workdir, "pool")
-    if pool:
-        t = pool["totals"]
-        rows.append({"stage": "pool", "in": t["records_seen"], "kept": t["kept"],
-                     "dropped": dict(t["dropped_by_reason"]), "note": "WARC records read (all types)"})
-    dedup = _marker(workdir, "dedup")
-    if dedup:
-        dropped = {"exact_duplicate": dedup.get("removed_exact", 0), "near_duplicate": dedup.get("removed_near", 0),
-                   "empty_text": dedup.get("dropped_empty", 0)}
-        rows.append({"stage": "dedup", "in": dedup["docs"], "kept": dedup["kept"], "dropped": dropped, "note": ""})
-    rounds = _marker(workdir, "rounds")
-    if rounds and dedup:
-        recalled = rounds.get("recalled", {}).get("pages", 0)
-        rows.append({"stage": "rounds", "in": rounds.get("pool_pages", dedup["kept"]), "kept": recalled,
-                     "dropped": {"not_recalled": rounds.get("pool_pages", dedup["kept"]) - recalled},
-                     "note": f"{len(rounds.get('per_round', []))} rounds, {rounds.get('stop_reason')}"})
-    dec = _marker(workdir, "decontam")
-    if dec:
-        rows.append({"stage": "decontam", "in": dec["pages"], "kept": dec["kept"],
-                     "dropped": {"benchmark_overlap": dec["removed"]}, "note": ""})
-    corpus = _marker(workdir, "corpus")
-    if corpus:
-        rows.append({"stage": "corpus", "in": dec["kept"] if dec else corpus["rows"], "kept": corpus["rows"],
-                     "dropped": {}, "note": f"{corpus['files']} shards"})
-    for r in rows:
-        r["balanced"] = r["in"] == r["kept"] + sum(r["dropped"].values())
+    for name in PAGE_STAGES:
+        st = _stats(workdir, name)
+        if st is None or st.rows_in is None or st.rows_out is None:
+            continue
+        rows.append({"stage": name, "in": st.rows_in, "kept": st.rows_out, "dropped": dict(st.dropped),
+                     "note": st.notes, "balanced": st.balanced})
     return rows
 
 
@@ -116,10 +146,10 @@ def run_totals(rows: list[dict]) -> dict:
 # --- the plots -----------------------------------------------------------------------
 
 def plot_stage_times(workdir: Path, out: Path) -> str | None:
-    p = workdir / "run_stats.json"
-    if not p.exists():
+    run_stats = _read_json(_path(workdir, "run_stats.json"))
+    if not run_stats:
         return None
-    stages = [s for s in json.loads(p.read_text())["stages"] if s["status"] == "ran"]
+    stages = [s for s in run_stats["stages"] if s["status"] == "ran"]
     if not stages:
         return None
     fig, ax = plt.subplots(figsize=(7, 3.2))
@@ -167,10 +197,10 @@ def plot_drop_reasons(rows: list[dict], out: Path) -> str | None:
 
 
 def plot_recall_rounds(workdir: Path, out: Path) -> str | None:
-    summary = workdir / "rounds" / "summary.json"
-    if not summary.exists():
+    summary = _read_json(_path(workdir, "rounds", "summary.json"))
+    if not summary:
         return None
-    rounds = json.loads(summary.read_text())["rounds"]
+    rounds = summary["rounds"]
     n = [r["round"] for r in rounds]
     fig, ax1 = plt.subplots(figsize=(7, 3.4))
     ax1.bar(n, [r["pages_recalled"] for r in rounds], color="#8172b2", alpha=0.6, label="pages recalled")
@@ -201,20 +231,19 @@ def _threshold(workdir: Path, last: int) -> float | None:
     cfg = run_config(workdir)
     if cfg and "recall" in cfg:
         return cfg["recall"].get("threshold")
-    metrics = workdir / "rounds" / f"r{last}" / "metrics.json"
-    return json.loads(metrics.read_text()).get("threshold") if metrics.exists() else None
+    metrics = _read_json(_path(workdir, "rounds", f"r{last}", "metrics.json"))
+    return metrics.get("threshold") if metrics else None
 
 
 def plot_score_histogram(workdir: Path, out: Path) -> str | None:
-    summary = workdir / "rounds" / "summary.json"
-    if not summary.exists():
+    summary = _read_json(_path(workdir, "rounds", "summary.json"))
+    if not summary:
         return None
-    last = json.loads(summary.read_text())["last_round"]
-    scores_dir = workdir / "rounds" / f"r{last}" / "scores"
-    files = sorted(scores_dir.glob("*.parquet"))
+    last = summary["last_round"]
+    files = _parquet_files(_path(workdir, "rounds", f"r{last}", "scores"))
     if not files:
         return None
-    t = ds.dataset(files, format="parquet").to_table(columns=["id", "score"])
+    t = _table(files, ["id", "score"])
     scores = t.column("score").to_pylist()
     fig, ax = plt.subplots(figsize=(7, 3.2))
     bins = [i / 40 for i in range(41)]
@@ -245,21 +274,21 @@ def plot_score_histogram(workdir: Path, out: Path) -> str | None:
 
 def _truth_labels(workdir: Path) -> dict[str, bool]:
     """Pool id -> is_math, joining the pool's WARC record ids to the mini-CC truth (when there is one)."""
-    truth = workdir / "minicc" / "truth.parquet"
-    pages = workdir / "pool" / "pages"
-    if not truth.exists() or not pages.is_dir():
+    truth = _path(workdir, "minicc", "truth.parquet")
+    pages = _parquet_files(_path(workdir, "pool", "pages"))
+    if not pages or not storage.exists(truth):
         return {}
-    t = pq.read_table(truth, columns=["warc_record_id", "is_math"])
+    t = storage.read_parquet_table(truth, columns=["warc_record_id", "is_math"])
     label = dict(zip(t.column("warc_record_id").to_pylist(), t.column("is_math").to_pylist()))
-    p = ds.dataset(sorted(pages.glob("*.parquet")), format="parquet").to_table(columns=["id", "warc_record_id"])
+    p = _table(pages, ["id", "warc_record_id"])
     return {i: bool(label.get(r)) for i, r in zip(p.column("id").to_pylist(), p.column("warc_record_id").to_pylist())}
 
 
 def plot_top_domains(workdir: Path, out: Path) -> str | None:
-    files = sorted((workdir / "corpus").glob("part-*.parquet"))
+    files = _corpus_files(workdir)
     if not files:
         return None
-    dom = Counter(ds.dataset(files, format="parquet").to_table(columns=["domain"]).column("domain").to_pylist())
+    dom = Counter(_table(files, ["domain"]).column("domain").to_pylist())
     _ranked_bars(dom.most_common(20), "Top domains in the corpus", "#64b5cd", out, xlabel="pages", ylabel="domain")
     (top, n), total = dom.most_common(1)[0], sum(dom.values())
     return (f"{len(dom):,} domains; the largest, {top}, has {n:,} of {total:,} pages "
@@ -267,12 +296,17 @@ def plot_top_domains(workdir: Path, out: Path) -> str | None:
 
 
 def plot_dedup_clusters(workdir: Path, out: Path) -> str | None:
-    m = _marker(workdir, "dedup")
-    if not m:
+    st = _stats(workdir, "dedup")
+    if not st:
         return None
+    ex, dropped = st.extra, st.dropped
+    exact, near = dropped.get("duplicate_exact", 0), dropped.get("duplicate_near", 0)
+    empty = dropped.get("empty_text", 0)
+    threshold = ex.get("threshold", ((run_config(workdir) or {}).get("dedup") or {}).get("threshold", "?"))
+    docs = st.rows_in or 0
     fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(9, 3.2), gridspec_kw={"width_ratios": [1, 1.3]})
-    parts = [("kept", m.get("kept", 0), "#55a868"), ("exact dup", m.get("removed_exact", 0), "#c44e52"),
-             ("near dup", m.get("removed_near", 0), "#dd8452"), ("empty", m.get("dropped_empty", 0), "#999999")]
+    parts = [("kept", st.rows_out or 0, "#55a868"), ("exact dup", exact, "#c44e52"), ("near dup", near, "#dd8452"),
+             ("empty", empty, "#999999")]
     ax1.bar([p[0] for p in parts], [p[1] for p in parts], color=[p[2] for p in parts])
     ax1.set_yscale("log")
     ax1.set_ylim(0.8, max(p[1] for p in parts) * 3)  # room for the labels; a zero bar stays at the axis
@@ -280,27 +314,24 @@ def plot_dedup_clusters(workdir: Path, out: Path) -> str | None:
         ax1.text(i, max(v, 0.8), f"{v:,}", ha="center", va="bottom", fontsize=8)
     ax1.set_xlabel("outcome")
     ax1.set_ylabel("documents (log scale)")
-    ax1.set_title(f"{m.get('docs', 0):,} documents in")
-    sizes = sorted((int(k), v) for k, v in (m.get("cluster_sizes") or {}).items())
+    ax1.set_title(f"{docs:,} documents in")
+    sizes = sorted((int(k), v) for k, v in (ex.get("cluster_sizes") or {}).items())
     if sizes:
         ax2.bar([str(k) for k, _ in sizes], [v for _, v in sizes], color="#937860")
     ax2.set_xlabel("documents in the duplicate cluster")
     ax2.set_ylabel("clusters")
-    ax2.set_title(f"{m.get('clusters', 0):,} duplicate clusters")
+    ax2.set_title(f"{ex.get('clusters', 0):,} duplicate clusters")
     _save(fig, out)
-    removed = m.get("removed_exact", 0) + m.get("removed_near", 0)
-    return (f"{removed:,} of {m.get('docs', 0):,} documents removed ({m.get('removed_exact', 0):,} exact, "
-            f"{m.get('removed_near', 0):,} near at Jaccard {m.get('threshold', '?')}); the largest cluster has "
-            f"{m.get('largest_cluster', 0)} documents, one of each cluster is kept.")
+    return (f"{exact + near:,} of {docs:,} documents removed ({exact:,} exact, {near:,} near at Jaccard "
+            f"{threshold}); the largest cluster has {ex.get('largest_cluster', 0)} documents, one of "
+            "each cluster is kept.")
 
 
 def plot_decontam_hits(workdir: Path, out: Path) -> str | None:
-    m = _marker(workdir, "decontam")
-    if not m:
+    st = _stats(workdir, "decontam")
+    if not st:
         return None
-    by = dict(m.get("removed_by_benchmark") or {})
-    for name in m.get("benchmarks") or {}:  # every benchmark checked, those with no hit too
-        by.setdefault(name, 0)
+    by = dict(st.extra.get("removed_by_benchmark") or {})  # every benchmark checked, those with no hit too
     if not by:
         return "No benchmark was configured."
     items = sorted(by.items(), key=lambda kv: (-kv[1], kv[0]))
@@ -323,8 +354,27 @@ def plot_decontam_hits(workdir: Path, out: Path) -> str | None:
 
 def run_config(workdir: Path) -> dict | None:
     """The config the last ``run`` used (``<workdir>/run_config.json``), if it wrote one."""
-    p = workdir / "run_config.json"
-    return json.loads(p.read_text()) if p.exists() else None
+    return _read_json(_path(workdir, "run_config.json"))
+
+
+class _TempDir:
+    """A local folder that lives as long as the object holding it (a tokenizer fetched from the run folder)."""
+
+    def __init__(self):
+        import tempfile
+
+        self._dir = tempfile.TemporaryDirectory(prefix="report-")
+        self.path = Path(self._dir.name)
+
+
+def _fetch_tokenizer(workdir: str, into: _TempDir) -> Path | None:
+    """The run's tokenizer (``megatron/tokenizer/`` on an object store), copied into a local folder."""
+    files = storage.list_files(_path(workdir, "megatron", "tokenizer"))
+    if not files:
+        return None
+    for f in files:
+        (into.path / storage.name(f)).write_bytes(storage.read_bytes(f))
+    return into.path
 
 
 class CorpusFacts:
@@ -337,24 +387,29 @@ class CorpusFacts:
     def __init__(self, workdir: Path):
         from pipeline.inspect import EXACT_TOKEN_ROWS, TokenCounter, find_tokenizer
 
-        files = sorted((workdir / "corpus").glob("part-*.parquet"))
+        files = _corpus_files(workdir)
         self.rows = 0
         self.sampled = False
         self.docs: list[dict] = []
+        self.counter = TokenCounter(None)
         if not files:
             return
-        dataset = ds.dataset(files, format="parquet")
-        self.rows = dataset.count_rows()
+        self.rows = sum(_count_rows(files))
         cols = ["lang", "domain", "text"]
         if self.rows > EXACT_TOKEN_ROWS:
             idx = sorted(random.Random(0).sample(range(self.rows), EXACT_TOKEN_ROWS))
-            table = dataset.take(idx, columns=cols)
+            table = _take(files, idx, cols)
             self.sampled = True
         else:
-            table = dataset.to_table(columns=cols)
+            table = _table(files, cols)
         cfg = run_config(workdir) or {}
-        self.counter = TokenCounter(find_tokenizer(workdir / "corpus", (cfg.get("tokenize") or {}).get("tokenizer"),
-                                                   workdir))
+        configured = (cfg.get("tokenize") or {}).get("tokenizer")
+        if storage.is_url(workdir):
+            self._tokenizer_copy = _TempDir()  # lives as long as the counter that reads it
+            tokenizer = _fetch_tokenizer(workdir, self._tokenizer_copy)
+        else:
+            tokenizer = find_tokenizer(Path(workdir) / "corpus", configured, Path(workdir))
+        self.counter = TokenCounter(tokenizer)
         texts = table.column("text").to_pylist()
         tokens = []
         for i in range(0, len(texts), 2048):
@@ -427,11 +482,10 @@ def plot_doc_lengths(facts: CorpusFacts, out: Path) -> str | None:
 
 def plot_math_survival(workdir: Path, out: Path) -> str | None:
     """Per pool page: TeX fragments in the extracted text per math element in the HTML."""
-    pages = workdir / "pool" / "pages"
-    files = sorted(pages.glob("*.parquet")) if pages.is_dir() else []
+    files = _parquet_files(_path(workdir, "pool", "pages"))
     if not files:
         return None
-    t = ds.dataset(files, format="parquet").to_table(columns=["math_elements_html", "math_fragments_text"])
+    t = _table(files, ["math_elements_html", "math_fragments_text"])
     el = t.column("math_elements_html").to_pylist()
     fr = t.column("math_fragments_text").to_pylist()
     with_math = [(e, f) for e, f in zip(el, fr) if e > 0]
@@ -452,18 +506,18 @@ def plot_math_survival(workdir: Path, out: Path) -> str | None:
     reading = (f"{100 * kept_all / len(with_math):.1f}% of pages with math markup keep at least one TeX fragment per "
                f"element; {below:,} fell below 90%, {lost:,} ({100 * lost / len(with_math):.1f}%) lost all their "
                f"math; median ratio {statistics.median(ratios):.2f}.")
-    stats = workdir / "pool" / "stats.json"
-    share = json.loads(stats.read_text()).get("totals", {}).get("boilerplate_share") if stats.exists() else None
+    pool = _stats(workdir, "pool")
+    share = (pool.extra.get("totals") or {}).get("boilerplate_share") if pool else None
     if share is not None:
         reading += f" The main-text engine removed {100 * share:.0f}% of the pages' visible text as boilerplate."
     return reading
 
 
 def heldout_metrics(workdir: Path) -> list[dict]:
-    summary = workdir / "rounds" / "summary.json"
-    if not summary.exists():
+    summary = _read_json(_path(workdir, "rounds", "summary.json"))
+    if not summary:
         return []
-    return [{"round": r["round"], **(r.get("classifier") or {})} for r in json.loads(summary.read_text())["rounds"]]
+    return [{"round": r["round"], **(r.get("classifier") or {})} for r in summary["rounds"]]
 
 
 def plot_heldout(workdir: Path, out: Path) -> str | None:
@@ -490,8 +544,8 @@ def plot_heldout(workdir: Path, out: Path) -> str | None:
 
 
 def megatron_sources(workdir: Path) -> dict:
-    m = _marker(workdir, "megatron")
-    return dict(m.get("sources") or {}) if m else {}
+    st = _stats(workdir, "megatron")
+    return dict(st.extra.get("sources") or {}) if st else {}
 
 
 def plot_megatron_blend(workdir: Path, out: Path) -> str | None:
@@ -537,13 +591,12 @@ TEX_RE = re.compile(r"\$\$.+?\$\$|\\\[.+?\\\]|\\\(.+?\\\)|\$(?!\s)[^$\n]{1,400}?
 
 
 def sample_documents(workdir: Path, n: int = 5, seed: int = 0) -> list[dict]:
-    files = sorted((workdir / "corpus").glob("part-*.parquet"))
+    files = _corpus_files(workdir)
     if not files:
         return []
-    dataset = ds.dataset(files, format="parquet")
-    rows = dataset.count_rows()
+    rows = sum(_count_rows(files))
     idx = sorted(random.Random(seed).sample(range(rows), min(n, rows)))
-    return dataset.take(idx, columns=["id", "url", "lang", "math_score", "round", "token_count", "text"]).to_pylist()
+    return _take(files, idx, ["id", "url", "lang", "math_score", "round", "token_count", "text"]).to_pylist()
 
 
 def _samples_html(docs: list[dict], chars: int = 1500) -> str:
@@ -587,9 +640,11 @@ def _megatron_html(workdir: Path) -> str:
     table = _table_html(["source", "tokens", "documents", "dropped", "weight", "share of blend", "stand-in"],
                         [[n, s["tokens"], s["docs"], s["dropped"], s["weight"], f"{100 * s['weight'] / total_w:.1f}%",
                           "yes" if s.get("standin") else "no"] for n, s in src.items()])
-    blend = workdir / "megatron" / "data_path.txt"
-    return table + (f"<p>Megatron <code>--data-path</code>:</p><pre>{html.escape(blend.read_text())}</pre>"
-                    if blend.exists() else "")
+    try:
+        blend = storage.read_text(_path(workdir, "megatron", "data_path.txt"))
+    except FileNotFoundError:
+        return table
+    return table + f"<p>Megatron <code>--data-path</code>:</p><pre>{html.escape(blend)}</pre>"
 
 
 def _config_html(workdir: Path) -> str:
@@ -650,13 +705,11 @@ PLOTS: list[tuple[str, str, Callable]] = [
 # --- the page ----------------------------------------------------------------------
 
 def _stage_table(workdir: Path) -> str:
-    timings = {}
-    p = workdir / "run_stats.json"
-    if p.exists():
-        timings = {s["stage"]: s for s in json.loads(p.read_text())["stages"]}
+    run_stats = _read_json(_path(workdir, "run_stats.json")) or {"stages": []}
+    timings = {s["stage"]: s for s in run_stats["stages"]}
     rows = []
     for stage in STAGE_ORDER:
-        done = is_complete(workdir / stage)
+        done = is_complete(_path(workdir, stage))
         t = timings.get(stage, {})
         rows.append(f"<tr><td>{stage}/</td><td class='{'ok' if done else 'no'}'>{'complete' if done else 'not run'}</td>"
                     f"<td>{t.get('status', '')}</td><td class='n'>{t.get('seconds', '')}</td></tr>")
@@ -686,8 +739,10 @@ def _validation(workdir: Path, out: Path) -> str:
     """`make validate`'s table and loss curves, when <workdir>/validate/ is complete (training/validate.py)."""
     from training.validate import report_section
 
+    if storage.is_url(workdir):
+        return ""  # `validate` trains on a local workdir only
     try:
-        return report_section(workdir / "validate", out)
+        return report_section(Path(workdir) / "validate", out)
     except Exception as exc:  # a broken artefact must not hide the rest of the report
         log.warning("report: validate section failed: %s", exc)
         return ""
@@ -713,8 +768,22 @@ def _figures(workdir: Path, rows: list[dict], out: Path, facts: CorpusFacts,
 
 
 def build_report(workdir: str | Path, out: str | Path | None = None, *, seed: int = 0) -> dict:
-    workdir = Path(workdir)
-    out = Path(out) if out else workdir / "report"
+    """Write ``<out>/index.html`` and its plots (default ``<workdir>/report``). A run folder on an object store
+    is read through pipeline.core.storage; an ``out`` URL is rendered locally, then published (marker last)."""
+    workdir = str(workdir)
+    out = str(out) if out else _path(workdir, "report")
+    if storage.is_url(out):
+        import tempfile
+
+        with tempfile.TemporaryDirectory(prefix="report-") as tmp:
+            stats = _build_report(workdir, Path(tmp), seed)
+            storage.remove(out, recursive=True)  # plots of an earlier report whose stage is gone
+            storage.publish_folder(Path(tmp), out)
+        return stats
+    return _build_report(workdir, Path(out), seed)
+
+
+def _build_report(workdir: str, out: Path, seed: int) -> dict:
     out.mkdir(parents=True, exist_ok=True)
     for name, _, _ in PLOTS:  # a plot whose stage is gone must not linger
         (out / name).unlink(missing_ok=True)
@@ -722,17 +791,18 @@ def build_report(workdir: str | Path, out: str | Path | None = None, *, seed: in
     totals = run_totals(rows)
     facts = CorpusFacts(workdir)
     sections, made = _figures(workdir, rows, out, facts)
-    corpus = _marker(workdir, "corpus")
-    headline = (f"{corpus['rows']:,} pages in {corpus['files']} shards" if corpus else "no corpus yet")
+    corpus = _stats(workdir, "corpus")
+    headline = (f"{corpus.rows_out:,} pages in {corpus.extra.get('shards')} shards" if corpus else "no corpus yet")
     if facts.docs:
         headline += f", {sum(d['tokens'] for d in facts.docs) * facts.scale:,.0f} {facts.unit}"
+    shown = workdir if storage.is_url(workdir) else str(Path(workdir).resolve())
     page = f"""<!DOCTYPE html>
 <html lang="en"><head><meta charset="utf-8"><title>mathcorpus run report</title>
 {STYLE}
 {IMAGE_CHECK}
 </head><body>
 <h1>mathcorpus run report</h1>
-<p>Run folder <code>{html.escape(str(workdir.resolve()))}</code>: {headline}.</p>
+<p>Run folder <code>{html.escape(shown)}</code>: {headline}.</p>
 <h2>Stages</h2>{_stage_table(workdir)}
 <h2>Accounting</h2>{_accounting_table(rows, totals)}
 <div class="grid">{''.join(sections)}</div>
@@ -767,31 +837,30 @@ def run_figures(workdir: Path, facts: CorpusFacts | None = None) -> dict:
     """A run's headline figures (what changes when a threshold does), by name, in reading order."""
     facts = facts or CorpusFacts(workdir)
     f: dict = {}
-    pool, dedup, rounds = _marker(workdir, "pool"), _marker(workdir, "dedup"), _marker(workdir, "rounds")
-    dec, corpus = _marker(workdir, "decontam"), _marker(workdir, "corpus")
-    if pool:
-        f["records read"] = pool["totals"]["records_seen"]
-        f["pool pages"] = pool["totals"]["kept"]
-    if dedup:
-        f["pages after dedup"] = dedup["kept"]
-    if rounds:
-        f["recall rounds"] = len(rounds.get("per_round") or [])
-        f["pages recalled"] = (rounds.get("recalled") or {}).get("pages")
+    st = {name: _stats(workdir, name) for name in ("pool", "dedup", "rounds", "decontam", "corpus")}
+    if st["pool"]:
+        f["records read"] = st["pool"].rows_in
+        f["pool pages"] = st["pool"].rows_out
+    if st["dedup"]:
+        f["pages after dedup"] = st["dedup"].rows_out
+    if st["rounds"]:
+        f["recall rounds"] = len(st["rounds"].extra.get("per_round") or [])
+        f["pages recalled"] = st["rounds"].rows_out
     held = heldout_metrics(workdir)
     if held:
         for k in ("precision", "recall", "auc"):
             f[f"held-out {k} (last round)"] = held[-1].get(k)
-    if dec:
-        f["pages removed by decontam"] = dec["removed"]
-    if corpus:
-        f["corpus pages"] = corpus["rows"]
+    if st["decontam"]:
+        f["pages removed by decontam"] = sum(st["decontam"].dropped.values())
+    if st["corpus"]:
+        f["corpus pages"] = st["corpus"].rows_out
     if facts.docs:
         f[f"corpus {facts.unit}"] = round(sum(d["tokens"] for d in facts.docs) * facts.scale)
         f[f"median document ({facts.unit})"] = statistics.median(d["tokens"] for d in facts.docs)
     truth = _truth_labels(workdir)
-    files = sorted((workdir / "corpus").glob("part-*.parquet"))
+    files = _corpus_files(workdir)
     if truth and files:
-        ids = ds.dataset(files, format="parquet").to_table(columns=["id"]).column("id").to_pylist()
+        ids = _table(files, ["id"]).column("id").to_pylist()
         f["math share of the corpus (truth)"] = round(sum(truth.get(i, False) for i in ids) / max(len(ids), 1), 4)
         f["math pages of the pool in the corpus (truth)"] = round(
             sum(truth.get(i, False) for i in ids) / max(sum(truth.values()), 1), 4)
@@ -802,14 +871,14 @@ def run_figures(workdir: Path, facts: CorpusFacts | None = None) -> dict:
 
 
 def _last_scores(workdir: Path) -> tuple[list[float], float | None]:
-    summary = workdir / "rounds" / "summary.json"
-    if not summary.exists():
+    summary = _read_json(_path(workdir, "rounds", "summary.json"))
+    if not summary:
         return [], None
-    last = json.loads(summary.read_text())["last_round"]
-    files = sorted((workdir / "rounds" / f"r{last}" / "scores").glob("*.parquet"))
+    last = summary["last_round"]
+    files = _parquet_files(_path(workdir, "rounds", f"r{last}", "scores"))
     if not files:
         return [], None
-    scores = ds.dataset(files, format="parquet").to_table(columns=["score"]).column("score").to_pylist()
+    scores = _table(files, ["score"]).column("score").to_pylist()
     return scores, _threshold(workdir, last)
 
 

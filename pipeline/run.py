@@ -1,47 +1,80 @@
-"""``python -m pipeline run``: every stage in order under one workdir.
+"""``python -m pipeline run``: every stage in order under one workdir (a local path or an fsspec URL).
 
-Each stage owns ``<workdir>/<stage>/`` and its completion marker; a stage whose
-marker exists is skipped, so a rerun after a crash resumes. Stages are added to
-``STAGES`` as they are built.
+``STAGES`` is the whole wiring: each stage's name (also its folder, ``<workdir>/<name>``), the function that
+runs it (``run(ctx) -> StageStats``) and the stages whose outputs it reads; nothing else in the project says
+which stage reads whose output. A stage whose marker vouches for its outputs is skipped, so a rerun after a
+crash resumes. One :class:`~pipeline.core.executor.Executor` serves the whole run: Ray starts and stops there
+only. The summary table, ``run_stats.json`` and the report read :class:`~pipeline.core.stats.StageStats`.
 """
 from __future__ import annotations
 
+import json
 import logging
+import tempfile
 import time
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
+from pipeline.core import storage
 from pipeline.core.config import Config
-from pipeline.core.io import is_complete, mark_complete, read_marker, sweep_stale_temps, workdir_lock, write_json_atomic
+from pipeline.core.executor import Executor
+from pipeline.core.io import is_complete, mark_complete, read_marker, sweep_stale_temps, workdir_lock
+from pipeline.core.stage import Stage, StageContext
+from pipeline.core.stats import StageStats
 
 log = logging.getLogger(__name__)
 
 
-@dataclass(frozen=True)
-class Stage:
-    name: str  # also the sub-folder of the workdir
-    run: Callable[[Config, Path], dict]
-    uses_ray: bool = True
-    always: bool = False  # rebuilt on every run (the report reflects the latest state)
+# --- adapters: today's stage functions, their dicts turned into StageStats ----------------------------------
+# One small adapter per stage, until that stage's own run_<stage>(ctx) -> StageStats lands; ``*_stats``
+# read the stage's dict (returned, or from its marker on a rerun) and nothing else does.
+
+def _staged(ctx: StageContext, build: Callable[[Path], dict]) -> dict:
+    """Run ``build(local folder)``; for a URL folder build in a local temporary folder, then publish every
+    file under ``ctx.folder`` with the marker last (for writers that know local files only)."""
+    if not storage.is_url(ctx.folder):
+        return build(Path(ctx.folder))
+    with tempfile.TemporaryDirectory(prefix=f"{Path(ctx.folder).name}-") as tmp:
+        local = Path(tmp) / "stage"
+        stats = build(local)
+        storage.publish_folder(local, ctx.folder)
+    return stats
 
 
-def _stage_minicc(cfg: Config, folder: Path) -> dict:
+def minicc_stats(d: dict) -> StageStats:
+    return StageStats("minicc", rows_out=d.get("response_records"), seconds=float(d.get("seconds") or 0),
+                      notes=f"{d.get('warc_files')} WARC files, {d.get('math_pages')} math pages",
+                      extra={k: d[k] for k in ("warc_files", "math_pages", "response_records") if k in d})
+
+
+def _run_minicc(ctx: StageContext) -> StageStats:
     from pipeline.synth import generate_minicc
 
+    cfg = ctx.cfg
     if not cfg.pool.reads_minicc:  # a real crawl: nothing synthetic is generated (and no marker written)
+        why = "the pool reads real input (pool.inputs / pool.crawls)"
         log.info("stage minicc: skipped, the pool reads %s", ", ".join(cfg.pool.resolved_inputs()))
-        return {"skipped": "the pool reads real input (pool.inputs / pool.crawls)"}
-    return generate_minicc(cfg.synth, folder, progress=True)
+        return StageStats("minicc", notes=why, extra={"skipped": why})
+    return minicc_stats(_staged(ctx, lambda folder: generate_minicc(cfg.synth, folder, progress=ctx.progress)))
 
 
-def _stage_pool(cfg: Config, folder: Path) -> dict:
-    """Extract the pool. Inputs that fail (the mini-CC's damaged files) are listed in the stats,
-    not fatal: the stage keeps every record it could read and the run goes on."""
+def pool_stats(d: dict) -> StageStats:
+    t = d.get("totals") or {}
+    failed = len(d.get("failures") or [])
+    return StageStats("pool", rows_in=t.get("records_seen"), rows_out=t.get("kept"),
+                      dropped=dict(t.get("dropped_by_reason") or {}), units=int(d.get("inputs") or 0),
+                      seconds=float(d.get("seconds") or 0),
+                      notes=f"{d.get('inputs')} WARCs" + (f", {failed} input(s) failed" if failed else ""),
+                      extra={"failures": d.get("failures") or [], "totals": t, "inputs": d.get("inputs")})
+
+
+def _run_pool(ctx: StageContext) -> StageStats:
+    """Extract the pool. Inputs that fail (the mini-CC's damaged files) are listed in the stats, not fatal:
+    the stage keeps every record it could read and the run goes on."""
     from pipeline.pool import pool_outputs, run_pool
 
-    inputs = cfg.pool.resolved_inputs() or [str(cfg.workdir_path / "minicc" / "warc" / "*.warc.gz")]
-    stats = run_pool(inputs, folder, cfg.pool, progress=True)
+    inputs = ctx.cfg.pool.resolved_inputs() or [storage.join(ctx.inputs["minicc"], "warc", "*.warc.gz")]
+    stats = run_pool(inputs, ctx.folder, ctx.cfg.pool, progress=ctx.progress)
     for f in stats["failures"]:
         log.warning("pool: input failed: %s: %s", f["path"], f["reason"])
     summary = {k: v for k, v in stats.items() if k != "per_warc"}
@@ -52,179 +85,196 @@ def _stage_pool(cfg: Config, folder: Path) -> dict:
         raise RuntimeError(f"pool: {len(retryable)} input(s) failed and may succeed on a retry (first: "
                            f"{retryable[0]['path']}: {retryable[0]['reason']}); rerun to extract only those")
     if stats["failures"]:
-        # run_pool leaves its marker off while inputs fail (so `extract` retries them); inside
-        # `make corpus` the damaged inputs are known and final, so the stage is complete.
-        mark_complete(folder, summary, outputs=pool_outputs(folder))
-    return summary
+        # run_pool leaves its marker off while inputs fail (so `extract` retries them); inside `run` the
+        # damaged inputs are known and final, so the stage is complete.
+        mark_complete(ctx.folder, summary, outputs=pool_outputs(ctx.folder))
+    return pool_stats(summary)
 
 
-def _stage_dedup(cfg: Config, folder: Path) -> dict:
+def dedup_stats(d: dict) -> StageStats:
+    return StageStats("dedup", rows_in=d.get("docs"), rows_out=d.get("kept"),
+                      dropped={"duplicate_exact": d.get("removed_exact", 0),
+                               "duplicate_near": d.get("removed_near", 0), "empty_text": d.get("dropped_empty", 0)},
+                      notes=f"{d.get('clusters', 0):,} duplicate clusters",
+                      extra={k: d[k] for k in ("clusters", "cluster_sizes", "largest_cluster", "threshold") if k in d})
+
+
+def _run_dedup(ctx: StageContext) -> StageStats:
     """Exact + near dedup of the pool (before recall, as DeepSeekMath does)."""
     from dedup.stage import run_dedup
 
-    pool = cfg.workdir_path / "pool"
-    inputs = cfg.dedup.inputs or [str(pool)]
-    if not cfg.dedup.inputs and not is_complete(pool):
-        raise RuntimeError(f"dedup needs the pool stage's output: {pool}/_SUCCESS is missing")
-    return run_dedup(inputs, folder, cfg.dedup)
+    return dedup_stats(run_dedup(ctx.cfg.dedup.inputs or [ctx.inputs["pool"]], ctx.folder, ctx.cfg.dedup,
+                                 progress=ctx.progress))
 
 
-def _stage_decontam(cfg: Config, folder: Path) -> dict:
+def rounds_stats(d: dict) -> StageStats:
+    pages_in, recalled = d.get("pool_pages"), (d.get("recalled") or {}).get("pages")
+    per_round = [{k: r.get(k) for k in ("round", "pages_recalled", "tokens_recalled", "overlap_prev",
+                                        "seed_growth", "new_domains", "truth")} for r in d.get("rounds") or []]
+    dropped = {"not_recalled": pages_in - recalled} if pages_in is not None and recalled is not None else {}
+    return StageStats("rounds", rows_in=pages_in, rows_out=recalled, dropped=dropped,
+                      notes=f"{d.get('last_round')} rounds, {d.get('stop_reason')}",
+                      extra={"last_round": d.get("last_round"), "stop_reason": d.get("stop_reason"),
+                             "per_round": d.get("per_round") or per_round})
+
+
+def _run_rounds(ctx: StageContext) -> StageStats:
+    """The iterative recall loop on the pool minus dedup's removals (rounds/rN/)."""
+    from classifiers.recall import run_recall
+
+    summary = run_recall(ctx.cfg, ctx.folder, progress=ctx.progress)
+    marker = read_marker(ctx.folder) if is_complete(ctx.folder) else {}  # adds the recalled pages it holds
+    return rounds_stats(marker | summary)
+
+
+def decontam_stats(d: dict) -> StageStats:
+    by = dict(d.get("removed_by_benchmark") or {})
+    for name in d.get("benchmarks") or {}:  # every benchmark checked, those with no hit too
+        by.setdefault(name, 0)
+    return StageStats("decontam", rows_in=d.get("pages"), rows_out=d.get("kept"),
+                      dropped={"benchmark_contamination": d.get("removed", 0)}, units=int(d.get("files") or 0),
+                      notes=f"{len(by)} benchmarks", extra={"removed_by_benchmark": by})
+
+
+def _run_decontam(ctx: StageContext) -> StageStats:
     """Benchmark decontamination of the recalled pages (decontam.input overrides; see decontam/stage.py)."""
     from decontam.stage import run_decontam
 
-    return run_decontam(cfg, folder)
+    return decontam_stats(run_decontam(ctx.cfg, Path(ctx.folder), progress=ctx.progress))
 
 
-def _stage_corpus(cfg: Config, folder: Path) -> dict:
+def corpus_stats(d: dict) -> StageStats:
+    return StageStats("corpus", rows_in=d.get("rows"), rows_out=d.get("rows"), units=int(d.get("files") or 0),
+                      notes=f"{d.get('files')} shards, {d.get('bytes', 0):,} bytes",
+                      extra={"shards": d.get("files"), "bytes": d.get("bytes")})
+
+
+def _run_corpus(ctx: StageContext) -> StageStats:
     """Shard decontam's kept pages into CORPUS_SCHEMA Parquet files with a manifest."""
-    import pyarrow.parquet as pq
-
     from pipeline.core.schema import CORPUS_SCHEMA
     from pipeline.shard import ShardSpec, write_corpus
 
-    kept = sorted((cfg.workdir_path / "decontam" / "kept").glob("*.parquet"))
-    if not is_complete(cfg.workdir_path / "decontam"):
-        raise RuntimeError(f"corpus needs the decontam stage's output: {cfg.workdir_path / 'decontam'}/_SUCCESS")
-    c = cfg.corpus
+    kept = storage.list_files(storage.join(ctx.inputs["decontam"], "kept"), ".parquet")
+    c = ctx.cfg.corpus
     spec = ShardSpec(target_rows=c.target_rows, target_bytes=c.target_bytes, row_group_rows=c.row_group_rows,
                      compression=c.compression)
     # Files are read in name order and each is sorted by id, so the shards are the same on every rerun.
-    tables = (pq.read_table(f, columns=CORPUS_SCHEMA.names) for f in kept)
-    total = sum(pq.ParquetFile(f).metadata.num_rows for f in kept)
-    manifest = write_corpus(tables, folder, spec, stage_counts=stage_counts(cfg.workdir_path),
-                            config=cfg.model_dump(), progress=True, total_rows=total)
-    return {"rows": manifest["rows"], "files": len(manifest["files"]), "bytes": manifest["bytes"]}
+    tables = (storage.read_parquet_table(f, columns=CORPUS_SCHEMA.names) for f in kept)
+    total = sum(storage.parquet_rows(f) for f in kept)
+    counts = {}
+    for name in PAGE_STAGES[:-1]:
+        s = stage_stats(ctx.workdir, name)
+        if s is not None:
+            counts[name] = {"rows_in": s.rows_in, "rows_out": s.rows_out, "dropped": s.dropped}
+    manifest = write_corpus(tables, Path(ctx.folder), spec, stage_counts=counts,
+                            config=ctx.cfg.model_dump(mode="json"), progress=ctx.progress, total_rows=total)
+    return corpus_stats({"rows": manifest["rows"], "files": len(manifest["files"]), "bytes": manifest["bytes"]})
 
 
-def stage_counts(workdir: Path) -> dict:
-    """Pages in and out of each finished stage, from their markers (for the manifest and the report)."""
-    out: dict = {}
-    for name in ("pool", "dedup", "rounds", "decontam"):
-        marker = workdir / name / "_SUCCESS"
-        if marker.exists():
-            m = read_marker(workdir / name)
-            out[name] = {k: m[k] for k in ("records_seen", "kept", "dropped", "input_rows", "removed", "pages",
-                                           "recalled") if k in m}
-            if "totals" in m:
-                out[name].update({k: m["totals"].get(k) for k in ("records_seen", "kept", "dropped")})
-    return out
+def megatron_stats(d: dict) -> StageStats:
+    src = d.get("sources") or {}
+    return StageStats("megatron", rows_in=sum(s["docs"] + s["dropped"] for s in src.values()),
+                      rows_out=sum(s["docs"] for s in src.values()),
+                      dropped={"empty_after_tokenization": sum(s["dropped"] for s in src.values())},
+                      units=len(src), notes=f"{d.get('tokens', 0):,} tokens, sources {', '.join(src)}",
+                      extra={"sources": src, "tokens": d.get("tokens")})
 
 
-def _stage_rounds(cfg: Config, folder: Path) -> dict:
-    """The iterative recall loop on dedup's kept pages when dedup ran, else on the pool (rounds/rN/)."""
-    from classifiers.recall import run_recall
-
-    summary = run_recall(cfg, folder, progress=True)
-    marker = read_marker(folder) if is_complete(folder) else {}  # adds what the marker holds (recalled pages)
-    return marker | {k: v for k, v in summary.items() if k != "rounds"} | {
-        "per_round": [{k: r.get(k) for k in ("round", "pages_recalled", "tokens_recalled", "overlap_prev",
-                                              "seed_growth", "new_domains", "truth")} for r in summary["rounds"]]}
-
-
-def _stage_report(cfg: Config, folder: Path) -> dict:
-    from pipeline.report import build_report
-
-    stats = build_report(cfg.workdir_path, folder)
-    return {"plots": stats["plots"], "totals": stats["totals"]}
-
-
-def corpus_files(folder: Path) -> list[Path]:
+def corpus_files(folder: str) -> list[str]:
     """The corpus stage's shards, ``<workdir>/corpus/part-*.parquet`` (empty when there is no corpus yet)."""
-    return sorted(folder.glob("part-*.parquet")) if folder.is_dir() else []
+    return [f for f in storage.list_files(folder, ".parquet") if storage.name(f).startswith("part-")]
 
 
-def _stage_megatron(cfg: Config, folder: Path) -> dict:
+def _run_megatron(ctx: StageContext) -> StageStats:
     from training.mixture import build_megatron
 
-    corpus = cfg.workdir_path / "corpus"
+    corpus = ctx.inputs["corpus"]
     if not corpus_files(corpus):
+        why = f"no corpus in {corpus}"
         log.warning("stage megatron: no corpus shards in %s yet, nothing to tokenise: skipped (no marker written; "
                     "a later run tokenises the corpus once it exists)", corpus)
-        return {"skipped": f"no corpus in {corpus}"}
-    return build_megatron(cfg, folder)
+        return StageStats("megatron", notes=why, extra={"skipped": why})
+    # On an object store the datasets are built locally and published; the tokenised parts go to the run
+    # folder, where every node can write them and a rerun finds them.
+    parts_root = ctx.folder if storage.is_url(ctx.folder) else None
+    return megatron_stats(_staged(ctx, lambda folder: build_megatron(ctx.cfg, folder, parts_root=parts_root)))
 
+
+def _run_report(ctx: StageContext) -> StageStats:
+    from pipeline.report import build_report
+
+    stats = build_report(ctx.workdir, ctx.folder)
+    t = stats["totals"]
+    notes = ""
+    if t:
+        verdict = "balanced" if t.get("balanced") else "NOT balanced"
+        notes = (f"records in {t.get('in'):,} = corpus {t.get('out'):,} + dropped "
+                 f"{sum((t.get('dropped') or {}).values()):,}: {verdict}")
+    return StageStats("report", notes=notes, units=len(stats["plots"]), extra={"plots": stats["plots"], "totals": t})
+
+
+#: What reads a stage's marker of an earlier run, per stage, until the stage writes StageStats itself.
+_MARKER_STATS: dict[str, Callable[[dict], StageStats]] = {
+    "minicc": minicc_stats, "pool": pool_stats, "dedup": dedup_stats, "rounds": rounds_stats,
+    "decontam": decontam_stats, "corpus": corpus_stats, "megatron": megatron_stats,
+}
+
+
+# --- the wiring --------------------------------------------------------------------------------------------
 
 STAGES: list[Stage] = [
-    Stage("minicc", _stage_minicc, uses_ray=False),
-    Stage("pool", _stage_pool),
-    Stage("dedup", _stage_dedup),
-    Stage("rounds", _stage_rounds),
-    Stage("decontam", _stage_decontam),
-    Stage("corpus", _stage_corpus, uses_ray=False),
-    Stage("megatron", _stage_megatron),
-    Stage("report", _stage_report, uses_ray=False, always=True),
+    Stage("minicc", _run_minicc),
+    Stage("pool", _run_pool, reads=("minicc",)),
+    Stage("dedup", _run_dedup, reads=("pool",)),
+    Stage("rounds", _run_rounds, reads=("minicc", "pool", "dedup")),
+    Stage("decontam", _run_decontam, reads=("minicc", "pool", "dedup", "rounds")),
+    Stage("corpus", _run_corpus, reads=("pool", "dedup", "rounds", "decontam")),
+    Stage("megatron", _run_megatron, reads=("corpus",)),
+    Stage("report", _run_report, reads=("minicc", "pool", "dedup", "rounds", "decontam", "corpus", "megatron"),
+          always=True),
 ]
 
-
-def stage_rows(name: str, stats: dict) -> tuple[int | None, int | None]:
-    """(rows in, rows out) of a stage from its stats: WARC records or pages for the page stages,
-    documents for megatron; None where a stage has no such count (the report)."""
-    def num(v):
-        return v if isinstance(v, int) and not isinstance(v, bool) else None
-
-    if name == "minicc":
-        return None, num(stats.get("response_records"))
-    if name == "pool":
-        t = stats.get("totals") or {}
-        return num(t.get("records_seen")), num(t.get("kept"))
-    if name == "dedup":
-        return num(stats.get("docs")), num(stats.get("kept"))
-    if name == "rounds":
-        return num(stats.get("pool_pages")), num((stats.get("recalled") or {}).get("pages"))
-    if name == "decontam":
-        return num(stats.get("pages")), num(stats.get("kept"))
-    if name == "corpus":
-        return num(stats.get("rows")), num(stats.get("rows"))  # sharding keeps every row
-    if name == "megatron" and isinstance(stats.get("sources"), dict):
-        src = stats["sources"].values()
-        return sum(s["docs"] + s["dropped"] for s in src), sum(s["docs"] for s in src)
-    return None, None
+#: The stages that pass pages on, in order: rows out of one are rows in of the next (the report's accounting).
+PAGE_STAGES = ("pool", "dedup", "rounds", "decontam", "corpus")
 
 
-def _notes(name: str, stats: dict) -> str:
-    """What the rows in/out columns do not say, briefly."""
-    def n(v) -> str:
-        return f"{v:,}" if isinstance(v, (int, float)) and not isinstance(v, bool) else str(v)
-
-    if stats.get("error"):
-        return f"FAILED: {stats['error']}"
-    if stats.get("skipped"):
-        return str(stats["skipped"])
-    if name == "minicc":
-        return f"{n(stats.get('warc_files'))} WARC files, {n(stats.get('math_pages'))} math pages"
-    if name == "pool":
-        t = stats.get("totals") or {}
-        failed = len(stats.get("failures") or [])
-        return f"{n(stats.get('inputs'))} WARCs, dropped {n(t.get('dropped'))}" + (
-            f", {failed} input(s) failed" if failed else "")
-    if name == "dedup":
-        return (f"exact dups {n(stats.get('removed_exact'))}, near dups {n(stats.get('removed_near'))}, "
-                f"empty {n(stats.get('dropped_empty'))}")
-    if name == "rounds":
-        return f"{n(stats.get('last_round'))} rounds, {stats.get('stop_reason')}"
-    if name == "decontam":
-        return f"removed {n(stats.get('removed'))}, files {n(stats.get('files'))}"
-    if name == "corpus":
-        return f"{n(stats.get('files'))} shards, {n(stats.get('bytes'))} bytes"
-    if name == "megatron" and isinstance(stats.get("sources"), dict):
-        return f"{n(stats.get('tokens'))} tokens, sources {', '.join(stats['sources'])}"
-    if name == "report":
-        t = stats.get("totals") or {}
-        if t:
-            verdict = "balanced" if t.get("balanced") else "NOT balanced"
-            return (f"records in {n(t.get('in'))} = corpus {n(t.get('out'))} + dropped "
-                    f"{n(sum((t.get('dropped') or {}).values()))}: {verdict}")
-    return ""
+def stage_stats(workdir: str, name: str) -> StageStats | None:
+    """A finished stage's StageStats, from its marker (None when the stage is not complete)."""
+    folder = storage.join(workdir, name)
+    if not is_complete(folder):
+        return None
+    marker = read_marker(folder)
+    if marker.get("stage") == name and "rows_in" in marker:
+        return StageStats.from_dict(marker)
+    convert = _MARKER_STATS.get(name)
+    return convert(marker) if convert else StageStats(name)
 
 
-def _print_summary(summary: list[dict], seconds: float, workdir: Path) -> None:
+# --- running -----------------------------------------------------------------------------------------------
+
+def run_stage(cfg: Config, name: str, folder: str | None = None, *, progress: bool = True) -> StageStats:
+    """One stage alone (the CLI's stage commands), wired as in ``STAGES``: it reads the folders of the stages
+    it declares under the config's workdir and writes ``folder`` (default ``<workdir>/<name>``). Runs on the
+    command's executor (:func:`pipeline.core.executor.current`)."""
+    from pipeline.core.executor import current
+
+    stage = next((s for s in STAGES if s.name == name), None)
+    if stage is None:
+        raise ValueError(f"no stage {name!r}")
+    cfg.apply_storage_options()
+    ctx = StageContext(cfg=cfg, workdir=cfg.workdir, folder=folder or storage.join(cfg.workdir, name),
+                       inputs={r: storage.join(cfg.workdir, r) for r in stage.reads}, executor=current(),
+                       progress=progress, storage_options=dict(cfg.storage_options))
+    return stage.run(ctx)
+
+
+def _print_summary(summary: list[dict], seconds: float, workdir: str) -> None:
     """The table at the end of a run: per stage ran/cached, seconds, rows in and out, notes."""
     def cell(v) -> str:
         return "-" if v is None else f"{v:,}"
 
     rows = [(s["stage"], s["status"], f"{s['seconds']:.1f}", cell(s.get("rows_in")), cell(s.get("rows_out")),
-             _notes(s["stage"], s["stats"])) for s in summary]
+             s.get("notes", "")) for s in summary]
     head = ("stage", "status", "seconds", "rows in", "rows out", "notes")
     widths = [max(len(r[i]) for r in [head, *rows]) for i in range(5)]
     just = [str.ljust, str.ljust, str.rjust, str.rjust, str.rjust]
@@ -235,17 +285,21 @@ def _print_summary(summary: list[dict], seconds: float, workdir: Path) -> None:
     print("\n" + line(head))
     for r in rows:
         print(line(r))
-    print(line(("total", "", f"{seconds:.1f}", "", "", f"report: {workdir / 'report' / 'index.html'}")))
+    print(line(("total", "", f"{seconds:.1f}", "", "", f"report: {storage.join(workdir, 'report', 'index.html')}")))
 
 
-def _sweep(name: str, folder: Path, whose: str) -> None:
-    """Remove temporary files that killed processes left in a stage folder (see sweep_stale_temps)."""
-    swept, freed = sweep_stale_temps(folder)
+def _sweep(name: str, folder: str, whose: str) -> None:
+    """Remove temporary files (local) or keys (object store) that killed writers left in a stage folder."""
+    if storage.is_url(folder):
+        swept = storage.sweep_temp_keys(folder)
+        freed = 0
+    else:
+        swept, freed = sweep_stale_temps(folder)
     if swept:
         log.info("stage %s: removed %d temporary file(s) of %s (%.1f MiB)", name, swept, whose, freed / 2**20)
 
 
-def run_pipeline(cfg: Config, until: str | None = None) -> int:
+def run_pipeline(cfg: Config, until: str | None = None, *, progress: bool = True) -> int:
     """Run every stage in order (or up to ``until``); skip complete ones; write run_stats.json after each.
 
     A stage that raises is recorded as ``failed`` (with its error) in run_stats.json and the summary
@@ -256,59 +310,89 @@ def run_pipeline(cfg: Config, until: str | None = None) -> int:
     names = [s.name for s in STAGES]
     if until is not None and until not in names:
         raise ConfigError(f"--until: unknown stage {until!r}; stages: {', '.join(names)}")
+    for s in STAGES:
+        unknown = [r for r in s.reads if r not in names[: names.index(s.name)]]
+        if unknown:
+            raise RuntimeError(f"stage {s.name} reads {unknown}, which do not run before it")
     stages = STAGES[: names.index(until) + 1] if until else STAGES
-    workdir = cfg.workdir_path
-    with workdir_lock(workdir) as lock:  # one run per workdir
+    cfg.apply_storage_options()
+    workdir = cfg.workdir
+    storage.makedirs(workdir)
+    with workdir_lock(workdir, stale_after=cfg.lock_stale_seconds) as lock:  # one run per workdir
         if lock.get("taken_over"):
             old = lock["taken_over"]
             log.info("took over the lock of an earlier run that ended without releasing it (pid %s on %s, started "
                      "%s)", old.get("pid"), old.get("host"), old.get("started"))
         # The config as this run resolved it (defaults, file, --set): the report shows it and `report --compare`
         # lists what differs between two runs.
-        write_json_atomic(workdir / "run_config.json", cfg.model_dump(mode="json"))
-        return _run_locked(cfg, stages, workdir)
+        _write_json(storage.join(workdir, "run_config.json"), cfg.model_dump(mode="json"))
+        with Executor() as executor:
+            return _run_locked(cfg, stages, workdir, executor, progress)
 
 
-def _run_locked(cfg: Config, stages: list[Stage], workdir: Path) -> int:
+def _write_json(url: str, obj) -> None:
+    storage.write_bytes(url, (json.dumps(obj, indent=2, sort_keys=True, default=str) + "\n").encode())
+
+
+def _run_locked(cfg: Config, stages: list[Stage], workdir: str, executor: Executor, progress: bool) -> int:
     from pipeline.core.progress import logs_above_bars
-    from pipeline.core.executor import ensure_ray
 
-    todo = [s for s in stages if s.always or not is_complete(workdir / s.name)]
-    # One Ray for the whole run (joins RAY_ADDRESS under `ray job submit`): stages reuse it.
-    started_ray = ensure_ray() if any(s.uses_ray for s in todo) else False
     summary: list[dict] = []
+    skipped: set[str] = set()
     t_run = time.perf_counter()
 
-    def record(stage: Stage, status: str, t0: float, stats: dict) -> None:
-        rows_in, rows_out = stage_rows(stage.name, stats)
-        summary.append({"stage": stage.name, "status": status, "seconds": round(time.perf_counter() - t0, 2),
-                        "rows_in": rows_in, "rows_out": rows_out, "stats": stats})
-        write_json_atomic(workdir / "run_stats.json", {"stages": summary,
-                                                       "seconds": round(time.perf_counter() - t_run, 2)})
+    def record(stage: Stage, status: str, t0: float, stats: StageStats, error: str | None = None) -> None:
+        entry = {"stage": stage.name, "status": status, "seconds": round(time.perf_counter() - t0, 2),
+                 "rows_in": stats.rows_in, "rows_out": stats.rows_out, "dropped": stats.dropped,
+                 "notes": f"FAILED: {error}" if error else stats.notes, "stats": stats.to_dict()}
+        if error:
+            entry["error"] = error
+        nodes = _nodes_of(executor, placed_before)
+        if nodes:
+            entry["nodes"] = nodes  # units run per Ray node during this stage
+        summary.append(entry)
+        _write_json(storage.join(workdir, "run_stats.json"),
+                    {"stages": summary, "seconds": round(time.perf_counter() - t_run, 2)})
 
-    try:
-        with logs_above_bars():
-            for stage in stages:
-                folder = workdir / stage.name
-                t0 = time.perf_counter()
-                if is_complete(folder) and not stage.always:
-                    log.info("stage %s: complete, skipped", stage.name)
-                    record(stage, "cached", t0, read_marker(folder))
-                    continue
-                log.info("stage %s: running", stage.name)
+    with logs_above_bars():
+        for stage in stages:
+            folder = storage.join(workdir, stage.name)
+            t0 = time.perf_counter()
+            placed_before = {k: dict(v) for k, v in executor.placement.items()}
+            if not stage.always and is_complete(folder):
+                log.info("stage %s: complete, skipped", stage.name)
+                record(stage, "cached", t0, stage_stats(workdir, stage.name) or StageStats(stage.name))
+                continue
+            log.info("stage %s: running", stage.name)
+            ctx = StageContext(cfg=cfg, workdir=workdir, folder=folder,
+                               inputs={r: storage.join(workdir, r) for r in stage.reads}, executor=executor,
+                               progress=progress, storage_options=dict(cfg.storage_options))
+            try:
+                missing = [r for r in stage.reads if r not in skipped and not is_complete(ctx.inputs[r])]
+                if missing and not stage.always:
+                    raise RuntimeError(f"{stage.name} needs the output of {', '.join(missing)}: "
+                                       f"{ctx.inputs[missing[0]]} is not complete")
                 _sweep(stage.name, folder, "an interrupted run")
-                try:
-                    stats = stage.run(cfg, folder)
-                except BaseException as exc:
-                    record(stage, "failed", t0, {"error": f"{type(exc).__name__}: {exc}"[:300]})
-                    _print_summary(summary, time.perf_counter() - t_run, workdir)
-                    raise
-                _sweep(stage.name, folder, "workers killed during the stage")  # all its writers are done now
-                record(stage, "ran", t0, stats)
-    finally:
-        if started_ray:
-            import ray
-
-            ray.shutdown()
+                stats = stage.run(ctx)
+            except BaseException as exc:
+                error = f"{type(exc).__name__}: {exc}"[:300]
+                record(stage, "failed", t0, StageStats(stage.name), error)
+                _print_summary(summary, time.perf_counter() - t_run, workdir)
+                raise
+            _sweep(stage.name, folder, "workers killed during the stage")  # all its writers are done now
+            if stats.extra.get("skipped"):
+                skipped.add(stage.name)
+            record(stage, "skipped" if stats.extra.get("skipped") else "ran", t0, stats)
     _print_summary(summary, time.perf_counter() - t_run, workdir)
     return 0
+
+
+def _nodes_of(executor: Executor, before: dict[str, dict[str, int]]) -> dict[str, int]:
+    """Units the executor ran per Ray node since ``before`` (a copy of its placement)."""
+    out: dict[str, int] = {}
+    for step, placed in executor.placement.items():
+        for node, n in placed.items():
+            d = n - before.get(step, {}).get(node, 0)
+            if d:
+                out[node] = out.get(node, 0) + d
+    return out

@@ -60,3 +60,53 @@ def wait_for(cond: Callable[[], object], what: str, timeout: float, proc: subpro
             raise AssertionError(f"the run ended (rc {proc.returncode}) before {what}:\n{tail}")
         time.sleep(every)
     raise AssertionError(f"timed out after {timeout:.0f}s waiting for {what}")
+
+
+# --- a run folder on S3: moto's server on 127.0.0.1 -----------------------------------------------------------
+
+def moto_s3(bucket: str = "runs"):
+    """(server, endpoint, storage options) of an S3-compatible endpoint on 127.0.0.1 (moto's server, in this
+    process) with an empty ``bucket``; stop the server with ``server.stop()``."""
+    import logging
+
+    import boto3
+    from moto.server import ThreadedMotoServer
+
+    logging.getLogger("werkzeug").setLevel(logging.ERROR)  # a line per request otherwise
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+    server.start()
+    host, port = server.get_host_and_port()
+    endpoint = f"http://{host}:{port}"
+    boto3.client("s3", endpoint_url=endpoint, aws_access_key_id="testing", aws_secret_access_key="testing",
+                 region_name="us-east-1").create_bucket(Bucket=bucket)
+    options = {"key": "testing", "secret": "testing", "endpoint_url": endpoint,
+               "client_kwargs": {"region_name": "us-east-1"}}
+    return server, endpoint, options
+
+
+def storage_args(options: dict) -> list[str]:
+    """``--set storage_options=...`` for ``python -m pipeline`` (JSON is YAML)."""
+    import json
+
+    return ["--set", f"storage_options={json.dumps(options)}"]
+
+
+def url_corpus_ids(workdir: str, options: dict) -> list[str]:
+    """The corpus ids of a run folder on an object store, in shard order."""
+    import pyarrow as pa
+
+    from pipeline.core import storage
+
+    files = [f for f in storage.list_files(f"{workdir}/corpus", ".parquet", options)
+             if storage.name(f).startswith("part-")]
+    if not files:
+        return []
+    return pa.concat_tables([storage.read_parquet_table(f, ["id"], options) for f in files]).column("id").to_pylist()
+
+
+def url_json(url: str, options: dict):
+    import json
+
+    from pipeline.core import storage
+
+    return json.loads(storage.read_bytes(url, options))

@@ -80,28 +80,30 @@ def test_a_failing_stage_is_recorded_and_the_summary_printed(tmp_path, monkeypat
     import pipeline.run as run
     from pipeline.core.config import load_config
 
-    def ok(cfg, folder):
-        folder.mkdir(parents=True, exist_ok=True)
+    from pipeline.core.stats import StageStats
+
+    def ok(ctx):
         from pipeline.core.io import mark_complete
 
-        mark_complete(folder, {"response_records": 10})
-        return {"response_records": 10}
+        stats = StageStats("minicc", rows_out=10, notes="ten pages")
+        mark_complete(ctx.folder, stats.to_dict())
+        return stats
 
-    def boom(cfg, folder):
-        assert not list(folder.glob(".*.tmp-*"))  # a killed attempt's temporaries are gone before it starts
+    def boom(ctx):
+        assert ctx.inputs == {"minicc": str(tmp_path / "minicc")}  # what the stage list declares it reads
+        assert not list(Path(ctx.folder).glob(".*.tmp-*"))  # a killed attempt's temporaries are gone first
         raise RuntimeError("disk full")
 
     (tmp_path / "pool").mkdir()
     (tmp_path / "pool" / f".pages.parquet.tmp-{dead_pids(1)[0]}").write_text("half")
-    monkeypatch.setattr(run, "STAGES", [run.Stage("minicc", ok, uses_ray=False),
-                                        run.Stage("pool", boom, uses_ray=False)])
+    monkeypatch.setattr(run, "STAGES", [run.Stage("minicc", ok), run.Stage("pool", boom, reads=("minicc",))])
     cfg = load_config(None, {"workdir": str(tmp_path)})
     with pytest.raises(RuntimeError, match="disk full"):
         run.run_pipeline(cfg)
     stats = json.loads((tmp_path / "run_stats.json").read_text())["stages"]
     assert [(s["stage"], s["status"], s["rows_out"]) for s in stats] == [("minicc", "ran", 10),
                                                                           ("pool", "failed", None)]
-    assert stats[1]["stats"]["error"] == "RuntimeError: disk full"
+    assert stats[1]["error"] == "RuntimeError: disk full" and stats[0]["notes"] == "ten pages"
     out = capsys.readouterr().out
     assert "rows in" in out and "FAILED: RuntimeError: disk full" in out
     with pytest.raises(RuntimeError):
@@ -172,3 +174,39 @@ def test_a_read_only_workdir_is_one_clear_error(tmp_path):
     assert out.returncode == 1 and "Traceback" not in out.stderr, out.stderr
     assert "read-only" in out.stderr or "permission denied" in out.stderr
     assert str(workdir) in out.stderr
+
+
+def test_a_url_workdirs_lock_object_is_held_taken_over_when_its_holder_died_and_lost_to_a_newer_holder():
+    """On an object store (here fsspec's memory://) the lock is an object with a heartbeat: a second run stops
+    naming the holder; a lock left by a dead process of this host is taken over at once; a holder whose lock
+    object names another holder stops its run."""
+    import socket
+    import time
+
+    import pytest
+
+    from pipeline.core import storage
+    from pipeline.core.io import LOCK_FILE, WorkdirLocked, workdir_lock
+
+    workdir = "memory://locks/run"
+    url = f"{workdir}/{LOCK_FILE}"
+    with workdir_lock(workdir, stale_after=60) as me:
+        assert me["taken_over"] is None and json.loads(storage.read_bytes(url))["pid"] == me["pid"]
+        with pytest.raises(WorkdirLocked, match="in use by another run: pid"):
+            with workdir_lock(workdir, stale_after=60):
+                pass
+    assert not storage.exists(url)  # released
+    dead = dead_pids(1)[0]
+    storage.write_bytes(url, json.dumps({"pid": dead, "host": socket.gethostname(), "token": "x",
+                                         "heartbeat": time.time(), "started": "earlier"}).encode())
+    with workdir_lock(workdir, stale_after=60) as me:
+        assert me["taken_over"]["pid"] == dead
+    storage.write_bytes(url, json.dumps({"pid": 1, "host": "elsewhere", "token": "y",
+                                         "heartbeat": time.time() - 120}).encode())  # stale: no heartbeat for 2 min
+    with pytest.raises(KeyboardInterrupt):
+        with workdir_lock(workdir, stale_after=2) as me:
+            assert me["taken_over"]["host"] == "elsewhere"
+            storage.write_bytes(url, json.dumps({"pid": 1, "host": "elsewhere", "token": "z",
+                                                 "heartbeat": time.time()}).encode())  # another run took it
+            time.sleep(5)  # the next heartbeat finds it and interrupts this run
+    assert json.loads(storage.read_bytes(url))["token"] == "z"  # the newer holder's lock stays

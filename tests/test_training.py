@@ -345,12 +345,17 @@ def test_two_ray_train_workers_match_one_process(megatron_run, tmp_path):
 
 
 def test_megatron_stage_skips_without_a_corpus(tmp_path):
+    from pipeline.core.executor import Executor
     from pipeline.core.io import is_complete
-    from pipeline.run import _stage_megatron
+    from pipeline.core.stage import StageContext
+    from pipeline.run import STAGES
 
     cfg = _cfg(tmp_path)
-    stats = _stage_megatron(cfg, tmp_path / "megatron")
-    assert "skipped" in stats and not is_complete(tmp_path / "megatron")
+    stage = next(s for s in STAGES if s.name == "megatron")
+    ctx = StageContext(cfg=cfg, workdir=str(tmp_path), folder=str(tmp_path / "megatron"),
+                       inputs={"corpus": str(tmp_path / "corpus")}, executor=Executor())
+    stats = stage.run(ctx)
+    assert "skipped" in stats.extra and not is_complete(tmp_path / "megatron")
 
 
 def test_validate_trains_on_equal_tokens_evaluates_both_and_the_report_shows_them(megatron_run, capsys):
@@ -397,3 +402,36 @@ def test_train_accepts_no_progress(tmp_path, capsys):
 
     assert main(["train", "--no-progress", "--set", f"workdir={tmp_path}"]) == 2  # no corpus yet: a clear error
     assert "no corpus" in capsys.readouterr().err
+
+
+def test_megatron_stage_on_s3_publishes_the_same_datasets(megatron_run, math_corpus, ray_session):
+    """The megatron stage with the workdir on S3 (moto's server on 127.0.0.1): the corpus is read from the
+    bucket, the parts are published there by the workers, and the datasets published under megatron/ are the
+    local build's, byte for byte."""
+    pytest.importorskip("moto.server")
+    from pipeline_runs import moto_s3
+
+    from pipeline.core import storage
+    from pipeline.core.io import is_complete
+    from pipeline.run import run_stage
+
+    local_cfg, _, _ = megatron_run
+    corpus, _ = math_corpus
+    server, _, options = moto_s3("megatron")
+    try:
+        workdir = "s3://megatron/run"
+        for f in sorted(corpus.glob("part-*.parquet")):
+            storage.upload(f, f"{workdir}/corpus/{f.name}", options)
+        cfg = _cfg(workdir, storage_options=options)
+        stats = run_stage(cfg, "megatron")
+        assert is_complete(f"{workdir}/megatron") and stats.rows_out == stats.rows_in - stats.dropped[
+            "empty_after_tokenization"]
+        local = local_cfg.workdir_path / "megatron"
+        for source in ("math_corpus", "code", "cc_text"):
+            for ext in (".bin", ".idx"):
+                name = f"{source}_text_document{ext}"
+                assert storage.read_bytes(f"{workdir}/megatron/{name}") == (local / name).read_bytes(), name
+        assert not storage.list_files(f"{workdir}/megatron/parts", recursive=True)  # merged, then removed
+    finally:
+        storage.set_default_options({})
+        server.stop()

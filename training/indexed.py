@@ -35,7 +35,6 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from pipeline.core.io import write_json_atomic, write_parquet_atomic
-from pipeline.core.progress import progress_bar
 from pipeline.core.schema import DROP_LOG_SCHEMA
 
 log = logging.getLogger(__name__)
@@ -274,6 +273,29 @@ def tokenize_unit(unit: Unit, spec: TokenizerSpec, part_prefix: str, text_column
     return res
 
 
+#: a part's files (tokens, document lengths, stats and drops)
+PART_FILES = (".bin", ".lengths.npy", ".json")
+
+
+def _tokenize_job(job: tuple) -> dict:
+    """One unit of :func:`tokenize_to_megatron` on the executor (its result as a dict, for its unit marker). A
+    part whose prefix is a URL is tokenised into a local temporary folder, then published there."""
+    import tempfile
+
+    from pipeline.core import storage
+
+    _, unit, spec, prefix, text_column, batch_docs, special = job
+    if not storage.is_url(prefix):
+        return asdict(tokenize_unit(unit, spec, prefix, text_column, batch_docs, special))
+    with tempfile.TemporaryDirectory(prefix="part-") as tmp:
+        local = str(Path(tmp) / storage.name(prefix))
+        res = tokenize_unit(unit, spec, local, text_column, batch_docs, special)
+        for ext in PART_FILES:
+            storage.upload(local + ext, prefix + ext)
+    res.prefix = prefix
+    return asdict(res)
+
+
 def merge_parts(part_prefixes: list[str], prefix: Path, dtype: str) -> None:
     """Concatenate the parts, in order, into ``prefix.bin`` and write ``prefix.idx`` with megatron-core's
     ``IndexedDatasetBuilder`` (one sequence per document). Its ``add_index`` merges parts that already have an
@@ -316,12 +338,15 @@ class TokenizeStats:
 def tokenize_to_megatron(paths: list[str], tokenizer_dir: str | Path, out_folder: str | Path, name: str,
                          workers: int = 2, text_column: str = "text", batch_docs: int = 512,
                          task_bytes: int = 32 << 20, add_special_tokens: bool = False,
-                         progress: bool = True) -> TokenizeStats:
+                         progress: bool = True, parts_root: str | None = None) -> TokenizeStats:
     """Tokenise every file under ``paths`` into ``<out_folder>/<name>_text_document.bin/.idx`` with
-    ``workers`` Ray tasks in flight; deterministic and independent of ``workers``."""
-    import shutil
+    ``workers`` Ray tasks in flight; deterministic and independent of ``workers``.
 
-    import ray
+    ``parts_root`` (a folder URL, the run's ``megatron/`` on an object store): workers publish their parts
+    under ``<parts_root>/parts/`` instead of ``out_folder`` (a local folder of the driver, which the nodes of
+    a cluster do not share), with their unit markers there, so a rerun resumes from them; the driver fetches
+    the parts to merge them."""
+    import shutil
 
     t0 = time.perf_counter()
     out_folder = Path(out_folder)
@@ -339,37 +364,30 @@ def tokenize_to_megatron(paths: list[str], tokenizer_dir: str | Path, out_folder
     parts_dir = out_folder / "parts" / f"{name}-{hashlib.sha1(plan.encode()).hexdigest()[:12]}"
     parts_dir.mkdir(parents=True, exist_ok=True)
     prefixes = [str(parts_dir / f"part-{i:05d}") for i in range(len(units))]
+    from pipeline.core import storage
 
-    from pipeline.core.executor import ensure_ray
+    parts_store = storage.join(parts_root, "parts", parts_dir.name) if parts_root else None
+    published = [storage.join(parts_store, f"part-{i:05d}") if parts_store else None for i in range(len(units))]
 
-    ensure_ray(num_cpus=workers)  # joins RAY_ADDRESS (a cluster, `ray job submit`) when set
-    task = ray.remote(num_cpus=1)(tokenize_unit)
-    spec_ref = ray.put(spec)
-    results: dict[int, PartResult] = {}
-    todo = [i for i in range(len(units)) if not Path(prefixes[i] + ".lengths.npy").exists()]
-    if len(todo) < len(units):
-        log.info("source %s: %d of %d parts already tokenised, reusing them", name, len(units) - len(todo),
-                 len(units))
-    in_flight: dict = {}
-    pending, done = len(todo), 0
-    bar = progress_bar(len(units), f"tokenize {name}", "part", progress, initial=len(units) - len(todo))
-    while todo or in_flight:
-        while todo and len(in_flight) < workers:  # back-pressure: exactly `workers` tasks at a time
-            i = todo.pop(0)
-            in_flight[task.remote(units[i], spec_ref, prefixes[i], text_column, batch_docs, add_special_tokens)] = i
-        megatron_indexed()  # the merge's heavy import, once, while the first tasks run
-        ready, _ = ray.wait(list(in_flight), num_returns=1)
-        for ref in ready:
-            i = in_flight.pop(ref)
-            results[i] = ray.get(ref)
-            done += 1
-            bar.update(1)
-            log.info("source %s: part %d/%d done (%d docs, %d tokens)", name, done, pending, results[i].docs,
-                     results[i].tokens)
-    bar.close()
-    for i in range(len(units)):
-        if i not in results:  # reused from an earlier, interrupted run
-            results[i] = PartResult(**json.loads(Path(prefixes[i] + ".json").read_text()))
+    from pipeline.core.executor import current
+
+    jobs = [(i, units[i], spec, published[i] or prefixes[i], text_column, batch_docs, add_special_tokens)
+            for i in range(len(units))]
+    # A part's unit marker (parts/<plan>/_units/) is written once its files are in place: a rerun after a
+    # crash tokenises only the parts without one. The plan's hash names the folder, so it is the fingerprint.
+    done = current(workers).map(
+        f"tokenize {name}", _tokenize_job, jobs, key=lambda j: f"part-{j[0]:05d}", workers=workers,
+        markers=storage.join(parts_store or str(parts_dir), "_units"), fingerprint=parts_dir.name, progress=progress, unit_name="part",
+        describe=lambda j, r: f"{r['docs']} docs, {r['tokens']} tokens")
+    cached = sum(r.cached for r in done)
+    if cached:
+        log.info("source %s: %d of %d parts already tokenised, reused them", name, cached, len(units))
+    results = {i: PartResult(**r.result) for i, r in enumerate(done)}
+    for local, remote in zip(prefixes, published):
+        if remote:  # the driver merges local files: fetch each part (streamed)
+            for ext in PART_FILES:
+                with storage.open_file(remote + ext, "rb") as src, open(local + ext, "wb") as dst:
+                    shutil.copyfileobj(src, dst, 1 << 24)
 
     prefix = dataset_prefix(out_folder, name)
     merge_parts(prefixes, prefix, spec.dtype)  # unit order: independent of which task finished first
@@ -383,6 +401,8 @@ def tokenize_to_megatron(paths: list[str], tokenizer_dir: str | Path, out_folder
     if sum(r.docs for r in parts) != docs or sum(r.tokens for r in parts) != tokens:
         raise RuntimeError(f"source {name}: merged dataset disagrees with its parts")
     shutil.rmtree(parts_dir)
+    if parts_store:
+        storage.remove(parts_store, recursive=True)
     seconds = time.perf_counter() - t0
     stats = TokenizeStats(
         source=name, prefix=str(prefix), files=len(files), units=len(units), docs_in=sum(r.docs_in for r in parts),

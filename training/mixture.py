@@ -39,12 +39,15 @@ class PresentSource:
     standin: bool
 
 
-def present_sources(mix: MixtureConfig, workdir: Path, standin_dir: Path | None) -> list[PresentSource]:
-    """Sources that have data (configured paths, or a stand-in), with weights renormalised over them."""
+def present_sources(mix: MixtureConfig, workdir: str | Path, standin_dir: Path | None) -> list[PresentSource]:
+    """Sources that have data (configured paths, or a stand-in), with weights renormalised over them; relative
+    paths are under ``workdir`` (a local path or a URL)."""
+    from pipeline.core import storage
+
     chosen = []
     for src in mix.sources:
         if src.paths:
-            paths = [p if ("://" in p or Path(p).is_absolute()) else str(workdir / p) for p in src.paths]
+            paths = [p if ("://" in p or Path(p).is_absolute()) else storage.join(workdir, p) for p in src.paths]
             chosen.append((src, paths, False))
         elif src.name in mix.standins and standin_dir is not None:
             chosen.append((src, [str(standin_dir / f"{src.name}.jsonl")], True))
@@ -249,14 +252,14 @@ done
 """
 
 
-def build_megatron(cfg: Config, folder: Path, corpus_paths: list[str] | None = None) -> dict:
-    """Tokeniser, one indexed dataset per present source, the blend and the launch script under ``folder``."""
-    import ray
-
+def build_megatron(cfg: Config, folder: Path, corpus_paths: list[str] | None = None, *,
+                   parts_root: str | None = None) -> dict:
+    """Tokeniser, one indexed dataset per present source, the blend and the launch script under ``folder`` (a
+    local folder; the run publishes it to a URL workdir). Sources are read from the workdir, local or URL."""
     from pipeline.synth.mixture import generate_mixture_standins
     from training.tokenizer import train_bpe_tokenizer
 
-    workdir = cfg.workdir_path
+    workdir = cfg.workdir
     tk = cfg.tokenize
     tokenizer_dir = folder / "tokenizer"
     if tk.tokenizer:  # first: a tokenizer that is not the Megatron model's stops the stage before any work
@@ -282,15 +285,12 @@ def build_megatron(cfg: Config, folder: Path, corpus_paths: list[str] | None = N
 
     tokenizer_tokens = vocab_size(load_tokenizer(tokenizer_dir))
 
-    from pipeline.core.executor import ensure_ray
+    from pipeline.core.executor import Executor
 
-    # one Ray for all sources; shut down after if started here, so `train` can start its own workers
-    started_ray = ensure_ray(num_cpus=tk.workers)
-    try:
-        per_source = [_tokenize_source(src, folder, tokenizer_dir, tk) for src in sources]
-    finally:
-        if started_ray:
-            ray.shutdown()
+    # one Ray for all sources (the command's or the run's executor when there is one; else started and stopped
+    # here, so that `train` can start its own workers)
+    with Executor(num_cpus=tk.workers):
+        per_source = [_tokenize_source(src, folder, tokenizer_dir, tk, parts_root) for src in sources]
     # data_path.txt and the script name datasets relative to this folder (the script's DATA_ROOT), so the
     # folder can be copied to the training cluster as it is; mixture.json keeps absolute prefixes for `train`.
     relative = [(s["weight"], Path(s["prefix"]).name) for s in per_source]
@@ -330,7 +330,7 @@ def _adopt_tokenizer(source: Path, tokenizer_dir: Path, mcfg) -> None:
             tok.save_pretrained(str(tmp))
 
 
-def _tokenize_source(src: PresentSource, folder: Path, tokenizer_dir: Path, tk) -> dict:
+def _tokenize_source(src: PresentSource, folder: Path, tokenizer_dir: Path, tk, parts_root: str | None = None) -> dict:
     import json
 
     from training.indexed import dataset_prefix, tokenize_to_megatron
@@ -343,7 +343,8 @@ def _tokenize_source(src: PresentSource, folder: Path, tokenizer_dir: Path, tk) 
     else:
         st = asdict(tokenize_to_megatron(src.paths, tokenizer_dir, folder, src.name, workers=tk.workers,
                                          text_column=tk.text_column, batch_docs=tk.batch_docs,
-                                         task_bytes=tk.task_mib << 20, add_special_tokens=tk.add_special_tokens))
+                                         task_bytes=tk.task_mib << 20, add_special_tokens=tk.add_special_tokens,
+                                         parts_root=parts_root))
     return {**asdict(src), "prefix": str(prefix.resolve()), "tokens": st["tokens"], "docs": st["docs"],
             "dropped": st["dropped"]}
 

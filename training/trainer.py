@@ -316,15 +316,11 @@ def loop_config(cfg, stop_after: int | None = None) -> dict:
 
 def train(cfg, stop_after: int | None = None) -> dict:
     """``python -m pipeline train``: continued pre-training on Ray Train with ``cfg.train.workers`` workers."""
-    import ray
+    from pipeline.core.executor import Executor
 
     config = loop_config(cfg, stop_after)
-    started = not ray.is_initialized()
-    if started:
-        ray.init(num_cpus=max(cfg.train.workers, 1), include_dashboard=False, log_to_driver=True)
-    try:
-        metrics = run_training(config, cfg.train.workers, cfg.train.use_gpu)
-    finally:
-        if started:
-            ray.shutdown()
-    return metrics
+    # Ray Train schedules its workers on the Ray the executor starts (or the cluster it joins); the workers'
+    # logs come to the driver, as training progress is what a user watches.
+    with Executor(num_cpus=max(cfg.train.workers, 1), log_to_driver=True) as executor:
+        executor.start()
+        return run_training(config, cfg.train.workers, cfg.train.use_gpu)

@@ -18,6 +18,15 @@ class ConfigError(ValueError):
     """A configuration file or value is wrong; the message names the key."""
 
 
+_URL = re.compile(r"^([A-Za-z][A-Za-z0-9+.\-]*)://(.*)$")
+
+
+def _expand_workdir(value: str, workdir: str | Path) -> Path | str:
+    """``{workdir}`` expanded; a URL (``s3://...``) stays a string (``Path`` would fold its ``//``)."""
+    text = value.replace("{workdir}", str(workdir).rstrip("/") if _URL.match(str(workdir)) else str(workdir))
+    return text if _URL.match(text) and not text.startswith("file://") else Path(text)
+
+
 class _Section(BaseModel):
     # extra="forbid": a misspelt key is an error, never silently ignored.
     model_config = ConfigDict(extra="forbid", validate_assignment=True, frozen=False)
@@ -176,8 +185,9 @@ class BenchmarkSpec(_Section):
             raise ValueError(f"hf_config: a list needs distinct config names (got {self.hf_config})")
         return self
 
-    def resolved_path(self, workdir: str | Path) -> Path | None:
-        return None if self.path is None else Path(self.path.replace("{workdir}", str(workdir)))
+    def resolved_path(self, workdir: str | Path) -> Path | str | None:
+        """The path with ``{workdir}`` expanded: a ``Path``, or a URL string for a workdir on an object store."""
+        return None if self.path is None else _expand_workdir(self.path, workdir)
 
 
 def _default_benchmarks() -> list[BenchmarkSpec]:
@@ -485,9 +495,9 @@ class EvaluateConfig(_Section):
     batch_size: int = Field(8, ge=1)
     device: str = Field("cpu", min_length=1, description="torch device, e.g. cpu or cuda")
 
-    def path(self, name: str, workdir: Path) -> Path | None:
+    def path(self, name: str, workdir: str | Path) -> Path | str | None:
         value = getattr(self, name)
-        return None if value is None else Path(value.replace("{workdir}", str(workdir)))
+        return None if value is None else _expand_workdir(value, workdir)
 
 
 class ValidateConfig(_Section):
@@ -504,7 +514,13 @@ class ValidateConfig(_Section):
 class Config(_Section):
     """The whole run. ``workdir`` holds one sub-folder per stage."""
 
-    workdir: str = Field("out", min_length=1)
+    workdir: str = Field("out", min_length=1, description="the run folder: a local path or an fsspec URL "
+                         "(s3://bucket/run, gs://..., memory://...)")
+    storage_options: dict[str, Any] = Field(
+        default_factory=dict, description="fsspec options for a URL workdir (key, secret, endpoint_url, ...); "
+        "empty: fsspec's environment (AWS_*, FSSPEC_S3_ENDPOINT_URL)")
+    lock_stale_seconds: float = Field(60.0, ge=2, description="a URL workdir's lock object is taken over after "
+                                      "this long without its holder's heartbeat")
     synth: SynthConfig = Field(default_factory=SynthConfig)
     pool: PoolConfig = Field(default_factory=PoolConfig)
     dedup: DedupConfig = Field(default_factory=DedupConfig)
@@ -518,9 +534,40 @@ class Config(_Section):
     evaluate: EvaluateConfig = Field(default_factory=EvaluateConfig)
     validation: ValidateConfig = Field(default_factory=ValidateConfig)
 
+    @field_validator("workdir")
+    @classmethod
+    def _workdir(cls, value: str) -> str:
+        m = _URL.match(value)
+        if not m or value.startswith("file://"):
+            return value
+        import fsspec
+
+        scheme, rest = m.group(1), m.group(2)
+        if scheme not in fsspec.available_protocols():
+            raise ValueError(f"{scheme}:// is not a file system fsspec knows (e.g. s3://bucket/run, gs://..., "
+                             "memory://...)")
+        if not rest.strip("/"):
+            raise ValueError(f"{value}: name a bucket (and a folder), e.g. {scheme}://bucket/run")
+        return value.rstrip("/")
+
+    @property
+    def workdir_is_url(self) -> bool:
+        return bool(_URL.match(self.workdir)) and not self.workdir.startswith("file://")
+
     @property
     def workdir_path(self) -> Path:
+        """The workdir as a local ``Path``; a URL workdir has none (use ``workdir`` and pipeline.core.storage)."""
+        if self.workdir_is_url:
+            raise ConfigError(f"workdir {self.workdir} is a URL: this command needs a local workdir (or reads the "
+                              "run folder through pipeline.core.storage)")
         return Path(self.workdir)
+
+    def apply_storage_options(self) -> None:
+        """Make ``storage_options`` this process's defaults for the workdir's URLs (workers get them from the
+        executor)."""
+        from pipeline.core import storage
+
+        storage.set_default_options(self.storage_options, storage.protocol(self.workdir))
 
 
 def _format_error(err: ValidationError, source: str) -> str:

@@ -26,7 +26,9 @@ import json
 import logging
 import os
 import re
+import socket
 import time
+from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any, Callable, Iterator, Sequence
 
@@ -69,7 +71,7 @@ def _shutdown_on_signals() -> None:
             signal.signal(sig, _exit)
 
 
-def ensure_ray(num_cpus: int | None = None) -> bool:
+def ensure_ray(num_cpus: int | None = None, log_to_driver: bool = False) -> bool:
     """Initialise Ray if it is not yet; return True if this call started it (the caller then stops it)."""
     import ray
 
@@ -77,12 +79,12 @@ def ensure_ray(num_cpus: int | None = None) -> bool:
         return False
     os.environ.setdefault("RAY_AUTH_MODE", "disabled")
     if os.environ.get("RAY_ADDRESS"):
-        ray.init(address=os.environ["RAY_ADDRESS"], log_to_driver=False)
+        ray.init(address=os.environ["RAY_ADDRESS"], log_to_driver=log_to_driver)
         log.info("joined Ray cluster at %s (%s CPUs)", os.environ["RAY_ADDRESS"],
                  ray.cluster_resources().get("CPU"))
     else:
         loopback_only()
-        ray.init(num_cpus=num_cpus, include_dashboard=False, log_to_driver=False)
+        ray.init(num_cpus=num_cpus, include_dashboard=False, log_to_driver=log_to_driver)
         _shutdown_on_signals()
         log.info("started local Ray on 127.0.0.1 with %s CPUs", ray.cluster_resources().get("CPU"))
     return True
@@ -136,6 +138,50 @@ class UnitResult:
     result: Any = None
     error: UnitFailed | None = None
     cached: bool = False
+    #: where it ran: {"node_id", "host", "pid"} of the Ray worker (also in its unit marker)
+    worker: dict | None = None
+
+
+def _where() -> dict:
+    import ray
+
+    return {"node_id": ray.get_runtime_context().get_node_id(), "host": socket.gethostname(), "pid": os.getpid()}
+
+
+def _unit_call(defaults: tuple[dict, str | None], fn: Callable[..., Any], *args: Any) -> dict:
+    """A unit in its worker: the run's storage options first (a worker process does not read the config),
+    then ``fn``; the value comes back with where it ran."""
+    _apply_storage_defaults(defaults)
+    return {"value": fn(*args), "worker": _where()}
+
+
+def _setup_call(defaults: tuple[dict, str | None], setup: Callable[..., Any], *args: Any) -> Any:
+    _apply_storage_defaults(defaults)
+    return setup(*args)
+
+
+def _in_worker(fn: Callable[..., Any], defaults: tuple[dict, str | None]) -> Callable[..., dict]:
+    # a plain function (Ray's remote() takes functions and classes, not partials), named as the stage's
+    def unit(*args: Any) -> dict:
+        return _unit_call(defaults, fn, *args)
+
+    unit.__name__ = unit.__qualname__ = getattr(fn, "__name__", "unit")
+    return unit
+
+
+def _set_up_in_worker(setup: Callable[..., Any], defaults: tuple[dict, str | None]) -> Callable[..., Any]:
+    def set_up(*args: Any) -> Any:
+        return _setup_call(defaults, setup, *args)
+
+    return set_up
+
+
+def _apply_storage_defaults(defaults: tuple[dict, str | None]) -> None:
+    options, protocol = defaults
+    if options or protocol:
+        from pipeline.core import storage
+
+        storage.set_default_options(options, protocol)
 
 
 class Executor:
@@ -144,18 +190,25 @@ class Executor:
 
     ``num_cpus`` limits a local Ray (ignored when joining a cluster); ``workers`` caps how many units of a
     step run at once (default: what the cluster's CPUs allow for the step's resources).
+    ``storage_options`` (credentials, an S3 endpoint) are set in every worker before its units run; by
+    default the driver's (:func:`pipeline.core.storage.set_default_options`) at the time of each ``map``.
     """
 
-    def __init__(self, num_cpus: int | None = None):
+    def __init__(self, num_cpus: int | None = None, storage_options: dict | None = None,
+                 log_to_driver: bool = False):
         self.num_cpus = num_cpus
+        self.log_to_driver = log_to_driver
+        self.storage_options = storage_options
         self._started = False
         #: per step: seconds spent setting workers up and running units after that (for speed figures)
         self.timings: dict[str, dict[str, float]] = {}
+        #: per step: units run per Ray node id (what a run on a cluster reports about its spread)
+        self.placement: dict[str, Counter] = {}
 
     # --- Ray's lifetime -----------------------------------------------------------------------------
 
     def start(self) -> "Executor":
-        if ensure_ray(self.num_cpus):
+        if ensure_ray(self.num_cpus, self.log_to_driver):
             self._started = True
         return self
 
@@ -225,6 +278,13 @@ class Executor:
         t0 = time.perf_counter()
         if todo:
             self.start()
+            from pipeline.core import storage
+
+            defaults = storage.defaults()
+            if self.storage_options is not None:
+                defaults = (dict(self.storage_options), defaults[1])
+            fn, setup = _in_worker(fn, defaults), (_set_up_in_worker(setup, defaults) if setup else None)
+            placed = self.placement.setdefault(step, Counter())
             slots = workers or max(1, int(self.cluster_cpus() // max(resources.cpus, 1e-9)))
             slots = max(1, min(slots, len(todo)))
             bar = progress_bar(len(units), step, unit_name, progress, initial=len(units) - len(todo))
@@ -246,9 +306,11 @@ class Executor:
                     r.error = UnitFailed(step, r.key, error)
                     log.warning("%s: %s", step, r.error)
                 else:
-                    r.result = value
+                    r.result, r.worker = value["value"], value["worker"]
+                    value = r.result
+                    placed[r.worker["node_id"]] += 1
                     if markers:
-                        _write_unit_marker(markers, r.key, fingerprint, value, storage_options)
+                        _write_unit_marker(markers, r.key, fingerprint, value, storage_options, r.worker)
                 n_done += 1
                 bar.update(1)
                 if progress and (describe is not None or time.monotonic() - last_log > 10 or n_done == len(todo)):
@@ -302,10 +364,12 @@ def _read_unit_marker(folder: str, key: str, fingerprint: str, storage_options: 
     return payload.get("result")
 
 
-def _write_unit_marker(folder: str, key: str, fingerprint: str, result: Any, storage_options: dict | None) -> None:
+def _write_unit_marker(folder: str, key: str, fingerprint: str, result: Any, storage_options: dict | None,
+                       worker: dict | None = None) -> None:
     from pipeline.core import storage
 
-    body = json.dumps({"fingerprint": fingerprint, "result": result}, sort_keys=True, default=str).encode()
+    body = json.dumps({"fingerprint": fingerprint, "result": result, "worker": worker}, sort_keys=True,
+                      default=str).encode()
     storage.write_bytes(_marker_url(folder, key), body, storage_options)
 
 

@@ -163,13 +163,22 @@ LOCK_FILE = ".run.lock"
 
 
 @contextmanager
-def workdir_lock(workdir: str | Path, what: str = "run") -> Iterator[dict]:
+def workdir_lock(workdir: str | Path, what: str = "run", stale_after: float | None = None) -> Iterator[dict]:
     """Hold ``<workdir>/.run.lock`` for one run: an exclusive ``flock`` (released by the kernel when the holder
     dies, so a dead run's lock is simply taken over) on a file naming the holder (pid, host, start time).
-    A second run on the same workdir gets :class:`WorkdirLocked` naming the holder."""
+    A second run on the same workdir gets :class:`WorkdirLocked` naming the holder. A workdir on an object
+    store holds a lock object with a heartbeat instead (:mod:`pipeline.core.lock`, ``stale_after`` seconds)."""
     import fcntl
     import socket
 
+    from pipeline.core import storage
+
+    if storage.is_url(workdir):
+        from pipeline.core.lock import DEFAULT_STALE_AFTER, object_store_lock
+
+        with object_store_lock(str(workdir), LOCK_FILE, what, stale_after or DEFAULT_STALE_AFTER) as me:
+            yield me
+        return
     workdir = Path(workdir)
     workdir.mkdir(parents=True, exist_ok=True)
     path = workdir / LOCK_FILE

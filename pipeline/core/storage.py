@@ -33,9 +33,31 @@ _SCHEME = re.compile(r"^[A-Za-z][A-Za-z0-9+.\-]*://")
 _DEFAULT_OPTIONS: dict[str, Any] = {}
 
 
-def set_default_options(options: dict[str, Any] | None) -> None:
+def set_default_options(options: dict[str, Any] | None, protocol: str | None = None) -> None:
+    """Options for every URL of this process that names none. With ``protocol`` (the workdir's scheme,
+    ``s3``) they also become fsspec's configured defaults for that protocol, so code that opens a run-folder
+    URL with fsspec directly (pyarrow datasets, warcio readers) reaches the same endpoint."""
     _DEFAULT_OPTIONS.clear()
     _DEFAULT_OPTIONS.update(options or {})
+    _DEFAULT_PROTOCOL[:] = [protocol] if protocol else []
+    if protocol and options:
+        import fsspec.config
+
+        fsspec.config.conf[protocol] = {**fsspec.config.conf.get(protocol, {}), **options}
+
+
+#: the protocol whose fsspec defaults :func:`set_default_options` set (shipped to workers with the options)
+_DEFAULT_PROTOCOL: list[str] = []
+
+
+def defaults() -> tuple[dict[str, Any], str | None]:
+    """(options, protocol) as :func:`set_default_options` last set them: what the executor hands its workers."""
+    return dict(_DEFAULT_OPTIONS), (_DEFAULT_PROTOCOL[0] if _DEFAULT_PROTOCOL else None)
+
+
+def protocol(path: str | os.PathLike) -> str | None:
+    """``s3`` for ``s3://bucket/run``; None for a local path."""
+    return str(path).split("://", 1)[0] if is_url(path) else None
 
 
 def is_url(path: str | os.PathLike) -> bool:
@@ -205,6 +227,30 @@ def _publish_remote(path: str, write, storage_options: dict | None) -> None:
             fs.rm_file(tmp)
         except (FileNotFoundError, OSError):
             pass
+
+
+def upload(local: str | os.PathLike, path: str | os.PathLike, storage_options: dict | None = None) -> None:
+    """Publish the local file ``local`` at ``path`` (streamed; atomically, as :func:`write_bytes`)."""
+    if not is_url(path):
+        import shutil
+
+        from pipeline.core.io import atomic_path
+
+        with atomic_path(local_path(path)) as tmp:
+            shutil.copyfile(local, tmp)
+        return
+    _publish_remote(str(path), lambda fs, tmp: fs.put_file(str(local), tmp), storage_options)
+
+
+def publish_folder(local: str | os.PathLike, path: str | os.PathLike, storage_options: dict | None = None) -> None:
+    """Upload a finished local folder to ``path``, file by file, its markers (``_SUCCESS``) last, so a reader
+    that trusts markers never sees it half uploaded."""
+    from pipeline.core.io import MARKER
+
+    root = local_path(local)
+    files = sorted(p for p in root.rglob("*") if p.is_file() and ".tmp-" not in p.name)
+    for p in sorted(files, key=lambda p: p.name == MARKER):
+        upload(p, join(path, *p.relative_to(root).parts), storage_options)
 
 
 def remove(path: str | os.PathLike, storage_options: dict | None = None, recursive: bool = False) -> None:
