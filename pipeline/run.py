@@ -261,6 +261,10 @@ def _run_locked(cfg: Config, stages: list[Stage], workdir: str, executor: Execut
                  "notes": f"FAILED: {error}" if error else stats.notes, "stats": stats.to_dict()}
         if error:
             entry["error"] = error
+        cpu = {k: round(v - cpu_before.get(k, 0.0), 3) for k, v in executor.unit_cpu_seconds.items()
+               if v - cpu_before.get(k, 0.0) > 0}
+        if cpu:
+            entry["unit_cpu_seconds"] = cpu  # per executor step: the CPU its units spent in the workers
         nodes = _nodes_of(executor, placed_before)
         if nodes:
             entry["nodes"] = nodes  # units run per Ray node during this stage
@@ -273,6 +277,7 @@ def _run_locked(cfg: Config, stages: list[Stage], workdir: str, executor: Execut
             folder = storage.join(workdir, stage.name)
             t0 = time.perf_counter()
             placed_before = {k: dict(v) for k, v in executor.placement.items()}
+            cpu_before = dict(executor.unit_cpu_seconds)
             if not stage.always and is_complete(folder):
                 log.info("stage %s: complete, skipped", stage.name)
                 record(stage, "cached", t0, stage_stats(workdir, stage.name) or StageStats(stage.name))

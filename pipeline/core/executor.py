@@ -152,7 +152,11 @@ def _unit_call(defaults: tuple[dict, str | None], fn: Callable[..., Any], *args:
     """A unit in its worker: the run's storage options first (a worker process does not read the config),
     then ``fn``; the value comes back with where it ran."""
     _apply_storage_defaults(defaults)
-    return {"value": fn(*args), "worker": _where()}
+    cpu = time.process_time()
+    value = fn(*args)
+    # the unit's own CPU time in its worker (what a cost per page is computed from; wall time on a shared
+    # machine is not)
+    return {"value": value, "worker": _where(), "cpu_seconds": time.process_time() - cpu}
 
 
 def _setup_call(defaults: tuple[dict, str | None], setup: Callable[..., Any], *args: Any) -> Any:
@@ -204,6 +208,9 @@ class Executor:
         self.timings: dict[str, dict[str, float]] = {}
         #: per step: units run per Ray node id (what a run on a cluster reports about its spread)
         self.placement: dict[str, Counter] = {}
+        #: per step: the CPU seconds its units spent in their workers (all calls of the step), and units run
+        self.unit_cpu_seconds: Counter = Counter()
+        self.units_run: Counter = Counter()
 
     # --- Ray's lifetime -----------------------------------------------------------------------------
 
@@ -306,6 +313,8 @@ class Executor:
                     r.error = UnitFailed(step, r.key, error)
                     log.warning("%s: %s", step, r.error)
                 else:
+                    self.unit_cpu_seconds[step] += float(value.get("cpu_seconds", 0.0))
+                    self.units_run[step] += 1
                     r.result, r.worker = value["value"], value["worker"]
                     value = r.result
                     placed[r.worker["node_id"]] += 1
