@@ -86,10 +86,7 @@ def _pool_extract(minicc: Path, work: Path) -> tuple[pa.Table, str]:
     except ImportError:
         run_pool = None
     if run_pool is not None:
-        import ray
-
-        ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False, ignore_reinit_error=True)
-        out = work / "pool"
+        out = work / "pool"  # the pool's units start Ray through the executor
         run_pool(warcs, out, Config().pool, progress=False)
         return read_pool(out), "pool stage (pipeline.pool)"
     import trafilatura
@@ -217,9 +214,8 @@ def run_datatrove(peer: str, work: Path, texts, pages: list[dict], n: int, n_cle
 
 
 def run_stage(work: Path, pages: list[dict], n: int) -> tuple[dict, set[str]]:
-    import ray
-
     from decontam.stage import run_decontam
+    from pipeline.core.executor import Executor
     from pipeline.core.config import load_config
 
     inp = work / "stage_in"
@@ -233,10 +229,11 @@ def run_stage(work: Path, pages: list[dict], n: int) -> tuple[dict, set[str]]:
     specs = [{"name": name, "path": str(DATA / "benchmarks" / rel)} for name, rel, _ in REAL]
     cfg = load_config(None, {"workdir": str(work / "w"), "decontam.input": str(inp), "decontam.n": n,
                              "decontam.workers": 2, "decontam.benchmarks": specs})
-    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False, ignore_reinit_error=True)
-    t0 = time.perf_counter()
-    stats = run_decontam(cfg, work / "w" / "decontam", progress=False)
-    stats["wall_seconds"] = time.perf_counter() - t0
+    with Executor(num_cpus=2) as executor:
+        executor.start()  # Ray's start-up is not the stage's time
+        t0 = time.perf_counter()
+        stats = run_decontam(cfg, work / "w" / "decontam", progress=False, executor=executor)
+        stats["wall_seconds"] = time.perf_counter() - t0
     removed = set(pq.read_table(work / "w" / "decontam" / "drops", columns=["id"]).column("id").to_pylist())
     return stats, removed
 
@@ -362,8 +359,9 @@ def main() -> int:
         log("Ray stage (2 workers) on the same pages ...")
         stats, removed = run_stage(work, pages, args.n)
         core_removed = {p["id"] for p in pages if by_id[p["id"]].contaminated}
-        report["stage"] = {"pages": stats["pages"], "removed": stats["removed"], "wall_seconds": round(stats["wall_seconds"], 2),
-                           "tokens_per_s_per_worker": stats["tokens_per_second_per_worker"],
+        report["stage"] = {"pages": stats["rows_in"], "removed": sum(stats["dropped"].values()),
+                           "wall_seconds": round(stats["wall_seconds"], 2),
+                           "tokens_per_s_per_worker": stats["extra"]["tokens_per_second_per_worker"],
                            "same_removals_as_core": removed == core_removed}
 
         negs = {}

@@ -125,7 +125,8 @@ def main() -> None:
 
     from pipeline.core.config import ConfigError, load_config
     from pipeline.extraction.extract import ExtractSettings
-    from pipeline.pool import process_warc, resolve_inputs
+    from pipeline.commoncrawl.inputs import resolve_inputs
+    from pipeline.pool import process_warc
 
     results = []
     with tempfile.TemporaryDirectory() as t:

@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlsplit
 
-from pipeline.core.io import write_bytes_atomic
+from pipeline.core import storage
 from pipeline.core.schema import ANNOTATION_COLUMNS
 
 
@@ -133,7 +133,7 @@ def write_annotation(path: str | Path, rows: list[PrefixRow], comment: str = "")
     for r in rows:
         lines.append("\t".join([r.domain, r.prefix, "-" if r.recalled is None else str(r.recalled),
                                 "-" if r.total is None else str(r.total), "yes" if r.accepted else "no"]))
-    write_bytes_atomic(path, ("\n".join(lines) + "\n").encode("utf-8"))
+    storage.write_bytes(str(path), ("\n".join(lines) + "\n").encode("utf-8"))
 
 
 def _count(value: str, name: str, where: str) -> int | None:
@@ -154,13 +154,15 @@ def read_annotation(path: str | Path) -> list[PrefixRow]:
 
     Blank lines and lines starting with ``#`` are ignored; the header line is optional.
     """
-    path = Path(path)
-    if not path.is_file():
-        raise AnnotationError(f"annotation file not found: {path}")
+    path = str(path)
+    try:
+        data = storage.read_bytes(path)
+    except (FileNotFoundError, IsADirectoryError):
+        raise AnnotationError(f"annotation file not found: {path}") from None
     rows: list[PrefixRow] = []
     seen: dict[tuple[str, str], int] = {}
     try:
-        text = path.read_text(encoding="utf-8")
+        text = data.decode("utf-8")
     except UnicodeDecodeError as exc:
         raise AnnotationError(f"{path}: not UTF-8 text ({exc})") from None
     for lineno, line in enumerate(text.splitlines(), 1):

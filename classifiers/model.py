@@ -40,13 +40,14 @@ def holdout_of(key: str, fraction: float, seed: int) -> bool:
 
 
 def write_fasttext_file(path: str | Path, examples: Iterable[Example], shuffle_seed: int | None = None) -> int:
-    """Write ``__label__X text`` lines atomically; shuffled (fastText learns in file order)."""
+    """Write ``__label__X text`` lines atomically (a local path or a URL); shuffled (fastText learns in file
+    order)."""
+    from pipeline.core import storage
+
     rows = [f"{MATH if e.label else OTHER} {e.text}\n" for e in examples if e.text]
     if shuffle_seed is not None:
         random.Random(shuffle_seed).shuffle(rows)
-    with atomic_path(path) as tmp:
-        with open(tmp, "w", encoding="utf-8") as fh:
-            fh.writelines(rows)
+    storage.write_bytes(str(path), "".join(rows).encode("utf-8"))
     return len(rows)
 
 
@@ -133,23 +134,125 @@ def expected_model_bytes(model, input_shape: tuple[int, int] | None = None) -> i
     return 8 + 56 + 28 + entries + (1 + 16 + rows_in * dim * 4) + (1 + 16 + rows_out * dim * 4)
 
 
-def is_verified(model_path: str | Path) -> bool:
-    """The model file is the one :func:`save_verified` checked and vouched for (same size and sha256)."""
-    return is_vouched(model_path)
+def is_verified(model_path: str | Path, storage_options: dict | None = None) -> bool:
+    """The model file is the one :func:`save_verified` checked and vouched for (same size and sha256); on an
+    object store, the ``.verified.json`` written beside it by :func:`publish_model`."""
+    from pipeline.core import storage
+
+    if not storage.is_url(model_path):
+        return is_vouched(model_path)
+    import hashlib
+    import json
+
+    try:
+        record = json.loads(storage.read_bytes(f"{model_path}.verified.json", storage_options))
+        entry = record["files"][storage.name(model_path)]
+        if storage.size(model_path, storage_options) != entry["bytes"]:
+            return False
+        h = hashlib.sha256()
+        with storage.open_file(model_path, "rb", storage_options) as fh:
+            while block := fh.read(1 << 20):
+                h.update(block)
+        return h.hexdigest() == entry["sha256"]
+    except (OSError, ValueError, KeyError, TypeError):
+        return False
 
 
-def train_isolated(train_file: str | Path, model_path: str | Path, params, seed: int) -> None:
-    """:func:`train` in a fresh Ray worker process (``max_calls=1``), one CPU per fastText thread.
+def model_digest(model_path: str | Path, storage_options: dict | None = None) -> str:
+    """The sha256 the model's ``.verified.json`` records ("" without one): what its scores depend on."""
+    import json
+
+    from pipeline.core import storage
+
+    try:
+        record = json.loads(storage.read_bytes(f"{model_path}.verified.json", storage_options))
+        return str(record["files"][storage.name(model_path)]["sha256"])
+    except (OSError, ValueError, KeyError, TypeError):
+        return ""
+
+
+def publish_model(local_model: Path, model_url: str, storage_options: dict | None = None) -> None:
+    """Copy a checked local model to ``model_url`` on an object store, then its vouch (readers trust the
+    model only while the vouch's size and sha256 match it)."""
+    from pipeline.core import storage
+
+    local_model = Path(local_model)
+    storage.write_bytes(model_url, local_model.read_bytes(), storage_options)
+    storage.write_bytes(f"{model_url}.verified.json",
+                        local_model.with_name(local_model.name + ".verified.json").read_bytes(), storage_options)
+
+
+def load_local_copy(model_path: str | Path, storage_options: dict | None = None):
+    """:func:`load` from a local path, or from a local copy of a model on an object store."""
+    from pipeline.core import storage
+
+    if not storage.is_url(model_path):
+        return load(model_path)
+    import tempfile
+
+    with tempfile.TemporaryDirectory(prefix="recall-model-") as tmp:
+        local = Path(tmp) / "model.bin"
+        with storage.open_file(model_path, "rb", storage_options) as src, open(local, "wb") as dst:
+            while block := src.read(1 << 22):
+                dst.write(block)
+        return load(local)
+
+
+def train_unit(unit: dict) -> dict:
+    """One training run (the executor's ``fasttext_train`` step, in a fresh worker process): train on
+    ``unit["train"]`` (None: the model is there already), then return the held-out metrics of
+    ``unit["holdout"]`` at ``unit["threshold"]`` (None: none). Files and model may be URLs."""
+    import tempfile
+
+    from pipeline.core import storage
+
+    model_path, opts = unit["model"], unit.get("storage_options")
+    with tempfile.TemporaryDirectory(prefix="recall-train-") as tmp:
+        if unit["train"] is not None:
+            if storage.is_url(model_path):
+                local_train = Path(tmp) / "train.txt"
+                local_train.write_bytes(storage.read_bytes(unit["train"], opts))
+                local_model = Path(tmp) / "model.bin"
+                train(local_train, local_model, unit["params"], unit["seed"])
+                publish_model(local_model, model_path, opts)
+            else:
+                train(unit["train"], model_path, unit["params"], unit["seed"])
+    if unit.get("holdout") is None:
+        return {}
+    model = load_local_copy(model_path, opts)
+    labels, texts = [], []
+    for line in storage.read_text(unit["holdout"], opts).splitlines():
+        lab, _, text = line.partition(" ")
+        labels.append(lab == MATH)
+        texts.append(text)
+    return binary_metrics(np.array(labels, dtype=bool), math_probability(model, texts), unit["threshold"])
+
+
+def train_and_evaluate(train_file: str | None, model_path: str, params, seed: int, *, holdout_file: str | None,
+                       threshold: float, executor=None, storage_options: dict | None = None) -> dict:
+    """Train (``train_file`` None: only evaluate) on the executor, in a fresh worker process with
+    ``params.threads`` CPUs; return the held-out metrics (empty without ``holdout_file``).
 
     fasttext-numpy2 0.10.4 keeps state between training calls in one process: the same file, parameters
     and seed give a different model (or a spurious "Encountered NaN") depending on what the process did
     before. A worker that exits after one call starts from the same state every time, so a model depends
     only on its inputs and seed. On a cluster this also moves training off the driver.
     """
-    import ray
+    from pipeline.core import executor as ex
 
-    task = ray.remote(num_cpus=params.threads, max_calls=1)(train)
-    ray.get(task.remote(str(train_file), str(model_path), params, seed))
+    executor = executor or ex.current()
+    unit = {"train": None if train_file is None else str(train_file), "model": str(model_path), "params": params,
+            "seed": seed, "holdout": None if holdout_file is None else str(holdout_file), "threshold": threshold,
+            "storage_options": storage_options}
+    [res] = executor.map("fasttext_train", train_unit, [unit], key=lambda u: "model",
+                         resources=ex.Resources(cpus=params.threads), fresh_worker=True, progress=False)
+    return res.result
+
+
+def train_isolated(train_file: str | Path, model_path: str | Path, params, seed: int, executor=None) -> None:
+    """:func:`train` in a fresh worker process (see :func:`train_and_evaluate`)."""
+    train_and_evaluate(str(train_file), str(model_path), params, seed, holdout_file=None, threshold=0.5,
+                       executor=executor)
 
 
 def load(model_path: str | Path):

@@ -1,53 +1,59 @@
 """The iterative recall loop (DeepSeekMath §2.1): train, score, select, discover domains, grow the seed.
 
-Layout of the stage folder (``<workdir>/rounds/``)::
+It reads the pool's pages (``pool/pages/<stem>.parquet``) minus dedup's decisions
+(``dedup/removed/<stem>.parquet``) one pool file per unit, and writes decisions keyed by id, one file per
+pool file. Layout of the stage folder (``<workdir>/rounds/``, a local path or an fsspec URL)::
 
-    rN/seed_added.parquet  pool pages that joined the positives at the start of round N (N > 1)
-    rN/annotation_used.tsv the annotation the growth was computed from (a copy, N > 1)
+    rN/seed_added/<stem>.parquet  pool pages that joined the positives at the start of round N (N > 1)
+    rN/annotation_used.tsv   the annotation the growth was computed from (a copy, N > 1)
     rN/training_set.parquet  key, label, split, origin of every training example (no text)
     rN/train.txt, holdout.txt  the fastText files (normalised text)
-    rN/model.bin           the round's fastText model
-    rN/metrics.json        held-out precision, recall, AUC
-    rN/scores/*.parquet    P(math) and token count of every pool page (SCORE_SCHEMA) + scores/_SUCCESS
-    rN/selected.parquet    recalled pages, best first, with the first round that recalled each
-    rN/domains.parquet     every pool domain: pages, recalled, share, is_math
-    rN/annotation.tsv      proposed path prefixes of math domains (edit it: see docs/recall.md)
+    rN/model.bin             the round's fastText model (+ model.bin.verified.json)
+    rN/metrics.json          held-out precision, recall, AUC
+    rN/scores/<stem>.parquet P(math) and token count of every page (SCORE_SCHEMA) + scores/_SUCCESS
+    rN/selected/<stem>.parquet  recalled pages, best first within the file, with the first round that
+                             recalled each (SELECTION_SCHEMA) + selected/_SUCCESS (holding the cut)
+    rN/domains/part-<p>.parquet every pool domain, by hash partition: pages, recalled, share, is_math
+    rN/annotation.tsv        proposed path prefixes of math domains (edit it: see docs/recall.md)
     rN/stats.json, rN/_SUCCESS   the round's stats; the marker is written last
+    recalled/<stem>.parquet  the last round's decisions: id, score, tokens, round (RECALLED_SCHEMA)
     summary.json, recall_curve.png, _SUCCESS   the whole loop
 
-Every step writes its outputs atomically and is skipped when they exist, so a
-run killed in the middle of a round resumes at the step that was running, and a
-finished round (``rN/_SUCCESS``) is never redone.
+Every step runs on the executor (:mod:`classifiers.steps` for the global ones) with per-unit markers,
+so a run killed in the middle of a round resumes at the units that were missing, and a finished round
+(``rN/_SUCCESS``) is never redone. The driver holds small aggregates only: counts, one score histogram,
+the accepted prefixes, the training set (bounded by the seed, not by the pool).
 """
 from __future__ import annotations
 
-import glob
 import json
 import logging
-import shutil
 import time
-from dataclasses import dataclass, field
-from pathlib import Path
+from dataclasses import dataclass
 
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
-import pyarrow.dataset as ds
-import pyarrow.parquet as pq
 
 from classifiers import annotation as ann
 from classifiers import model as ftm
-from classifiers.score import read_scores, score_pool
+from classifiers import steps
+from classifiers.pool_pages import PoolPart, read_pages, stem_of
+from classifiers.score import parquet_intact, score_pool
 from classifiers.seed import SeedLoad, load_seed
 from classifiers.text import normalize
-from pipeline.core.io import (discard, is_complete, mark_complete, parquet_ok, read_marker, write_json_atomic,
-                         write_parquet_atomic)
+from pipeline.core import storage
+from pipeline.core.inputs import InputNotFound, expand_files
+from pipeline.core.io import clear_marker, is_complete, mark_complete, read_marker
 from pipeline.core.progress import progress_bar
-from pipeline.core.schema import DOMAIN_SCHEMA, SEED_ADDED_SCHEMA, SELECTION_SCHEMA, validate_table
+from pipeline.core.schema import RECALLED_SCHEMA, validate_table
+from pipeline.core.stats import StageStats
 
 log = logging.getLogger(__name__)
 
-META_COLUMNS = ["id", "url_normalized", "domain", "lang", "warc_record_id"]
+
+#: pool pages per hash partition of the domain statistics
+PAGES_PER_DOMAIN_PARTITION = 1_000_000
 
 
 class RecallError(ValueError):
@@ -56,129 +62,143 @@ class RecallError(ValueError):
 
 # --- inputs --------------------------------------------------------------------
 
-def resolve_pool_files(cfg, workdir: Path) -> list[str]:
-    """Pool Parquet files: ``recall.input`` if set; else dedup's kept pages when dedup finished, else the pool."""
-    rc = cfg.recall
-    if rc.input:
-        p = Path(rc.input)
-        if p.is_dir():
-            for sub in ("kept", "pages"):
-                if (p / sub).is_dir():
-                    p = p / sub
-                    break
-            files = sorted(str(f) for f in p.glob("*.parquet"))
-        else:
-            files = sorted(glob.glob(rc.input))
-        where = rc.input
-    else:
-        dedup, pool = workdir / "dedup", workdir / "pool"
-        if is_complete(dedup) and (dedup / "kept").is_dir():
-            where = str(dedup / "kept")
-        elif is_complete(pool):
-            where = str(pool / "pages")
-        else:
-            raise RecallError(f"recall needs the pool stage's output: {pool}/_SUCCESS is missing "
-                              f"(or set recall.input)")
-        files = sorted(glob.glob(str(Path(where) / "*.parquet")))
+def _json(path: str, opts=None) -> dict:
+    return json.loads(storage.read_bytes(path, opts))
+
+
+def _write_json(path: str, obj, opts=None) -> None:
+    storage.write_bytes(path, (json.dumps(obj, indent=2, sort_keys=True, default=str) + "\n").encode(), opts)
+
+
+def pool_parts(pool: str, dedup: str | None = None, storage_options: dict | None = None) -> list[PoolPart]:
+    """The pool files of ``pool`` (a pool stage folder: its ``pages/``; a folder of Parquet files; a file or a
+    glob) and, with ``dedup`` (a dedup stage folder), each file's ``<dedup>/removed/<stem>.parquet``."""
+    where = storage.join(pool, "pages") if storage.exists(storage.join(pool, "pages"), storage_options) else pool
+    try:
+        files = expand_files([where], storage_options=storage_options, what="recall input")
+    except InputNotFound as exc:
+        raise RecallError(f"recall: {exc}") from None
     if not files:
         raise RecallError(f"recall: no pool Parquet files in {where}")
-    return files
+    parts = []
+    for f in files:
+        stem = stem_of(f)
+        removed = None
+        if dedup is not None:
+            removed = storage.join(dedup, "removed", f"{stem}.parquet")
+            if not storage.exists(removed, storage_options):
+                raise RecallError(f"recall: dedup finished but left no decisions for pool file {stem} "
+                                  f"({removed} is missing): run dedup again")
+        parts.append(PoolPart(stem=stem, pages=f, removed=removed))
+    if len({p.stem for p in parts}) != len(parts):
+        raise RecallError(f"recall: pool files in {where} have clashing names")
+    return parts
 
 
-def seed_paths(cfg, workdir: Path) -> list[str]:
-    return list(cfg.recall.seed_files) or [str(workdir / "minicc" / "seed" / "openwebmath.jsonl")]
+def resolve_pool_parts(cfg, workdir: str | None = None, storage_options: dict | None = None) -> list[PoolPart]:
+    """``recall.input`` if set (taken as it is); else the workdir's pool minus dedup's decisions when dedup
+    finished (the pool alone, with a warning, when it did not run)."""
+    if cfg.recall.input:
+        return pool_parts(cfg.recall.input, None, storage_options)
+    workdir = workdir or cfg.workdir
+    pool, dedup = storage.join(workdir, "pool"), storage.join(workdir, "dedup")
+    if not is_complete(pool):
+        raise RecallError(f"recall needs the pool stage's output: {pool}/_SUCCESS is missing (or set recall.input)")
+    if not is_complete(dedup):
+        log.warning("recall: %s has not finished: the pool's pages are read without dedup's decisions", dedup)
+        dedup = None
+    return pool_parts(pool, dedup, storage_options)
 
 
-def truth_path(cfg, workdir: Path) -> Path | None:
+def seed_paths(cfg, workdir: str) -> list[str]:
+    return list(cfg.recall.seed_files) or [storage.join(workdir, "minicc", "seed", "openwebmath.jsonl")]
+
+
+def truth_path(cfg, workdir: str) -> str | None:
     if cfg.recall.truth:
-        return Path(cfg.recall.truth)
+        return cfg.recall.truth
     if not cfg.pool.reads_minicc:  # a real crawl has no truth (a stale mini-CC in the workdir is not it)
         return None
-    p = workdir / "minicc" / "truth.parquet"
-    return p if p.exists() else None
+    p = storage.join(workdir, "minicc", "truth.parquet")
+    return p if storage.exists(p) else None
 
 
-@dataclass
-class Pool:
-    files: list[str]
-    meta: pa.Table  # META_COLUMNS, one row per page
-    index: dict[str, int] = field(default_factory=dict)  # id -> row
+def _part_dict(p: PoolPart) -> dict:
+    return {"stem": p.stem, "pages": p.pages, "removed": p.removed, "scores": p.scores, "url_column": p.url_column}
 
-    @classmethod
-    def load(cls, files: list[str]) -> "Pool":
-        table = ds.dataset(files, format="parquet").to_table(columns=META_COLUMNS)
-        ids = table.column("id").to_pylist()
-        if len(set(ids)) != len(ids):
-            raise RecallError(f"pool ids are not unique across {len(files)} files (first: {files[0]})")
-        return cls(files=files, meta=table, index={i: k for k, i in enumerate(ids)})
 
-    def texts(self, ids: list[str]) -> dict[str, str]:
-        if not ids:
-            return {}
-        t = ds.dataset(self.files, format="parquet").to_table(
-            columns=["id", "text"], filter=pc.field("id").isin(pa.array(ids, pa.string())))
-        return dict(zip(t.column("id").to_pylist(), t.column("text").to_pylist()))
+def inventory_unit(unit: dict) -> dict:
+    """One pool file's pages after dedup: how many, removed, and the languages among them."""
+    part = PoolPart(**unit["part"])
+    pages = read_pages(part, ["id", "lang"], unit.get("storage_options"))
+    total = storage.parquet_rows(part.pages, unit.get("storage_options"))
+    return {"rows_in": pages.num_rows, "removed": total - pages.num_rows,
+            "langs": sorted(set(pages.column("lang").to_pylist()))}
 
 
 # --- one round -------------------------------------------------------------------
 
-def _round_dir(root: Path, n: int) -> Path:
-    return root / f"r{n}"
+@dataclass
+class RecallRun:
+    """What every step of a loop over one pool reads: the config, the stage folder, the pool's parts, the
+    seed, the truth file (None: none), the executor and the storage options."""
+
+    cfg: object
+    root: str
+    parts: list[PoolPart]
+    seed: SeedLoad
+    truth: str | None
+    executor: object
+    progress: bool
+    opts: dict | None = None
+    #: hash partitions of the domain statistics (the same in every round: a round reads the one before's)
+    domain_partitions: int = 1
+
+    def rdir(self, n: int) -> str:
+        return storage.join(self.root, f"r{n}")
+
+    def path(self, n: int, *names: str) -> str:
+        return storage.join(self.rdir(n), *names)
+
+    def stems(self, suffix: str = ".parquet") -> list[str]:
+        return [f"{p.stem}{suffix}" for p in self.parts]
 
 
-def _read_added(root: Path, upto: int) -> pa.Table:
-    parts = [pq.read_table(_round_dir(root, k) / "seed_added.parquet") for k in range(2, upto + 1)
-             if (_round_dir(root, k) / "seed_added.parquet").exists()]
-    return pa.concat_tables(parts) if parts else SEED_ADDED_SCHEMA.empty_table()
-
-
-def _annotation_for(cfg, root: Path, n: int) -> Path:
+def _annotation_for(loop: RecallRun, n: int) -> str:
     """The file round ``n``'s growth reads: the user's file wins over round n-1's proposal."""
-    if cfg.recall.annotation_file:
-        return Path(cfg.recall.annotation_file)
-    return _round_dir(root, n - 1) / "annotation.tsv"
+    if loop.cfg.recall.annotation_file:
+        return loop.cfg.recall.annotation_file
+    return loop.path(n - 1, "annotation.tsv")
 
 
-def grow_seed(cfg, root: Path, n: int, pool: Pool) -> pa.Table:
-    """Pool pages under accepted prefixes that round n-1 did not recall and that are not positives yet."""
-    rdir = _round_dir(root, n)
-    out = rdir / "seed_added.parquet"
-    if out.exists():
-        return pq.read_table(out)
-    src = _annotation_for(cfg, root, n)
+def grow(loop: RecallRun, n: int) -> int:
+    """Round ``n``'s seed growth: pages under accepted prefixes that round n-1 did not recall and that are not
+    positives yet (``rN/seed_added/<stem>.parquet``)."""
+    src = _annotation_for(loop, n)
     rows = ann.read_annotation(src)
     accepted = ann.accepted_prefixes(rows)
-    prev_sel = set(pq.read_table(_round_dir(root, n - 1) / "selected.parquet", columns=["id"]).column("id").to_pylist())
-    already = set(_read_added(root, n - 1).column("id").to_pylist())
-    urls = pool.meta.column("url_normalized").to_pylist()
-    doms = pool.meta.column("domain").to_pylist()
-    ids = pool.meta.column("id").to_pylist()
-    under = ann.pages_under(urls, doms, accepted)
-    add = {"id": [], "url": [], "domain": [], "prefix": [], "added_round": []}
-    for i, u, d, pre in zip(ids, urls, doms, under):
-        if pre is None or i in prev_sel or i in already:
-            continue
-        add["id"].append(i)
-        add["url"].append(u)
-        add["domain"].append(d)
-        add["prefix"].append(pre)
-        add["added_round"].append(n)
-    table = pa.table(add, schema=SEED_ADDED_SCHEMA)
-    rdir.mkdir(parents=True, exist_ok=True)
-    shutil.copyfile(src, rdir / "annotation_used.tsv")
-    write_json_atomic(rdir / "annotation_state.json", _decisions(cfg, root, n, rows))
-    write_parquet_atomic(out, table)
-    return table
+    markers = loop.path(n, "_units", "grow_seed")
+    for p in loop.parts:  # a part damaged since it was written is grown again
+        if not parquet_intact(loop.path(n, "seed_added", f"{p.stem}.parquet"), loop.opts):
+            storage.remove(storage.join(markers, f"{p.stem}.json"), loop.opts)
+    exclude = [loop.path(n - 1, "selected")] + [loop.path(k, "seed_added") for k in range(2, n)]
+    added = steps.grow_seed(loop.parts, accepted, loop.path(n, "seed_added"), loop.executor, round_no=n,
+                            exclude_folders=exclude, markers=markers,
+                            fingerprint=steps.fingerprint_of("grow", n, accepted), storage_options=loop.opts)
+    storage.write_bytes(loop.path(n, "annotation_used.tsv"), storage.read_bytes(src, loop.opts), loop.opts)
+    _write_json(loop.path(n, "annotation_state.json"), _decisions(loop, n, rows), loop.opts)
+    return added
 
 
-def _decisions(cfg, root: Path, n: int, used: list[ann.PrefixRow]) -> dict:
+def _decisions(loop: RecallRun, n: int, used: list[ann.PrefixRow]) -> dict:
     """A person's annotation decisions so far (carried into every later proposal)."""
-    prev_state = root / f"r{n - 1}" / "annotation_state.json"
-    state = json.loads(prev_state.read_text()) if prev_state.exists() else {"decisions": [], "deleted": []}
+    prev_state = loop.path(n - 1, "annotation_state.json")
+    state = _json(prev_state, loop.opts) if storage.exists(prev_state, loop.opts) else {"decisions": [],
+                                                                                         "deleted": []}
     decisions = {(d["domain"], d["prefix"]): d for d in state["decisions"]}
     deleted = {tuple(k) for k in state["deleted"]}
-    pristine = _round_dir(root, n - 1) / "annotation.proposed.tsv"
-    proposed = None if cfg.recall.annotation_file else ann.read_annotation(pristine)
+    pristine = loop.path(n - 1, "annotation.proposed.tsv")
+    proposed = None if loop.cfg.recall.annotation_file else ann.read_annotation(pristine)
     changed, gone = ann.human_edits(used, proposed)
     for r in changed:
         decisions[(r.domain, r.prefix)] = {"domain": r.domain, "prefix": r.prefix, "accepted": r.accepted}
@@ -190,291 +210,333 @@ def _decisions(cfg, root: Path, n: int, used: list[ann.PrefixRow]) -> dict:
             "deleted": sorted(list(k) for k in deleted)}
 
 
-def build_training_set(cfg, rdir: Path, n: int, seed: SeedLoad, added: pa.Table, pool: Pool) -> dict:
-    """Positives (seed + grown pages) and as many random pool negatives (times ``negatives_ratio``),
-    never from a positive URL; a deterministic held-out split. Writes train.txt, holdout.txt."""
-    rc = cfg.recall
+def _added_files(loop: RecallRun, n: int, stem: str) -> list[str]:
+    return [loop.path(k, "seed_added", f"{stem}.parquet") for k in range(2, n + 1)]
+
+
+def eligible_unit(unit: dict) -> dict:
+    """How many of one file's pages may be drawn as negatives: not a seed URL, not a grown positive."""
+    part, opts = PoolPart(**unit["part"]), unit.get("storage_options")
+    meta = read_pages(part, ["id", part.url_column], opts)
+    keep = _eligible(meta, part, unit, opts)
+    return {"eligible": int(keep.sum()), "rows_in": meta.num_rows}
+
+
+def _eligible(meta: pa.Table, part: PoolPart, unit: dict, opts) -> np.ndarray:
+    seed_urls = storage.read_parquet_table(unit["seed_urls"], ["url"], opts).column("url").combine_chunks()
+    bad = pc.is_in(meta.column(part.url_column), value_set=seed_urls).to_numpy(zero_copy_only=False)
+    for f in unit["added"]:
+        ids = storage.read_parquet_table(f, ["id"], opts).column("id").combine_chunks()
+        bad |= pc.is_in(meta.column("id"), value_set=ids).to_numpy(zero_copy_only=False)
+    return ~bad
+
+
+def training_pages_unit(unit: dict) -> dict:
+    """One file's training texts (normalised): its grown positives, and the negatives at ``unit["pick"]``
+    (positions among the file's eligible pages, ascending)."""
+    part, opts = PoolPart(**unit["part"]), unit.get("storage_options")
+    meta = read_pages(part, ["id", part.url_column, "text"], opts)
+    keep = _eligible(meta, part, unit, opts)
+    eligible_rows = np.flatnonzero(keep)
+    picked = eligible_rows[np.asarray(unit["pick"], dtype=np.int64)] if unit["pick"] else np.zeros(0, np.int64)
+    added_ids = set()
+    for f in unit["added"]:
+        added_ids.update(storage.read_parquet_table(f, ["id"], opts).column("id").to_pylist())
+    ids = meta.column("id").to_pylist()
+    texts = meta.column("text")
+    positives = {i: normalize(texts[k].as_py(), unit["max_chars"]) for k, i in enumerate(ids) if i in added_ids}
+    negatives = {ids[k]: normalize(texts[int(k)].as_py(), unit["max_chars"]) for k in picked}
+    return {"positives": positives, "negatives": negatives}
+
+
+def build_training_set(loop: RecallRun, n: int) -> dict:
+    """Positives (seed + grown pages) and as many random pool negatives (times ``negatives_ratio``), never
+    from a positive URL; a deterministic held-out split. Writes train.txt, holdout.txt, training_set.parquet.
+
+    The negatives are a uniform draw without replacement over the eligible pages in pool order: the driver
+    draws positions from the per-file counts, each file's unit reads the texts at its positions."""
+    rc, opts = loop.cfg.recall, loop.opts
     rs = rc.random_seed * 1000 + n
-    pos_keys: list[str] = []
-    pos_texts: list[str] = []
-    origin: list[str] = []
-    for d in seed.docs:
-        pos_keys.append(d.url or d.source)
-        pos_texts.append(d.text)
-        origin.append("seed")
-    added_ids = added.column("id").to_pylist()
-    texts = pool.texts(added_ids)
-    for i in added_ids:
-        pos_keys.append(i)
-        pos_texts.append(texts[i])
-        origin.append("seed_added")
-    positive_urls = {d.url for d in seed.docs if d.url} | set(added.column("url").to_pylist())
-    ids = np.array(pool.meta.column("id").to_pylist(), dtype=object)
-    urls = pool.meta.column("url_normalized").to_pylist()
-    eligible = np.array([u not in positive_urls for u in urls], dtype=bool)
-    eligible &= ~np.isin(ids, np.array(added_ids, dtype=object))
-    candidates = ids[eligible]
-    want = int(round(len(pos_keys) * rc.negatives_ratio))
-    if len(candidates) == 0:
+    seed_urls = storage.join(loop.rdir(n), "_units", "seed_urls.parquet")
+    storage.write_parquet(seed_urls, pa.table({"url": pa.array(sorted({d.url for d in loop.seed.docs if d.url}),
+                                                                pa.string())}), opts)
+    base = [{"part": _part_dict(p), "seed_urls": seed_urls, "storage_options": opts,
+             "added": [f for f in _added_files(loop, n, p.stem) if storage.exists(f, opts)]} for p in loop.parts]
+    counts = [r.result["eligible"] for r in loop.executor.map("recall_negatives", eligible_unit, base,
+                                                              key=lambda u: u["part"]["stem"], progress=False)]
+    added_ids = [i for k in range(2, n + 1) for p in loop.parts
+                 for i in _ids_if_exists(loop.path(k, "seed_added", f"{p.stem}.parquet"), opts)]
+    positives = len(loop.seed.docs) + len(added_ids)
+    want = int(round(positives * rc.negatives_ratio))
+    total = sum(counts)
+    if total == 0:
         raise RecallError("recall: the pool has no page outside the positives to draw negatives from")
-    if want > len(candidates):
-        log.warning("recall r%d: %d negatives wanted, the pool has only %d eligible pages", n, want, len(candidates))
+    if want > total:
+        log.warning("recall r%d: %d negatives wanted, the pool has only %d eligible pages", n, want, total)
     rng = np.random.default_rng(rs)
-    neg_ids = sorted(rng.choice(candidates, size=min(want, len(candidates)), replace=False).tolist())
-    neg_texts = pool.texts(neg_ids)
-    keys = pos_keys + neg_ids
-    labels = [1] * len(pos_keys) + [0] * len(neg_ids)
-    origin += ["pool_negative"] * len(neg_ids)
-    raw = pos_texts + [neg_texts[i] for i in neg_ids]
+    # the same draw as choosing among every eligible page in pool order: positions into the concatenation
+    positions = np.sort(rng.choice(total, size=min(want, total), replace=False))
+    offsets = np.concatenate(([0], np.cumsum(counts)))
+    units = []
+    for k, u in enumerate(base):
+        lo, hi = np.searchsorted(positions, [offsets[k], offsets[k + 1]])
+        units.append(dict(u, pick=(positions[lo:hi] - offsets[k]).tolist(), max_chars=rc.max_chars))
+    got = [r.result for r in loop.executor.map("recall_training_pages", training_pages_unit, units,
+                                               key=lambda u: u["part"]["stem"], progress=False)]
+    added_text = {i: t for g in got for i, t in g["positives"].items()}
+    neg_text = {i: t for g in got for i, t in g["negatives"].items()}
+    neg_ids = sorted(neg_text)
+    keys = [d.url or d.source for d in loop.seed.docs] + added_ids + neg_ids
+    texts = [normalize(d.text, rc.max_chars) for d in loop.seed.docs] + [added_text[i] for i in added_ids] \
+        + [neg_text[i] for i in neg_ids]
+    labels = [1] * positives + [0] * len(neg_ids)
+    origin = ["seed"] * len(loop.seed.docs) + ["seed_added"] * len(added_ids) + ["pool_negative"] * len(neg_ids)
     split = ["holdout" if ftm.holdout_of(k, rc.holdout_fraction, rc.random_seed) else "train" for k in keys]
-    examples = [ftm.Example(k, normalize(t, rc.max_chars), y) for k, t, y in zip(keys, raw, labels)]
-    n_train = ftm.write_fasttext_file(rdir / "train.txt", [e for e, s in zip(examples, split) if s == "train"],
-                                      shuffle_seed=rs)
-    n_hold = ftm.write_fasttext_file(rdir / "holdout.txt", [e for e, s in zip(examples, split) if s == "holdout"])
-    write_parquet_atomic(rdir / "training_set.parquet", pa.table({
+    examples = [ftm.Example(k, t, y) for k, t, y in zip(keys, texts, labels)]
+    n_train = ftm.write_fasttext_file(loop.path(n, "train.txt"),
+                                      [e for e, s in zip(examples, split) if s == "train"], shuffle_seed=rs)
+    n_hold = ftm.write_fasttext_file(loop.path(n, "holdout.txt"), [e for e, s in zip(examples, split) if s == "holdout"])
+    storage.write_parquet(loop.path(n, "training_set.parquet"), pa.table({
         "key": pa.array(keys, pa.string()), "label": pa.array(labels, pa.int8()),
-        "split": pa.array(split, pa.string()), "origin": pa.array(origin, pa.string())}))
-    lang_pool = sorted(set(pool.meta.column("lang").to_pylist()))
-    return {"positives": len(pos_keys), "positives_seed": len(seed.docs), "positives_added": len(added_ids),
-            "negatives": len(neg_ids), "train_examples": n_train, "holdout_examples": n_hold,
-            "pool_languages": lang_pool}
+        "split": pa.array(split, pa.string()), "origin": pa.array(origin, pa.string())}), opts)
+    return {"positives": positives, "positives_seed": len(loop.seed.docs), "positives_added": len(added_ids),
+            "negatives": len(neg_ids), "train_examples": n_train, "holdout_examples": n_hold}
 
 
-def evaluate_holdout(model, holdout_file: Path, threshold: float) -> dict:
-    labels, texts = [], []
-    for line in holdout_file.read_text(encoding="utf-8").splitlines():
-        lab, _, text = line.partition(" ")
-        labels.append(lab == ftm.MATH)
-        texts.append(text)
-    scores = ftm.math_probability(model, texts)
-    return ftm.binary_metrics(np.array(labels, dtype=bool), scores, threshold)
+def _ids_if_exists(path: str, opts) -> list[str]:
+    if not storage.exists(path, opts):
+        return []
+    return storage.read_parquet_table(path, ["id"], opts).column("id").to_pylist()
 
 
-def select(cfg, scores: pa.Table, pool: Pool, first_seen: dict[str, int], n: int) -> pa.Table:
-    """Rank by score (ties by id), keep pages >= threshold and within the token budget."""
-    rc = cfg.recall
-    sid = scores.column("id").to_pylist()
-    score = scores.column("score").to_numpy()
-    tokens = scores.column("tokens").to_numpy()
-    order = np.lexsort((np.array(sid, dtype=object).astype(str), -score))
-    keep = np.ones(len(order), dtype=bool)
-    if rc.threshold is not None:
-        keep &= score[order] >= rc.threshold
-    if rc.token_budget is not None:
-        cum = np.cumsum(np.where(keep, tokens[order], 0))
-        keep &= cum <= rc.token_budget
-    chosen = order[keep]
-    rows = [pool.index[sid[i]] for i in chosen]
-    meta = pool.meta.take(pa.array(rows, pa.int64())) if rows else pool.meta.slice(0, 0)
-    ids = [sid[i] for i in chosen]
-    table = pa.table({
-        "id": pa.array(ids, pa.string()),
-        "url": meta.column("url_normalized").cast(pa.string()),
-        "domain": meta.column("domain").cast(pa.string()),
-        "lang": meta.column("lang").cast(pa.string()),
-        "score": pa.array(score[chosen], pa.float32()),
-        "tokens": pa.array(tokens[chosen], pa.int32()),
-        "rank": pa.array(np.arange(1, len(chosen) + 1), pa.int64()),
-        "first_round": pa.array([first_seen.get(i, n) for i in ids], pa.int16()),
-    }, schema=SELECTION_SCHEMA)
-    validate_table(table, SELECTION_SCHEMA, "selection")
-    return table
-
-
-def discover(cfg, rdir: Path, n: int, selected: pa.Table, pool: Pool, root: Path) -> dict:
-    """domains.parquet and the annotation proposal for the next round."""
-    rc = cfg.recall
-    sel = set(selected.column("id").to_pylist())
-    ids = pool.meta.column("id").to_pylist()
-    doms = pool.meta.column("domain").to_pylist()
-    urls = pool.meta.column("url_normalized").to_pylist()
-    recalled = [i in sel for i in ids]
-    found = ann.discover_domains(doms, recalled, rc.math_domain_share)
-    earlier: dict[str, int] = {}
-    if n > 1:
-        prev = pq.read_table(_round_dir(root, n - 1) / "domains.parquet").to_pydict()
-        earlier = {d: r for d, r in zip(prev["domain"], prev["first_math_round"]) if r is not None}
-    names = sorted(found)
-    math = {d for d in names if found[d][2]}
-    table = pa.table({
-        "domain": names, "pages": [found[d][0] for d in names], "recalled": [found[d][1] for d in names],
-        "share": pa.array([found[d][1] / found[d][0] for d in names], pa.float32()),
-        "is_math": [found[d][2] for d in names],
-        "first_math_round": pa.array([earlier.get(d, n if d in math else None) for d in names], pa.int16()),
-    }, schema=DOMAIN_SCHEMA)
-    write_parquet_atomic(rdir / "domains.parquet", table)
-    proposed = ann.propose_prefixes(urls, doms, recalled, math, depth=rc.prefix_depth,
-                                    min_pages=rc.prefix_min_pages, share=rc.prefix_share)
-    state_file = rdir / "annotation_state.json"
-    state = json.loads(state_file.read_text()) if state_file.exists() else {"decisions": [], "deleted": []}
+def discover(loop: RecallRun, n: int, fingerprint: str = "") -> dict:
+    """domains/ and the annotation proposal for the next round (distributed: :func:`classifiers.steps.domain_stats`);
+    ``fingerprint``: the selection's (its units' markers are trusted while it holds)."""
+    rc = loop.cfg.recall
+    found = steps.domain_stats(loop.parts, loop.path(n, "selected"), loop.path(n, "domains"), loop.executor,
+                               share=rc.math_domain_share, depth=rc.prefix_depth, min_pages=rc.prefix_min_pages,
+                               prefix_share=rc.prefix_share, partitions=loop.domain_partitions, round_no=n,
+                               previous_folder=loop.path(n - 1, "domains") if n > 1 else None,
+                               markers=loop.path(n, "_units"),
+                               fingerprint=fingerprint,
+                               storage_options=loop.opts)
+    state_file = loop.path(n, "annotation_state.json")
+    state = _json(state_file, loop.opts) if storage.exists(state_file, loop.opts) else {"decisions": [],
+                                                                                          "deleted": []}
     decisions = [ann.PrefixRow(d["domain"], d["prefix"], None, None, d["accepted"]) for d in state["decisions"]]
-    rows = ann.merge_decisions(proposed, decisions, {tuple(k) for k in state["deleted"]})
+    rows = ann.merge_decisions(found.proposals, decisions, {tuple(k) for k in state["deleted"]})
     # the untouched proposal: the next round tells a person's edits apart from it
-    ann.write_annotation(rdir / "annotation.proposed.tsv", rows)
-    ann.write_annotation(rdir / "annotation.tsv", rows, comment=(
+    ann.write_annotation(loop.path(n, "annotation.proposed.tsv"), rows)
+    ann.write_annotation(loop.path(n, "annotation.tsv"), rows, comment=(
         f"round {n} proposal: path prefixes of math domains (recalled of total pool pages).\n"
         "Edit 'accepted' (yes/no), delete or add lines (recalled/total may be '-'); the next round reads this file."))
-    new_domains = sorted(d for d in math if d not in earlier)
-    return {"math_domains": len(math), "new_domains": len(new_domains), "new_domain_names": new_domains[:50],
-            "prefixes_proposed": len(rows), "prefixes_accepted": sum(r.accepted for r in rows)}
+    return {"math_domains": found.math_domains, "new_domains": found.new_domains,
+            "new_domain_names": found.new_domain_names, "prefixes_proposed": len(rows),
+            "prefixes_accepted": sum(r.accepted for r in rows), "domains": found.domains,
+            "domain_partitions": found.partitions}
 
 
-def truth_metrics(truth_file: Path, pool: Pool, selected: pa.Table) -> dict:
-    """Precision and recall of the recalled set against the mini-CC's labels, over the pool's pages."""
-    truth = pq.read_table(truth_file, columns=["warc_record_id", "is_math", "kind", "language"]).to_pydict()
-    label = {r: (m, k, lang) for r, m, k, lang in zip(truth["warc_record_id"], truth["is_math"], truth["kind"],
-                                                       truth["language"])}
-    sel = set(selected.column("id").to_pylist())
+def truth_unit(unit: dict) -> dict:
+    """One file's confusion counts against the mini-CC's labels (by WARC record id)."""
+    part, opts = PoolPart(**unit["part"]), unit.get("storage_options")
+    meta = read_pages(part, ["id", "warc_record_id"], opts)
+    truth = storage.read_parquet_table(unit["truth"], ["warc_record_id", "is_math", "kind"], opts)
+    truth = truth.filter(pc.is_in(truth.column("warc_record_id"),
+                                  value_set=meta.column("warc_record_id").combine_chunks()))
+    label = dict(zip(truth.column("warc_record_id").to_pylist(),
+                     zip(truth.column("is_math").to_pylist(), truth.column("kind").to_pylist())))
+    sel = set(_ids_if_exists(unit["selected"], opts))
+    counts = {"tp": 0, "fp": 0, "fn": 0, "unlabelled": 0}
     per_kind: dict[str, list[int]] = {}
-    tp = fp = fn = unlabelled = 0
-    for i, rec in zip(pool.meta.column("id").to_pylist(), pool.meta.column("warc_record_id").to_pylist()):
+    for i, rec in zip(meta.column("id").to_pylist(), meta.column("warc_record_id").to_pylist()):
         if rec not in label:
-            unlabelled += 1
+            counts["unlabelled"] += 1
             continue
-        is_math, kind, _ = label[rec]
+        is_math, kind = label[rec]
         hit = i in sel
-        tp += hit and is_math
-        fp += hit and not is_math
-        fn += (not hit) and is_math
+        counts["tp"] += hit and is_math
+        counts["fp"] += hit and not is_math
+        counts["fn"] += (not hit) and is_math
         if is_math:
             k = per_kind.setdefault(kind, [0, 0])
             k[0] += hit
             k[1] += 1
+    return {**{k: int(v) for k, v in counts.items()}, "per_kind": per_kind}
+
+
+def truth_metrics(loop: RecallRun, n: int) -> dict:
+    """Precision and recall of the recalled set against the mini-CC's labels, over the pool's pages."""
+    units = [{"part": _part_dict(p), "truth": loop.truth, "selected": loop.path(n, "selected", f"{p.stem}.parquet"),
+              "storage_options": loop.opts} for p in loop.parts]
+    got = [r.result for r in loop.executor.map("recall_truth", truth_unit, units, key=lambda u: u["part"]["stem"],
+                                               progress=False)]
+    tp, fp, fn = (sum(g[k] for g in got) for k in ("tp", "fp", "fn"))
+    per_kind: dict[str, list[int]] = {}
+    for g in got:
+        for k, (h, t) in g["per_kind"].items():
+            acc = per_kind.setdefault(k, [0, 0])
+            acc[0] += h
+            acc[1] += t
     return {
         "precision": round(tp / (tp + fp), 4) if tp + fp else None,
         "recall": round(tp / (tp + fn), 4) if tp + fn else None,
-        "tp": tp, "fp": fp, "fn": fn, "unlabelled_pages": unlabelled,
+        "tp": tp, "fp": fp, "fn": fn, "unlabelled_pages": sum(g["unlabelled"] for g in got),
         "recall_by_kind": {k: round(h / t, 4) for k, (h, t) in sorted(per_kind.items())},
         "math_pages_by_kind": {k: t for k, (_, t) in sorted(per_kind.items())},
     }
 
 
-def run_round(cfg, root: Path, n: int, seed: SeedLoad, pool: Pool, truth: Path | None, progress: bool) -> dict:
-    rc = cfg.recall
-    rdir = _round_dir(root, n)
-    rdir.mkdir(parents=True, exist_ok=True)
+def _discard_from_model(loop: RecallRun, n: int) -> None:
+    """Everything derived from round ``n``'s model (it is trained again: the same model, deterministically)."""
+    for name in ("model.bin", "model.bin.verified.json", "metrics.json", "training_stats.json"):
+        storage.remove(loop.path(n, name), loop.opts)
+    for name in ("scores", "selected", "domains"):
+        storage.remove(loop.path(n, name), loop.opts, recursive=True)
+    for step in ("select_write", "domain_counts", "domain_partitions"):
+        storage.remove(loop.path(n, "_units", step), loop.opts, recursive=True)
+
+
+def select_round(loop: RecallRun, n: int, digest: str) -> dict:
+    """The round's selection: the budget's cut from score histograms, then a per-file filter (selected/)."""
+    rc = loop.cfg.recall
+    folder = loop.path(n, "selected")
+    fingerprint = steps.fingerprint_of("select", digest, rc.threshold, rc.token_budget, n)
+    if is_complete(folder) and read_marker(folder).get("fingerprint") == fingerprint:
+        return read_marker(folder)
+    # missing, or damaged since it was published: the selection and what was derived from it are redone
+    clear_marker(folder)
+    for step in ("select_write", "domain_counts", "domain_partitions"):
+        storage.remove(loop.path(n, "_units", step), loop.opts, recursive=True)
+    scored = [p.with_scores(loop.path(n, "scores", f"{p.stem}.parquet")) for p in loop.parts]
+    cut = steps.select_by_budget(scored, loop.executor, budget_tokens=rc.token_budget, threshold=rc.threshold,
+                                 storage_options=loop.opts)
+    totals = steps.write_selection(scored, cut, folder, loop.executor, round_no=n,
+                                   earlier_folders=[loop.path(k, "selected") for k in range(1, n)],
+                                   markers=loop.path(n, "_units", "select_write"), fingerprint=fingerprint,
+                                   storage_options=loop.opts)
+    if totals["rows_out"] != cut.selected_rows:
+        raise RecallError(f"{folder}: the filter kept {totals['rows_out']} pages, the cut {cut.selected_rows}")
+    info = {"fingerprint": fingerprint, "cut": cut.to_dict(), **totals}
+    mark_complete(folder, info, outputs=loop.stems())
+    return info
+
+
+def run_round(loop: RecallRun, n: int) -> dict:
+    rc, opts = loop.cfg.recall, loop.opts
     t0 = time.perf_counter()
     timings: dict[str, float] = {}
 
     t = time.perf_counter()
-    added_now = grow_seed(cfg, root, n, pool) if n > 1 else SEED_ADDED_SCHEMA.empty_table()
-    added = _read_added(root, n)
+    added_now = grow(loop, n) if n > 1 else 0
+    added_total = sum(storage.parquet_rows(f, opts) for p in loop.parts for f in _added_files(loop, n, p.stem)
+                      if storage.exists(f, opts))
     timings["grow"] = time.perf_counter() - t
 
-    model_path = rdir / "model.bin"
-    train_stats_path = rdir / "training_stats.json"
+    model_path = loop.path(n, "model.bin")
+    train_stats_path = loop.path(n, "training_stats.json")
+    metrics_path = loop.path(n, "metrics.json")
+    threshold = rc.threshold if rc.threshold is not None else 0.5
     t = time.perf_counter()
-    if not ftm.is_verified(model_path) or not train_stats_path.exists():
+    if not ftm.is_verified(model_path, opts) or not storage.exists(train_stats_path, opts):
         # no model, or one that is not exactly what was trained and checked (a full disk, a crash): what
         # was derived from it is discarded with it and the round trains again (deterministic: same model)
-        discard(model_path, rdir / "metrics.json", rdir / "scores", rdir / "selected.parquet")
-        train_stats = build_training_set(cfg, rdir, n, seed, added, pool)
-        write_json_atomic(train_stats_path, train_stats)
-        ftm.train_isolated(rdir / "train.txt", model_path, rc.fasttext, seed=rc.random_seed + n)
-        if not ftm.is_verified(model_path):
+        _discard_from_model(loop, n)
+        train_stats = build_training_set(loop, n)
+        metrics = ftm.train_and_evaluate(loop.path(n, "train.txt"), model_path, rc.fasttext, rc.random_seed + n,
+                                         holdout_file=loop.path(n, "holdout.txt"), threshold=threshold,
+                                         executor=loop.executor, storage_options=opts)
+        if not ftm.is_verified(model_path, opts):
             raise RecallError(f"{model_path}: training finished but the model was not published")
-    train_stats = json.loads(train_stats_path.read_text())
+        _write_json(metrics_path, metrics, opts)
+        _write_json(train_stats_path, train_stats, opts)
+    if not storage.exists(metrics_path, opts):
+        _write_json(metrics_path, ftm.train_and_evaluate(None, model_path, rc.fasttext, rc.random_seed + n,
+                                                         holdout_file=loop.path(n, "holdout.txt"),
+                                                         threshold=threshold, executor=loop.executor,
+                                                         storage_options=opts), opts)
+    train_stats = _json(train_stats_path, opts)
+    metrics = _json(metrics_path, opts)
     timings["train"] = time.perf_counter() - t
-
-    threshold = rc.threshold if rc.threshold is not None else 0.5
-    if not (rdir / "metrics.json").exists():
-        write_json_atomic(rdir / "metrics.json", evaluate_holdout(ftm.load(model_path), rdir / "holdout.txt", threshold))
-    metrics = json.loads((rdir / "metrics.json").read_text())
+    digest = ftm.model_digest(model_path, opts)
 
     t = time.perf_counter()
-    score_stats = score_pool(pool.files, model_path, rdir / "scores", workers=rc.workers, max_chars=rc.max_chars,
-                             batch_rows=rc.batch_rows, progress=progress)
+    score_stats = score_pool(loop.parts, model_path, loop.path(n, "scores"), executor=loop.executor,
+                             workers=rc.workers, max_chars=rc.max_chars, batch_rows=rc.batch_rows,
+                             progress=loop.progress, storage_options=opts)
     timings["score"] = time.perf_counter() - t
-    if score_stats.get("rows") is None:
-        score_stats = read_marker(rdir / "scores")
 
     t = time.perf_counter()
-    sel_path = rdir / "selected.parquet"
-    if not parquet_ok(sel_path):  # missing, or damaged since it was written
-        scores = read_scores(rdir / "scores")
-        if scores.num_rows != pool.meta.num_rows:
-            raise RecallError(f"{rdir / 'scores'}: {scores.num_rows} scores for {pool.meta.num_rows} pool pages")
-        first_seen: dict[str, int] = {}
-        for k in range(1, n):
-            prev = pq.read_table(_round_dir(root, k) / "selected.parquet", columns=["id"]).column("id").to_pylist()
-            for i in prev:
-                first_seen.setdefault(i, k)
-        write_parquet_atomic(sel_path, select(cfg, scores, pool, first_seen, n))
-    selected = pq.read_table(sel_path)
-    disc = discover(cfg, rdir, n, selected, pool, root)
+    sel = select_round(loop, n, digest)
+    disc = discover(loop, n, sel["fingerprint"])
     timings["select_discover"] = time.perf_counter() - t
 
-    sel_ids = set(selected.column("id").to_pylist())
     overlap = None
     if n > 1:
-        prev_ids = set(pq.read_table(_round_dir(root, n - 1) / "selected.parquet", columns=["id"])
-                       .column("id").to_pylist())
-        overlap = round(len(sel_ids & prev_ids) / len(sel_ids), 4) if sel_ids else None
+        overlap = round(sel["overlap_prev"] / sel["rows_out"], 4) if sel["rows_out"] else None
     stats = {
         "round": n,
-        "pages_recalled": selected.num_rows,
-        "tokens_recalled": int(pc.sum(selected.column("tokens")).as_py() or 0),
-        "new_pages": int(pc.sum(pc.equal(selected.column("first_round"), n)).as_py() or 0),
+        "pages_recalled": sel["rows_out"],
+        "tokens_recalled": sel["tokens"],
+        "new_pages": sel["new_pages"],
         "overlap_prev": overlap,
-        "seed_growth": added_now.num_rows,
-        "seed_added_total": added.num_rows,
+        "cut": sel["cut"],
+        "seed_growth": added_now,
+        "seed_added_total": added_total,
         **{k: train_stats[k] for k in ("positives", "positives_seed", "positives_added", "negatives",
                                        "train_examples", "holdout_examples")},
         "classifier": metrics,
         **disc,
         "scoring": {k: score_stats.get(k) for k in ("rows", "rows_scored_now", "skipped", "seconds", "workers",
                                                     "normalize_seconds", "predict_seconds", "pages_per_second")},
-        "truth": truth_metrics(truth, pool, selected) if truth is not None and truth.exists() else None,
+        "truth": truth_metrics(loop, n) if loop.truth is not None else None,
         "seconds": {k: round(v, 2) for k, v in timings.items()} | {"total": round(time.perf_counter() - t0, 2)},
     }
-    write_json_atomic(rdir / "stats.json", stats)
-    mark_complete(rdir, stats, outputs=["model.bin", "selected.parquet"])
+    _write_json(loop.path(n, "stats.json"), stats, opts)
+    mark_complete(loop.rdir(n), stats, outputs=["model.bin"] + [f"selected/{s}" for s in loop.stems()])
     return stats
 
 
 # --- the loop --------------------------------------------------------------------
 
-def run_recall(cfg, out_dir: str | Path, *, stop_after: int | None = None, progress: bool = True) -> dict:
-    """Run rounds until saturation or ``recall.max_rounds``; resume from each round's artefacts.
+def recall_loop(cfg, root: str, parts: list[PoolPart], executor, *, workdir: str, stop_after: int | None = None,
+                progress: bool = True, storage_options: dict | None = None) -> dict:
+    """Run rounds until saturation or ``recall.max_rounds`` over ``parts``; resume from each round's artefacts.
 
     ``stop_after`` ends after that round without completing the stage (to edit its annotation.tsv).
-    """
-    import ray
-
-    from pipeline.core.executor import ensure_ray
-
+    Returns the summary (also ``<root>/summary.json``)."""
     rc = cfg.recall
-    root = Path(out_dir)
-    workdir = cfg.workdir_path
-    files = resolve_pool_files(cfg, workdir)
-    seed = load_seed(seed_paths(cfg, workdir), min_tokens=rc.seed_min_tokens, max_chars=rc.max_chars,
-                     max_docs=rc.seed_max_docs)
-    pool = Pool.load(files)
-    if pool.meta.num_rows == 0:
-        raise RecallError(f"recall: the pool in {Path(files[0]).parent} holds no pages")
-    langs = sorted(set(pool.meta.column("lang").to_pylist()))
+    opts = storage_options
+    inv = [r.result for r in executor.map("recall_inventory", inventory_unit,
+                                          [{"part": _part_dict(p), "storage_options": opts} for p in parts],
+                                          key=lambda u: u["part"]["stem"], progress=False)]
+    pool_pages = sum(i["rows_in"] for i in inv)
+    if pool_pages == 0:
+        raise RecallError(f"recall: the pool in {storage.parent(parts[0].pages)} holds no pages")
+    langs = sorted({lang for i in inv for lang in i["langs"]})
     if len(langs) == 1:
         log.warning("recall: the pool holds pages in one language only (%s): negatives come from it alone, so "
                     "seed pages in other languages are separable by language, not by math", langs[0])
     if rc.annotation_file:
         ann.read_annotation(rc.annotation_file)  # a bad user file fails now, not after round 1
+    seed = load_seed(seed_paths(cfg, workdir), min_tokens=rc.seed_min_tokens, max_chars=rc.max_chars,
+                     max_docs=rc.seed_max_docs)
     truth = truth_path(cfg, workdir)
-    root.mkdir(parents=True, exist_ok=True)
+    storage.makedirs(root, opts)
+    # about a million pages per partition: a partition unit's memory stays bounded, a small pool has one
+    loop = RecallRun(cfg, root, parts, seed, truth, executor, progress, opts,
+                     domain_partitions=max(1, min(256, -(-pool_pages // PAGES_PER_DOMAIN_PARTITION))))
     rounds: list[dict] = []
     reason = "max_rounds"
-    # joins RAY_ADDRESS (a cluster, `ray job submit`) or starts a local Ray of `workers` CPUs
-    started_ray = ensure_ray(num_cpus=rc.workers)
     # up to max_rounds; saturation usually ends the loop earlier (the bar then stops short of its total)
     bar = progress_bar(rc.max_rounds, "recall rounds", "round", progress)
     try:
         for n in range(1, rc.max_rounds + 1):
-            rdir = _round_dir(root, n)
-            if is_complete(rdir):
-                stats = read_marker(rdir)
+            if is_complete(loop.rdir(n)):
+                stats = read_marker(loop.rdir(n))
                 log.info("recall: round %d complete, skipped", n)
             else:
                 log.info("recall: round %d", n)
-                stats = run_round(cfg, root, n, seed, pool, truth, progress)
+                stats = run_round(loop, n)
             rounds.append(stats)
             bar.update(1)
             if progress:
@@ -490,44 +552,83 @@ def run_recall(cfg, out_dir: str | Path, *, stop_after: int | None = None, progr
                 break
     finally:
         bar.close()
-        if started_ray:
-            ray.shutdown()
     summary = {"rounds": rounds, "stop_reason": reason, "last_round": rounds[-1]["round"],
                "seed_files": seed.files, "seed_rows": seed.rows_read, "seed_filtered": seed.filtered,
-               "pool_files": len(files), "pool_pages": pool.meta.num_rows, "pool_languages": langs}
-    write_json_atomic(root / "summary.json", summary)
+               "pool_files": len(parts), "pool_pages": pool_pages,
+               "pool_removed_by_dedup": sum(i["removed"] for i in inv), "pool_languages": langs}
+    _write_json(storage.join(root, "summary.json"), summary, opts)
     from classifiers.report import plot_rounds
 
-    plot_rounds(rounds, root / "recall_curve.png")
-    brief = {k: v for k, v in summary.items() if k != "rounds"}
-    brief["per_round"] = [{k: r.get(k) for k in ("round", "pages_recalled", "overlap_prev", "seed_growth",
-                                                  "new_domains")} for r in rounds]
+    plot_rounds(rounds, storage.join(root, "recall_curve.png"))
     if reason != "stopped":
-        brief["recalled"] = write_recalled(root, files, _round_dir(root, rounds[-1]["round"]))
-        mark_complete(root, brief)
+        summary["recalled"] = write_recalled(loop, rounds[-1]["round"])
     return summary
 
 
-def write_recalled(root: Path, pool_files: list[str], last_round_dir: Path) -> dict:
-    """Materialise the last round's selection as pages (RECALLED_SCHEMA) in ``rounds/recalled/``.
+def recalled_unit(unit: dict) -> dict:
+    """One file's decisions: the last round's selection by id (RECALLED_SCHEMA, sorted by id)."""
+    opts = unit.get("storage_options")
+    sel = storage.read_parquet_table(unit["selected"], ["id", "score", "tokens", "first_round"], opts)
+    sel = sel.sort_by([("id", "ascending")])
+    table = pa.table({"id": sel.column("id"), "score": sel.column("score"), "tokens": sel.column("tokens"),
+                      "round": sel.column("first_round")}, schema=RECALLED_SCHEMA)
+    validate_table(table, RECALLED_SCHEMA, f"recalled {unit['stem']}")
+    storage.write_parquet(unit["out"], table, opts)
+    return {"rows_out": table.num_rows}
 
-    One output file per pool file, written atomically; the stage marker is written after all of
-    them, so a crash here redoes this step only.
-    """
-    from pipeline.core.io import write_parquet_atomic
-    from pipeline.core.schema import POOL_SCHEMA, RECALLED_SCHEMA
 
-    sel = pq.read_table(last_round_dir / "selected.parquet", columns=["id", "score", "first_round", "tokens"])
-    out = root / "recalled"
-    out.mkdir(parents=True, exist_ok=True)
-    pages = 0
-    for f in pool_files:
-        t = pq.read_table(f, columns=POOL_SCHEMA.names)
-        t = t.join(sel, keys="id", join_type="inner")
-        t = t.sort_by([("id", "ascending")])
-        t = pa.table([*(t.column(n) for n in POOL_SCHEMA.names),
-                      pc.cast(t.column("score"), pa.float32()), pc.cast(t.column("first_round"), pa.int16()),
-                      pc.cast(t.column("tokens"), pa.int32())], schema=RECALLED_SCHEMA)
-        write_parquet_atomic(out / Path(f).name, t)
-        pages += t.num_rows
-    return {"pages": pages, "files": len(pool_files), "folder": str(out)}
+def write_recalled(loop: RecallRun, last_round: int) -> dict:
+    """The stage's decisions, ``recalled/<stem>.parquet``: one file per pool file (no text: the pool holds it)."""
+    out = storage.join(loop.root, "recalled")
+    units = [{"stem": p.stem, "selected": loop.path(last_round, "selected", f"{p.stem}.parquet"),
+              "out": storage.join(out, f"{p.stem}.parquet"), "storage_options": loop.opts} for p in loop.parts]
+    res = loop.executor.map("recall_decisions", recalled_unit, units, key=lambda u: u["stem"], progress=False)
+    return {"pages": sum(r.result["rows_out"] for r in res), "files": len(units), "folder": out}
+
+
+def run_recall(cfg, out_dir, *, stop_after: int | None = None, progress: bool = True, executor=None,
+               parts: list[PoolPart] | None = None, storage_options: dict | None = None) -> dict:
+    """The loop on ``cfg``'s pool (:func:`resolve_pool_parts`, or ``parts``) into ``out_dir``, on ``executor``
+    (default: the running command's, :func:`pipeline.core.executor.current`)."""
+    from pipeline.core.executor import current
+
+    workdir = cfg.workdir
+    parts = parts if parts is not None else resolve_pool_parts(cfg, workdir, storage_options)
+    summary = recall_loop(cfg, str(out_dir), parts, executor or current(cfg.recall.workers), workdir=workdir,
+                          stop_after=stop_after, progress=progress, storage_options=storage_options)
+    if summary["stop_reason"] != "stopped":
+        stats = _stage_stats(summary, len(parts), 0.0)
+        mark_complete(str(out_dir), stats.to_dict(), outputs=[f"recalled/{p.stem}.parquet" for p in parts])
+    return summary
+
+
+def _stage_stats(summary: dict, units: int, seconds: float) -> StageStats:
+    recalled = summary["recalled"]["pages"]
+    per_round = [{k: r.get(k) for k in ("round", "pages_recalled", "tokens_recalled", "new_pages", "overlap_prev",
+                                        "seed_growth", "new_domains", "math_domains", "truth")}
+                 for r in summary["rounds"]]
+    return StageStats(stage="rounds", rows_in=summary["pool_pages"], rows_out=recalled,
+                      dropped={"not_recalled": summary["pool_pages"] - recalled}, units=units,
+                      seconds=round(seconds, 3), notes=f"{summary['last_round']} rounds, {summary['stop_reason']}",
+                      extra={"per_round": per_round, "stop_reason": summary["stop_reason"],
+                             "last_round": summary["last_round"], "pool_files": summary["pool_files"],
+                             "pool_removed_by_dedup": summary["pool_removed_by_dedup"],
+                             "pool_languages": summary["pool_languages"], "seed_rows": summary["seed_rows"],
+                             "seed_filtered": summary["seed_filtered"], "recalled": summary["recalled"]})
+
+
+def run_recall_stage(ctx) -> StageStats:
+    """The ``rounds`` stage: reads ``ctx.inputs["pool"]`` minus ``ctx.inputs["dedup"]``'s decisions (when the
+    run declares dedup; ``recall.input`` overrides both), writes ``ctx.folder``. rows_in: the pool's pages
+    after dedup; rows_out: the pages recalled; dropped: ``not_recalled``; extra: the per-round figures."""
+    t0 = time.perf_counter()
+    opts = ctx.storage_options or None
+    if ctx.cfg.recall.input:
+        parts = pool_parts(ctx.cfg.recall.input, None, opts)
+    else:
+        parts = pool_parts(ctx.inputs["pool"], ctx.inputs.get("dedup"), opts)
+    summary = recall_loop(ctx.cfg, ctx.folder, parts, ctx.executor, workdir=ctx.workdir, progress=ctx.progress,
+                          storage_options=opts)
+    stats = _stage_stats(summary, len(parts), time.perf_counter() - t0)
+    mark_complete(ctx.folder, stats.to_dict(), outputs=[f"recalled/{p.stem}.parquet" for p in parts])
+    return stats

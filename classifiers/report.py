@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from pipeline.core.io import atomic_path
+from pipeline.core import storage
 
 
 def plot_rounds(rounds: list[dict], path: str | Path) -> None:
@@ -42,9 +42,12 @@ def plot_rounds(rounds: list[dict], path: str | Path) -> None:
     ax2.set_xticks(xs)
     ax2.legend(fontsize=8, loc="upper left")
     fig.tight_layout()
-    with atomic_path(path) as tmp:
-        fig.savefig(tmp, format="png", dpi=90)
+    import io
+
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=90)
     plt.close(fig)
+    storage.write_bytes(str(path), buf.getvalue())
 
 
 def format_rounds(rounds: list[dict]) -> str:

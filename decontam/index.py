@@ -30,8 +30,8 @@ Scan
     looked up with one ``searchsorted`` in the sorted array. Hash collisions are
     possible in principle (2**-64 per pair); the audit log shows the matched text.
 
-The index is a plain picklable object: the Ray stage ``ray.put``s it once and each
-worker actor receives it at start-up.
+The index is a plain picklable object: the stage places it in the object store once
+(``Executor.put``) and each worker receives it at set-up.
 """
 from __future__ import annotations
 

@@ -1,39 +1,43 @@
-"""The dedup stage on Ray: signatures, band shuffle, connected components, outputs.
+"""The dedup stage: signatures, band shuffle, connected components, decisions.
 
-Phases (each a set of Ray tasks; ``workers`` of them in flight at once):
+Phases, each a set of units on :class:`pipeline.core.executor.Executor` (``workers`` in flight):
 
-1. **sign** - one task per input chunk (whole Parquet row groups, about
+1. **sign** - one unit per input chunk (whole Parquet row groups, about
    ``chunk_rows`` rows): normalise, hash, shingle, MinHash (:mod:`dedup.minhash`).
    For every text it emits rows ``(key, node)``: one for the exact hash of the
    normalised text and one per LSH band. Rows go to ``P`` hash partitions by
    ``key % P`` (files ``_work/keys/pNNNNN/cNNNNNN.parquet``): the map side of
    the shuffle.
-2. **bands** - one task per key partition: texts sharing a key become a star of
+2. **bands** - one unit per key partition: texts sharing a key become a star of
    candidate edges (:func:`dedup.components.star_edges`), re-partitioned by node.
-3. **components** - Large-Star / Small-Star rounds, one task per edge partition
+3. **components** - Large-Star / Small-Star rounds, one unit per edge partition
    per step, until every partition is a forest of stars
    (:mod:`dedup.components`).
-4. **write** - each chunk's removed rows, drop log and kept rows.
+4. **write** - each root partition's removed rows, split by chunk; then one unit per
+   input file writes its decisions, ``removed/<stem>.parquet`` (DEDUP_REMOVED_SCHEMA,
+   empty where nothing was removed) and ``drops/<stem>.parquet``. The text stays in the
+   input: the pages kept are the input's minus ``removed`` (:mod:`pipeline.pages`).
 
 A node is a string ``rank | id | exact hash | chunk`` whose byte order is the
-keeper order, so each component's minimum is its keeper. Every task writes its
-outputs atomically and a marker last; a rerun skips finished tasks, so a crash
-costs only the tasks in flight. No task holds more than one chunk or one
-partition; ``P`` grows with the input so partitions stay near
-``partition_rows`` rows (docs/dedup.md derives memory per billion documents).
+keeper order, so each component's minimum is its keeper. Every unit writes its
+outputs atomically, then the executor writes its marker (``_work/markers/<phase>/``,
+with a fingerprint of the plan and parameters); a rerun skips finished units, so a
+crash costs only the units in flight. No unit holds more than one chunk, one
+partition or one input file's removed ids; ``P`` grows with the input so
+partitions stay near ``partition_rows`` rows (docs/dedup.md derives memory per
+billion documents). Every read and write goes through :mod:`pipeline.core.storage`,
+so the input, the output and the shuffle may be on an object store (``s3://...``).
 """
 from __future__ import annotations
 
-import glob
+import hashlib
 import json
 import logging
 import math
-import os
-import shutil
 import time
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass
-from pathlib import Path
-from typing import Any, Callable, Iterable
+from typing import Any, Callable, Iterable, Iterator
 
 import numpy as np
 import pyarrow as pa
@@ -43,16 +47,20 @@ import xxhash
 
 from dedup import components as cc
 from dedup.minhash import EMPTY, HUGE, OK, SHORT, ShingleParams, permutations, sign_batch
-from pipeline.core.io import mark_complete, write_json_atomic, write_parquet_atomic
-from pipeline.core.progress import progress_bar
-from pipeline.core.schema import DEDUP_REMOVED_SCHEMA, DROP_LOG_SCHEMA
+from pipeline.core import storage
+from pipeline.core.inputs import expand_files
+from pipeline.core.io import clear_marker, mark_complete
+from pipeline.core.schema import DEDUP_REMOVED_SCHEMA, DROP_LOG_SCHEMA, validate_table
+from pipeline.core.stats import StageStats
 
 log = logging.getLogger(__name__)
 
 STAGE = "dedup"
 REQUIRED_COLUMNS = ("id", "text")
-#: where a stage folder keeps its rows (pool: pages/, dedup: kept/); the corpus has part-*.parquet on top
-STAGE_ROW_FOLDERS = ("pages", "kept")
+#: a stage folder named as an input stands for its rows: the pool's pages/
+STAGE_ROW_FOLDERS = ("pages",)
+#: drop-log columns copied from the input where it has them
+_LOCATION_COLUMNS = ("url", "warc_path", "warc_record_id", "warc_offset")
 _TS_UNSIGNED = 1 << 63
 _MAX_LEN = (1 << 48) - 1
 _SUFFIX = 16 + 6  # exact hash + chunk, fixed width, after the id and a NUL
@@ -60,15 +68,15 @@ _SUFFIX = 16 + 6  # exact hash + chunk, fixed width, after the id and a NUL
 
 @dataclass(frozen=True)
 class DedupParams:
-    """Everything a task needs (plain data, shipped to Ray workers)."""
+    """Everything a unit needs (plain data, shipped to Ray workers)."""
 
     shingles: ShingleParams
     batch_rows: int = 2_000
     partitions: int = 1
     workers: int = 1
-    write_kept: bool = True
     keep_work: bool = False
     max_rounds: int = 100
+    storage_options: dict | None = None
 
 
 @dataclass(frozen=True)
@@ -79,46 +87,45 @@ class Chunk:
     rows: int
 
 
+@dataclass(frozen=True)
+class InputFile:
+    """One input file and its chunks: the write unit, whose decisions are ``removed/<stem>.parquet``."""
+
+    path: str
+    stem: str
+    chunks: tuple[int, ...]
+
+
 # --- input ----------------------------------------------------------------------------------------
 
-def expand_inputs(inputs: Iterable[str | Path]) -> list[str]:
-    """Parquet files named by paths, folders (their ``*.parquet``, or a stage folder's rows) or globs.
-
-    Sorted within each item and de-duplicated; names starting with ``.`` or ``_`` are skipped.
-    """
-    files: list[str] = []
-    for item in inputs:
-        item = str(item)
-        p = Path(item)
-        if p.is_dir():
-            # A stage folder stands for its rows: the pool's pages/, a dedup run's kept/.
-            if not any(p.glob("*.parquet")):
-                for sub in STAGE_ROW_FOLDERS:
-                    if (p / sub).is_dir():
-                        p = p / sub
-                        break
-            files.extend(str(f) for f in sorted(p.glob("*.parquet")))
-        elif any(ch in item for ch in "*?["):
-            files.extend(sorted(glob.glob(item)))
-        elif p.exists():
-            files.append(item)
-        else:
-            raise FileNotFoundError(f"dedup input not found: {item}")
-    seen, out = set(), []
-    for f in files:
-        if Path(f).name.startswith((".", "_")):
-            continue  # temp files and markers, never data
-        if f not in seen:
-            seen.add(f)
-            out.append(f)
-    return out
+def expand_inputs(inputs: Iterable[str], storage_options: dict | None = None) -> list[str]:
+    """Parquet files named by paths, folders (a stage folder stands for its rows), globs or URLs."""
+    return expand_files([str(i) for i in inputs], (".parquet",), folder_subdirs=STAGE_ROW_FOLDERS,
+                        storage_options=storage_options, what="dedup input")
 
 
-def plan_chunks(files: list[str], chunk_rows: int) -> list[Chunk]:
+def stem_of(path: str) -> str:
+    n = storage.name(path)
+    return n[: -len(".parquet")] if n.endswith(".parquet") else n
+
+
+@contextmanager
+def _parquet_file(path: str, storage_options: dict | None) -> Iterator[pq.ParquetFile]:
+    """A Parquet file, local or remote (ranged reads), closed after use."""
+    with storage.open_file(path, "rb", storage_options) as fh:
+        pf = pq.ParquetFile(fh)
+        try:
+            yield pf
+        finally:
+            pf.close()
+
+
+def plan_chunks(files: list[str], chunk_rows: int, storage_options: dict | None = None) -> list[Chunk]:
     """Split files into chunks of whole row groups, about ``chunk_rows`` rows each (metadata only)."""
     chunks: list[Chunk] = []
     for path in files:
-        meta = pq.ParquetFile(path).metadata
+        with _parquet_file(path, storage_options) as pf:
+            meta = pf.metadata
         names = set(meta.schema.names)
         missing = [c for c in REQUIRED_COLUMNS if c not in names]
         if missing:
@@ -139,14 +146,28 @@ def plan_chunks(files: list[str], chunk_rows: int) -> list[Chunk]:
     return chunks
 
 
-def read_chunk(chunk: Chunk, columns: list[str] | None = None) -> pa.Table:
-    pf = pq.ParquetFile(chunk.path)
-    if not chunk.row_groups:
-        return pf.schema_arrow.empty_table() if columns is None else pf.schema_arrow.empty_table().select(columns)
-    cols = None
-    if columns is not None:
-        cols = [c for c in columns if c in pf.schema_arrow.names]
-    return pf.read_row_groups(list(chunk.row_groups), columns=cols)
+def plan_files(files: list[str], chunks: list[Chunk]) -> list[InputFile]:
+    """The write units: each input file with its chunks. Stems must be unique (they name the decisions)."""
+    by_stem: dict[str, str] = {}
+    for f in files:
+        st = stem_of(f)
+        if st in by_stem:
+            raise ValueError(f"dedup inputs {by_stem[st]} and {f} have the same file name: their decisions "
+                             f"(removed/{st}.parquet) would collide")
+        by_stem[st] = f
+    of_file: dict[str, list[int]] = {f: [] for f in files}
+    for c in chunks:
+        of_file[c.path].append(c.index)
+    return [InputFile(f, stem_of(f), tuple(of_file[f])) for f in files]
+
+
+def read_chunk(chunk: Chunk, columns: list[str] | None = None, storage_options: dict | None = None) -> pa.Table:
+    with _parquet_file(chunk.path, storage_options) as pf:
+        cols = None if columns is None else [c for c in columns if c in pf.schema_arrow.names]
+        if not chunk.row_groups:
+            empty = pf.schema_arrow.empty_table()
+            return empty if cols is None else empty.select(cols)
+        return pf.read_row_groups(list(chunk.row_groups), columns=cols)
 
 
 # --- node keys ---------------------------------------------------------------------------------------
@@ -181,9 +202,10 @@ def _partition_of(nodes: list[str], partitions: int) -> np.ndarray:
                        dtype=np.int64, count=len(nodes))
 
 
-# --- the task bodies (pure functions of files; Ray runs them) --------------------------------------
+# --- the unit bodies (pure functions of files; the executor runs them) -----------------------------
 
-def _write_partitioned(table: pa.Table, parts: np.ndarray, partitions: int, folder: Path, name: str) -> None:
+def _write_partitioned(table: pa.Table, parts: np.ndarray, partitions: int, folder: str, name: str,
+                       storage_options: dict | None) -> None:
     """Write one file per non-empty partition: ``folder/pNNNNN/name.parquet``."""
     if table.num_rows == 0:
         return
@@ -192,21 +214,23 @@ def _write_partitioned(table: pa.Table, parts: np.ndarray, partitions: int, fold
     parts = parts[order]
     bounds = np.flatnonzero(np.r_[True, parts[1:] != parts[:-1], True])
     for s, e in zip(bounds[:-1], bounds[1:]):
-        write_parquet_atomic(folder / f"p{int(parts[s]):05d}" / f"{name}.parquet", table.slice(s, e - s),
-                             compression="lz4")
+        storage.write_parquet(storage.join(folder, f"p{int(parts[s]):05d}", f"{name}.parquet"),
+                              table.slice(s, e - s), storage_options, compression="lz4")
 
 
-def _read_folder(folder: Path, schema: pa.Schema) -> pa.Table:
-    files = sorted(f for f in folder.glob("*.parquet") if not f.name.startswith("."))
+def _read_folder(folder: str, schema: pa.Schema, storage_options: dict | None) -> pa.Table:
+    files = storage.list_files(folder, ".parquet", storage_options)
     if not files:
         return schema.empty_table()
-    return pa.concat_tables([pq.read_table(f).cast(schema) for f in files])
+    return pa.concat_tables([storage.read_parquet_table(f, None, storage_options).cast(schema) for f in files])
 
 
-def sign_chunk(chunk: Chunk, params: DedupParams, work: Path) -> dict:
+def sign_chunk(chunk: Chunk, params: DedupParams, work: str) -> dict:
     """Phase 1 on one chunk: doc statuses and (key, node) rows, hash-partitioned by key."""
     t0 = time.perf_counter()
-    table = read_chunk(chunk, ["id", "text", "fetch_time"])
+    opts = params.storage_options
+    work = str(work)
+    table = read_chunk(chunk, ["id", "text", "fetch_time"], opts)
     n = table.num_rows
     sp = params.shingles
     perms = permutations(sp.num_perm, sp.seed)
@@ -248,49 +272,54 @@ def sign_chunk(chunk: Chunk, params: DedupParams, work: Path) -> dict:
     key_table = pa.table({"key": pa.array(keys, pa.uint64()), "node": pa.array(knodes.tolist(), pa.string())},
                          schema=cc.KEY_SCHEMA)
     _write_partitioned(key_table, (keys % np.uint64(params.partitions)).astype(np.int64), params.partitions,
-                       work / "keys", f"c{chunk.index:06d}")
-    write_parquet_atomic(work / "docs" / f"c{chunk.index:06d}.parquet",
-                         pa.table({"id": ids, "status": pa.array(status.tolist(), pa.string())}))
+                       storage.join(work, "keys"), f"c{chunk.index:06d}", opts)
+    storage.write_parquet(storage.join(work, "docs", f"c{chunk.index:06d}.parquet"),
+                          pa.table({"id": ids, "status": pa.array(status.tolist(), pa.string())}), opts)
     counts = {k: int((status == k).sum()) for k in (OK, EMPTY, SHORT, HUGE)}
     return {"docs": n, "key_rows": int(len(keys)), "sign_seconds": round(sign_seconds, 4),
             "task_seconds": round(time.perf_counter() - t0, 4), **{f"status_{k}": v for k, v in counts.items()}}
 
 
-def band_partition(part: int, params: DedupParams, work: Path) -> dict:
+def band_partition(part: int, params: DedupParams, work: str) -> dict:
     """Phase 2 on one key partition: star edges among texts that share a key."""
-    keys = _read_folder(work / "keys" / f"p{part:05d}", cc.KEY_SCHEMA)
+    opts = params.storage_options
+    keys = _read_folder(storage.join(work, "keys", f"p{part:05d}"), cc.KEY_SCHEMA, opts)
     edges, shared = cc.star_edges(keys)
     sym = cc.symmetric(edges)
     _write_partitioned(sym, _partition_of(sym.column("u").to_pylist(), params.partitions), params.partitions,
-                       work / "cc" / "r000-sym", f"from-p{part:05d}")
+                       storage.join(work, "cc", "r000-sym"), f"from-p{part:05d}", opts)
     return {"key_rows": keys.num_rows, "shared_keys": shared, "edges": edges.num_rows}
 
 
-def large_star_partition(part: int, rnd: int, params: DedupParams, work: Path) -> dict:
-    sym = _read_folder(work / "cc" / f"r{rnd:03d}-sym" / f"p{part:05d}", cc.EDGE_SCHEMA)
+def large_star_partition(part: int, rnd: int, params: DedupParams, work: str) -> dict:
+    opts = params.storage_options
+    sym = _read_folder(storage.join(work, "cc", f"r{rnd:03d}-sym", f"p{part:05d}"), cc.EDGE_SCHEMA, opts)
     out, converged, assignments = cc.large_star(sym)
     # Convergence is global: other partitions may need another round, so the next step's
     # edges are always written; the assignments are used only if every partition converged.
     _write_partitioned(out, _partition_of(out.column("u").to_pylist(), params.partitions), params.partitions,
-                       work / "cc" / f"r{rnd:03d}-ori", f"from-p{part:05d}")
+                       storage.join(work, "cc", f"r{rnd:03d}-ori"), f"from-p{part:05d}", opts)
     if converged:
-        # leaf -> root, partitioned by root so one task later sees each whole cluster
+        # leaf -> root, partitioned by root so one unit later sees each whole cluster
         _write_partitioned(assignments, _partition_of(assignments.column("v").to_pylist(), params.partitions),
-                           params.partitions, work / "cc" / f"r{rnd:03d}-assign", f"from-p{part:05d}")
+                           params.partitions, storage.join(work, "cc", f"r{rnd:03d}-assign"), f"from-p{part:05d}",
+                           opts)
     return {"converged": converged, "edges_in": sym.num_rows}
 
 
-def small_star_partition(part: int, rnd: int, params: DedupParams, work: Path) -> dict:
-    ori = _read_folder(work / "cc" / f"r{rnd:03d}-ori" / f"p{part:05d}", cc.EDGE_SCHEMA)
+def small_star_partition(part: int, rnd: int, params: DedupParams, work: str) -> dict:
+    opts = params.storage_options
+    ori = _read_folder(storage.join(work, "cc", f"r{rnd:03d}-ori", f"p{part:05d}"), cc.EDGE_SCHEMA, opts)
     sym = cc.small_star(ori)
     _write_partitioned(sym, _partition_of(sym.column("u").to_pylist(), params.partitions), params.partitions,
-                       work / "cc" / f"r{rnd + 1:03d}-sym", f"from-p{part:05d}")
+                       storage.join(work, "cc", f"r{rnd + 1:03d}-sym"), f"from-p{part:05d}", opts)
     return {"edges_in": ori.num_rows}
 
 
-def cluster_partition(part: int, rnd: int, params: DedupParams, work: Path) -> dict:
+def cluster_partition(part: int, rnd: int, params: DedupParams, work: str) -> dict:
     """Phase 4a on one root partition: removed rows (id, cluster, keeper, reason), split by chunk."""
-    a = _read_folder(work / "cc" / f"r{rnd:03d}-assign" / f"p{part:05d}", cc.EDGE_SCHEMA)
+    opts = params.storage_options
+    a = _read_folder(storage.join(work, "cc", f"r{rnd:03d}-assign", f"p{part:05d}"), cc.EDGE_SCHEMA, opts)
     rows: dict[int, dict[str, list]] = {}
     sizes: dict[str, int] = {}
     for leaf, root in zip(a.column("u").to_pylist(), a.column("v").to_pylist()):
@@ -303,8 +332,8 @@ def cluster_partition(part: int, rnd: int, params: DedupParams, work: Path) -> d
         r["reason"].append("exact" if lexact == rexact else "near")
         sizes[root] = sizes.get(root, 1) + 1
     for chunk_index, cols in rows.items():
-        write_parquet_atomic(work / "removed" / f"c{chunk_index:06d}" / f"from-p{part:05d}.parquet",
-                             pa.table(cols, schema=DEDUP_REMOVED_SCHEMA))
+        storage.write_parquet(storage.join(work, "removed", f"c{chunk_index:06d}", f"from-p{part:05d}.parquet"),
+                              pa.table(cols, schema=DEDUP_REMOVED_SCHEMA), opts)
     hist: dict[str, int] = {}
     for size in sizes.values():
         bucket = str(size) if size < 10 else ("10-99" if size < 100 else "100+")
@@ -312,92 +341,70 @@ def cluster_partition(part: int, rnd: int, params: DedupParams, work: Path) -> d
     return {"clusters": len(sizes), "largest_cluster": max(sizes.values(), default=0), "cluster_sizes": hist}
 
 
-def write_chunk(chunk: Chunk, params: DedupParams, work: Path, out: Path) -> dict:
-    """Phase 4b on one chunk: removed table, drop log, and the kept rows in the input's own schema."""
-    removed = _read_folder(work / "removed" / f"c{chunk.index:06d}", DEDUP_REMOVED_SCHEMA)
-    removed = removed.sort_by("id")
-    docs = pq.read_table(work / "docs" / f"c{chunk.index:06d}.parquet")
-    empty_ids = pc.filter(docs.column("id"), pc.equal(docs.column("status"), EMPTY))
-    name = f"part-{chunk.index:05d}.parquet"
-    write_parquet_atomic(out / "removed" / name, removed)
+#: ``cluster_id`` of a page removed for its empty text (it joins no cluster)
+EMPTY_CLUSTER = -1
+
+
+def write_file(unit: InputFile, params: DedupParams, work: str, out: str) -> dict:
+    """Phase 4b on one input file: its decisions ``removed/<stem>.parquet`` (duplicates and empty texts,
+    sorted by id) and its drop log ``drops/<stem>.parquet``. Reads only ids and locations, never the text."""
+    opts = params.storage_options
+    dups = pa.concat_tables([_read_folder(storage.join(work, "removed", f"c{c:06d}"), DEDUP_REMOVED_SCHEMA, opts)
+                             for c in unit.chunks]) if unit.chunks else DEDUP_REMOVED_SCHEMA.empty_table()
+    docs = pa.concat_tables([storage.read_parquet_table(storage.join(work, "docs", f"c{c:06d}.parquet"), None, opts)
+                             for c in unit.chunks]) if unit.chunks else None
+    rows_in = docs.num_rows if docs is not None else 0
+    empty_ids = (pc.filter(docs.column("id"), pc.equal(docs.column("status"), EMPTY)).combine_chunks()
+                 if docs is not None else pa.array([], pa.string()))
+    empty = pa.table({"id": empty_ids, "cluster_id": pa.array([EMPTY_CLUSTER] * len(empty_ids), pa.int64()),
+                      "kept_id": pa.array([""] * len(empty_ids), pa.string()),
+                      "reason": pa.array(["empty"] * len(empty_ids), pa.string())}, schema=DEDUP_REMOVED_SCHEMA)
+    removed = pa.concat_tables([dups.cast(DEDUP_REMOVED_SCHEMA), empty]).sort_by("id")
+    validate_table(removed, DEDUP_REMOVED_SCHEMA, f"dedup decisions of {unit.path}")
+    storage.write_parquet(storage.join(out, "removed", f"{unit.stem}.parquet"), removed, opts)
+
+    reasons = removed.column("reason").to_pylist()
+    kept_ids = removed.column("kept_id").to_pylist()
+    clusters = removed.column("cluster_id").to_pylist()
+    drop_ids = removed.column("id")
     drops = {
-        "stage": [STAGE] * (removed.num_rows + len(empty_ids)),
-        "reason": [f"duplicate_{r}" for r in removed.column("reason").to_pylist()] + ["empty_text"] * len(empty_ids),
-        "detail": [f"kept={k} cluster={c}" for k, c in zip(removed.column("kept_id").to_pylist(),
-                                                            removed.column("cluster_id").to_pylist())]
-        + ["no letters or digits after normalising"] * len(empty_ids),
-        "id": removed.column("id").to_pylist() + empty_ids.to_pylist(),
+        "stage": [STAGE] * removed.num_rows,
+        "reason": ["empty_text" if r == "empty" else f"duplicate_{r}" for r in reasons],
+        "detail": ["no letters or digits after normalising" if r == "empty" else f"kept={k} cluster={c}"
+                   for r, k, c in zip(reasons, kept_ids, clusters)],
+        "id": drop_ids.to_pylist(),
     }
-    drop_ids = pa.array(drops["id"], pa.string())
-    full = read_chunk(chunk)
-    if {"url", "warc_path", "warc_record_id", "warc_offset"} & set(full.column_names):
-        by_id = full.filter(pc.is_in(full.column("id"), value_set=drop_ids))
-        lookup = {c: dict(zip(by_id.column("id").to_pylist(), by_id.column(c).to_pylist()))
-                  for c in ("url", "warc_path", "warc_record_id", "warc_offset") if c in by_id.column_names}
-    else:
-        lookup = {}
-    for c in ("url", "warc_path", "warc_record_id", "warc_offset"):
+    with _parquet_file(unit.path, opts) as pf:
+        names = set(pf.schema_arrow.names)
+    located = [c for c in _LOCATION_COLUMNS if c in names]
+    lookup: dict[str, dict] = {}
+    if located and removed.num_rows:
+        # streamed with only these columns (ranged reads on an object store: the text is not fetched)
+        loc = pa.Table.from_batches([b.filter(pc.is_in(b.column("id"), value_set=drop_ids))
+                                     for b in storage.iter_parquet_batches(unit.path, ["id", *located], 65536, opts)])
+        lookup = {c: dict(zip(loc.column("id").to_pylist(), loc.column(c).to_pylist())) for c in located}
+    for c in _LOCATION_COLUMNS:
         drops[c] = [lookup.get(c, {}).get(i) for i in drops["id"]]
-    write_parquet_atomic(out / "drops" / name, pa.table(drops, schema=DROP_LOG_SCHEMA))
-    kept_rows = full.num_rows
-    if params.write_kept:
-        kept = full.filter(pc.invert(pc.is_in(full.column("id"), value_set=drop_ids)))
-        kept_rows = kept.num_rows
-        write_parquet_atomic(out / "kept" / name, kept)
-    else:
-        kept_rows = full.num_rows - len(drop_ids)
-    reasons = removed.column("reason")
-    return {"docs": full.num_rows, "kept": kept_rows, "empty": len(empty_ids),
-            "removed_exact": int(pc.sum(pc.equal(reasons, "exact")).as_py() or 0),
-            "removed_near": int(pc.sum(pc.equal(reasons, "near")).as_py() or 0)}
+    storage.write_parquet(storage.join(out, "drops", f"{unit.stem}.parquet"), pa.table(drops, schema=DROP_LOG_SCHEMA),
+                          opts)
+    n_exact = sum(r == "exact" for r in reasons)
+    n_near = sum(r == "near" for r in reasons)
+    n_empty = len(empty_ids)
+    return {"rows_in": rows_in, "rows_out": rows_in - removed.num_rows,
+            "dropped": {k: v for k, v in (("duplicate_exact", n_exact), ("duplicate_near", n_near),
+                                          ("empty_text", n_empty)) if v},
+            "extra": {"stem": unit.stem}}
 
 
 # --- orchestration ----------------------------------------------------------------------------------
 
-def _run_phase(name: str, items: list, body: Callable[..., dict], args: tuple, work: Path,
-               workers: int, key: Callable[[Any], str], progress: bool = True) -> list[dict]:
-    """Run ``body(item, *args)`` as Ray tasks, ``workers`` at a time; skip items whose marker exists.
-
-    Each result is saved as a marker (``_work/markers/<name>/<key>.json``) written after the
-    task's outputs, so a rerun resumes at task granularity.
-    """
-    import ray
-
-    markers = work / "markers" / name
-    results: dict[int, dict] = {}
-    todo = []
-    for i, item in enumerate(items):
-        m = markers / f"{key(item)}.json"
-        if m.exists():
-            results[i] = json.loads(m.read_text())
-        else:
-            todo.append(i)
-    remote = ray.remote(num_cpus=1, max_retries=2)(body)
-    in_flight: dict[Any, int] = {}
-    done = len(results)
-    last_log = time.monotonic()
-    pending = list(todo)
-    bar = progress_bar(len(items), f"dedup {name}", "task", progress, initial=done)
-    while pending or in_flight:
-        while pending and len(in_flight) < workers:
-            i = pending.pop(0)
-            in_flight[remote.remote(items[i], *args)] = i
-        ready, _ = ray.wait(list(in_flight), num_returns=1)
-        for ref in ready:
-            i = in_flight.pop(ref)
-            res = ray.get(ref)
-            write_json_atomic(markers / f"{key(items[i])}.json", res)
-            results[i] = res
-            done += 1
-            bar.update(1)
-        if time.monotonic() - last_log > 10 or done == len(items):
-            log.info("dedup %s: %d/%d tasks done", name, done, len(items))
-            last_log = time.monotonic()
-    bar.close()
-    return [results[i] for i in range(len(items))]
+def _call(unit: tuple) -> dict:
+    """A phase's unit: ``(body, item, *args)``; runs ``body(item, *args)`` (the executor ships plain units)."""
+    body, *args = unit
+    return body(*args)
 
 
-def params_from_config(cfg, total_rows: int, workers: int) -> DedupParams:
+def params_from_config(cfg, total_rows: int, workers: int, storage_options: dict | None = None) -> DedupParams:
     from dedup.minhash import optimal_bands_rows
 
     if cfg.bands and cfg.rows:
@@ -410,81 +417,100 @@ def params_from_config(cfg, total_rows: int, workers: int) -> DedupParams:
     # at least one per worker so the shuffle phases use every core.
     partitions = max(workers, math.ceil(total_rows * (bands + 1) / cfg.partition_rows), 1)
     return DedupParams(shingles=shingles, batch_rows=cfg.batch_rows, partitions=partitions, workers=workers,
-                       write_kept=cfg.write_kept, keep_work=cfg.keep_work, max_rounds=cfg.max_rounds)
+                       keep_work=cfg.keep_work, max_rounds=cfg.max_rounds, storage_options=storage_options)
 
 
-def run_dedup(inputs: Iterable[str | Path], out: str | Path, cfg, workers: int | None = None,
-              progress: bool = True) -> dict:
-    """Deduplicate Parquet files with ``id``, ``text`` (and ``fetch_time``) columns into ``out``.
+def _fingerprint(plan: dict) -> str:
+    return hashlib.sha256(json.dumps(plan, sort_keys=True, default=str).encode()).hexdigest()[:16]
 
-    ``cfg`` is a :class:`pipeline.core.config.DedupConfig`. Writes ``out/kept/``,
-    ``out/removed/``, ``out/drops/`` (one part per input chunk) and ``out/_SUCCESS``
-    with the stats, which it also returns. Starts Ray in-process if it is not running.
+
+def dedup_files(files: list[str], out: str, cfg, *, executor=None, workers: int | None = None,
+                progress: bool = True, storage_options: dict | None = None) -> StageStats:
+    """Deduplicate ``files`` (Parquet with ``id``, ``text`` and optionally ``fetch_time``) into the decisions
+    under ``out`` (a local folder or a URL) and publish them with the stage marker; return the stage's stats.
+
+    ``cfg`` is a :class:`pipeline.core.config.DedupConfig`; ``executor`` runs the units (default: the running
+    command's, :func:`pipeline.core.executor.current`).
     """
-    import ray
+    from pipeline.core.executor import current
 
     t_start = time.perf_counter()
-    out = Path(out)
-    files = expand_inputs(inputs)
+    out = str(out)
+    opts = storage_options
     if not files:
         raise FileNotFoundError("dedup: no input Parquet files")
-    chunks = plan_chunks(files, cfg.chunk_rows)
+    clear_marker(out)  # a stale marker must not vouch for decisions this run rewrites
+    storage.sweep_temp_keys(out, opts)  # temporary keys of writers killed before they published (object stores)
+    chunks = plan_chunks(files, cfg.chunk_rows, opts)
+    units = plan_files(files, chunks)
     total_rows = sum(c.rows for c in chunks)
-    t = time.perf_counter()
-    from pipeline.core.executor import ensure_ray
-
-    ensure_ray(num_cpus=workers or cfg.workers or None)  # joins RAY_ADDRESS (`ray job submit`) when set
-    ray_start = time.perf_counter() - t
-    cpus = int(ray.cluster_resources().get("CPU", 1))
+    executor = executor or current(workers or cfg.workers or None)
+    cpus = executor.cluster_cpus()
     workers = max(1, min(workers or cfg.workers or cpus, cpus))
-    params = params_from_config(cfg, total_rows, workers)
-    work = out / "_work"
-    plan = {"files": files, "chunks": len(chunks), "rows": total_rows, "params": asdict(params)}
-    plan_file = work / "plan.json"
-    if plan_file.exists():
-        old = json.loads(plan_file.read_text())
-        if {k: v for k, v in old.items() if k != "params"} != {k: v for k, v in plan.items() if k != "params"} \
-                or old["params"]["shingles"] != plan["params"]["shingles"] \
-                or old["params"]["partitions"] != plan["params"]["partitions"]:
-            log.warning("dedup: input or parameters changed since the interrupted run; starting over")
-            shutil.rmtree(work)
-    # `workers` may differ on a resume; partitions and shingles may not.
-    write_json_atomic(plan_file, plan)
+    params = params_from_config(cfg, total_rows, workers, opts)
+    work = storage.join(out, "_work")
+    # What the units' outputs depend on (not the number of workers): a marker with another fingerprint is
+    # redone, and shuffle files of another plan are swept first so they cannot leak into this one.
+    plan = {"files": files, "chunks": [asdict(c) for c in chunks], "shingles": asdict(params.shingles),
+            "partitions": params.partitions, "batch_rows": params.batch_rows}
+    fp = _fingerprint(plan)
+    plan_file = storage.join(work, "plan.json")
+    try:
+        old_fp = json.loads(storage.read_bytes(plan_file, opts)).get("fingerprint")
+    except (FileNotFoundError, ValueError):
+        old_fp = None
+    if old_fp is not None and old_fp != fp:
+        log.warning("dedup: input or parameters changed since the interrupted run; starting over")
+        storage.remove(work, opts, recursive=True)
+    storage.write_text(plan_file, json.dumps({"fingerprint": fp, "plan": plan}, sort_keys=True), opts)
     log.info("dedup: %d rows in %d chunks from %d files; b=%d r=%d; %d partitions; %d workers",
              total_rows, len(chunks), len(files), params.shingles.bands, params.shingles.rows,
              params.partitions, workers)
-    timings = {"ray_start": ray_start}
+    timings: dict[str, float] = {}
     parts = list(range(params.partitions))
 
+    def phase(name: str, body: Callable[..., dict], items: list, args: tuple, key: Callable[[Any], str]):
+        res = executor.map(f"dedup {name}", _call, [(body, item, *args) for item in items],
+                           key=lambda u: key(u[1]), workers=workers, markers=storage.join(work, "markers", name),
+                           fingerprint=fp, storage_options=opts, progress=progress, unit_name="task")
+        return [r.result for r in res], sum(r.cached for r in res)
+
+    def chunk_key(c: Chunk) -> str:
+        return f"c{c.index:06d}"
+
+    def part_key(p: int) -> str:
+        return f"p{p:05d}"
+
     t = time.perf_counter()
-    sign = _run_phase("sign", chunks, sign_chunk, (params, work), work, workers, lambda c: f"c{c.index:06d}",
-                      progress=progress)
+    sign, _ = phase("sign", sign_chunk, chunks, (params, work), chunk_key)
     timings["sign"] = time.perf_counter() - t
 
     t = time.perf_counter()
-    bands = _run_phase("bands", parts, band_partition, (params, work), work, workers, lambda p: f"p{p:05d}",
-                       progress=progress)
+    bands, _ = phase("bands", band_partition, parts, (params, work), part_key)
     timings["bands"] = time.perf_counter() - t
 
     t = time.perf_counter()
     rnd = 0
     while True:
-        ls = _run_phase(f"r{rnd:03d}-large", parts, large_star_partition, (rnd, params, work), work, workers,
-                        lambda p: f"p{p:05d}", progress=progress)
+        ls, _ = phase(f"r{rnd:03d}-large", large_star_partition, parts, (rnd, params, work), part_key)
         if all(r["converged"] for r in ls):
             break
-        _run_phase(f"r{rnd:03d}-small", parts, small_star_partition, (rnd, params, work), work, workers,
-                   lambda p: f"p{p:05d}", progress=progress)
+        phase(f"r{rnd:03d}-small", small_star_partition, parts, (rnd, params, work), part_key)
         rnd += 1
         if rnd >= params.max_rounds:
             raise RuntimeError(f"dedup: connected components did not converge in {params.max_rounds} rounds")
     timings["components"] = time.perf_counter() - t
 
+    # a write unit's marker counts only while its decisions are there (one listing per folder)
+    present = [{storage.name(f) for f in storage.list_files(storage.join(out, sub), ".parquet", opts)}
+               for sub in ("removed", "drops")]
+    for u in units:
+        if any(f"{u.stem}.parquet" not in names for names in present):
+            storage.remove(storage.join(work, "markers", "write", f"{u.stem}.json"), opts)
+
     t = time.perf_counter()
-    clusters = _run_phase("clusters", parts, cluster_partition, (rnd, params, work), work, workers,
-                          lambda p: f"p{p:05d}", progress=progress)
-    written = _run_phase("write", chunks, write_chunk, (params, work, out), work, workers,
-                         lambda c: f"c{c.index:06d}", progress=progress)
+    clusters, _ = phase("clusters", cluster_partition, parts, (rnd, params, work), part_key)
+    written, cached = phase("write", write_file, units, (params, work, out), lambda u: u.stem)
     timings["write"] = time.perf_counter() - t
 
     def total(rows: list[dict], k: str) -> int:
@@ -495,13 +521,9 @@ def run_dedup(inputs: Iterable[str | Path], out: str | Path, cfg, workers: int |
         for k, v in r["cluster_sizes"].items():
             hist[k] = hist.get(k, 0) + v
     sign_seconds = sum(r["sign_seconds"] for r in sign)
-    stats = {
+    timings["total"] = time.perf_counter() - t_start
+    stats = StageStats.fold(STAGE, written, units_cached=cached, seconds=round(timings["total"], 2), extra={
         "input_files": len(files),
-        "docs": total(written, "docs"),
-        "kept": total(written, "kept"),
-        "removed_exact": total(written, "removed_exact"),
-        "removed_near": total(written, "removed_near"),
-        "dropped_empty": total(written, "empty"),
         "short_exact_only": total(sign, f"status_{SHORT}"),
         "huge_truncated": total(sign, f"status_{HUGE}"),
         "clusters": total(clusters, "clusters"),
@@ -519,16 +541,44 @@ def run_dedup(inputs: Iterable[str | Path], out: str | Path, cfg, workers: int |
         "chunks": len(chunks),
         "workers": workers,
         "signature_docs_per_task_second": round(total(sign, "docs") / sign_seconds, 1) if sign_seconds else None,
-        "seconds": {k: round(v, 2) for k, v in timings.items()} | {"total": round(time.perf_counter() - t_start, 2)},
-    }
-    accounted = stats["kept"] + stats["removed_exact"] + stats["removed_near"] + stats["dropped_empty"]
-    if accounted != stats["docs"]:
-        raise RuntimeError(f"dedup: {stats['docs']} docs in but {accounted} accounted for")
-    write_json_atomic(out / "stats.json", stats)
+        "phase_seconds": {k: round(v, 2) for k, v in timings.items()},
+    })
+    if stats.rows_in != total_rows or not stats.balanced:
+        raise RuntimeError(f"dedup: {total_rows} rows in but {stats.rows_out} kept + {sum(stats.dropped.values())} "
+                           f"removed over {stats.rows_in} read")
+    d = stats.dropped
+    stats.notes = (f"{d.get('duplicate_exact', 0)} exact + {d.get('duplicate_near', 0)} near duplicates, "
+                   f"{d.get('empty_text', 0)} empty, {stats.extra['clusters']} clusters")
+    storage.write_text(storage.join(out, "stats.json"), json.dumps(stats.to_dict(), indent=2, sort_keys=True) + "\n",
+                       opts)
     if not params.keep_work:
-        shutil.rmtree(work, ignore_errors=True)
-    mark_complete(out, stats)
-    log.info("dedup: %d docs, kept %d, removed %d exact + %d near, %d empty, %d clusters (%.1fs)",
-             stats["docs"], stats["kept"], stats["removed_exact"], stats["removed_near"], stats["dropped_empty"],
-             stats["clusters"], stats["seconds"]["total"])
+        storage.remove(work, opts, recursive=True)
+    outputs = [f"{sub}/{u.stem}.parquet" for u in units for sub in ("removed", "drops")]
+    mark_complete(out, stats.to_dict(), outputs=outputs)
+    log.info("dedup: %d docs, kept %d, %s (%.1fs)", stats.rows_in, stats.rows_out, stats.notes, stats.seconds)
     return stats
+
+
+def run_dedup(inputs: Iterable[str], out: str, cfg, workers: int | None = None, progress: bool = True, *,
+              executor=None, storage_options: dict | None = None) -> dict:
+    """Deduplicate the Parquet files that ``inputs`` name (paths, folders, globs, URLs) into ``out``.
+
+    Writes ``out/removed/<stem>.parquet`` and ``out/drops/<stem>.parquet`` per input file, then
+    ``out/_SUCCESS`` with the stats (:class:`StageStats` as a dict), which it also returns.
+    """
+    files = expand_inputs(inputs, storage_options)
+    return dedup_files(files, str(out), cfg, executor=executor, workers=workers, progress=progress,
+                       storage_options=storage_options).to_dict()
+
+
+def run_dedup_stage(ctx) -> StageStats:
+    """The ``dedup`` stage of a run (reads ``pool``): the pool's page files, or ``dedup.inputs`` when set."""
+    cfg = ctx.cfg.dedup
+    opts = ctx.storage_options or None
+    if cfg.inputs:
+        files = expand_inputs(cfg.inputs, opts)
+    else:
+        files = storage.list_files(storage.join(ctx.inputs["pool"], "pages"), ".parquet", opts)
+        if not files:
+            raise FileNotFoundError(f"dedup: no page files in {storage.join(ctx.inputs['pool'], 'pages')}")
+    return dedup_files(files, ctx.folder, cfg, executor=ctx.executor, progress=ctx.progress, storage_options=opts)

@@ -119,13 +119,14 @@ def _add_scan(sub) -> None:
 
 
 def cmd_scan(args: argparse.Namespace) -> int:
-    from pipeline.commoncrawl.warc import expand_inputs, scan_warc
+    from pipeline.commoncrawl.inputs import expand_warc_inputs
+    from pipeline.commoncrawl.warc import scan_warc
 
     inputs = _inputs(args)
     if not inputs:
         raise ConfigError("scan: give --input PATH...")
     failed = 0
-    for path in expand_inputs(inputs):
+    for path in expand_warc_inputs(inputs):
         s = scan_warc(path)
         failed += s.error is not None
         if args.json:

@@ -1,285 +1,68 @@
-"""The pool stage: Ray actors turn WARC files into deduplicated, math-preserving pool rows.
+"""The pool stage: WARC files become deduplicated, math-preserving pool rows, every unit on the executor.
 
-Layout of the stage folder (``<workdir>/pool/`` or ``extract --output DIR``)::
+Layout of the stage folder (``<workdir>/pool/`` or ``extract --output DIR``; a local path or an fsspec URL
+such as ``s3://bucket/run/pool``)::
 
     warcs/<key>/pages.parquet   candidate rows of one WARC (POOL_SCHEMA), before cross-WARC URL dedup
     warcs/<key>/drops.parquet   records of that WARC dropped while reading (DROP_LOG_SCHEMA)
-    warcs/<key>/_SUCCESS        per-WARC completion marker with the WARC's stats (written last)
+    warcs/<key>/_SUCCESS        per-WARC completion marker with the WARC's stats and the fingerprint of the
+                                extraction settings (written last)
+    url_dedup/<fp>/...          the partitioned URL dedup's keys, losers and unit markers (pipeline.url_dedup)
     pages/<key>.parquet         the pool: rows that won URL dedup (ids unique across the run)
     drops/<key>.parquet         every dropped record of the WARC, ``duplicate_url`` losers included
     stats.json                  per-WARC and total stats, math survival, failures
     failures.json               inputs that failed: path and reason
-    _SUCCESS                    the stage is complete (only when no input failed)
+    _SUCCESS                    the stage's StageStats (and its totals), written last
 
-``<key>`` is the WARC's file name without ``.warc.gz`` plus 8 hex digits of
-sha1(path), so equal names from different crawls never collide.
+``<key>`` is the WARC's file name without ``.warc.gz`` plus 8 hex digits of sha1(path), so equal names from
+different crawls never collide (:func:`pipeline.commoncrawl.inputs.warc_key`).
 
-Phase 1 (Ray, one WARC per actor call, bounded by ``pool.workers``) writes the
-``warcs/<key>/`` files atomically and then the marker; a rerun skips WARCs whose
-marker exists. Phase 2 (driver, cheap: reads only ids, times and offsets) picks
-one capture per normalised URL: the earliest ``fetch_time`` wins, ties broken by
-WARC path then offset, so the result does not depend on scheduling order.
+Three steps, each a set of units on :class:`pipeline.core.executor.Executor`; the driver holds one stats dict
+per unit:
+
+1. **extract** (``PoolWorker`` actors, the language-ID model loaded once per worker; a unit per WARC) writes
+   ``warcs/<key>/``, its marker last; a rerun skips WARCs whose marker holds the same settings fingerprint.
+2. **URL dedup** (:mod:`pipeline.url_dedup`: a unit per WARC, then a unit per hash partition of ids) picks
+   one capture per normalised URL: the earliest ``fetch_time`` wins, ties broken by WARC path then offset, so
+   the result does not depend on scheduling order.
+3. **publish** (a unit per WARC) writes ``pages/<key>.parquet`` and ``drops/<key>.parquet``: the per-WARC
+   files themselves (a hard link, or a server-side copy on an object store) when the WARC lost nothing.
+
+:func:`run_pool_stage` is the stage for the orchestrator (``StageContext`` in, ``StageStats`` out);
+:func:`run_pool` is the same work for ``pipeline extract``.
 """
 from __future__ import annotations
 
-import gzip
 import hashlib
-import io
+import json
 import logging
 import os
-import random
-import re
 import resource
 import time
-import zlib
 from collections import Counter
 from dataclasses import asdict, dataclass
-from pathlib import Path
-from typing import Any, Iterable
+from typing import Any
 
-import fsspec
+import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
-import pyarrow.parquet as pq
 
-from pipeline.extraction.extract import Drop, ExtractSettings, extract_record
-from pipeline.core.io import (is_complete, link_atomic, mark_complete, read_marker, write_json_atomic,
-                         write_parquet_atomic)
-from pipeline.core.schema import DROP_LOG_SCHEMA, POOL_SCHEMA, validate_table
+from pipeline.commoncrawl.inputs import InputPolicy, open_input, resolve_inputs, warc_key
 from pipeline.commoncrawl.warc import WarcReadError, iter_raw_records, quote_prefix
+from pipeline.core import storage
+from pipeline.core.io import is_complete, mark_complete, read_marker
+from pipeline.core.schema import DROP_LOG_SCHEMA, POOL_SCHEMA, validate_table
+from pipeline.core.stage import StageContext
+from pipeline.core.stats import StageStats
+from pipeline.extraction.extract import Drop, ExtractSettings, extract_record
+from pipeline.url_dedup import loser_rows, partitions_for, url_dedup
 
 log = logging.getLogger(__name__)
 
 STAGE = "pool"
-MANIFEST_RE = re.compile(r"(^|/)[^/]*\.paths(\.gz)?$")
 
 
-# --- inputs --------------------------------------------------------------------
-
-def is_manifest(path: str) -> bool:
-    return bool(MANIFEST_RE.search(path))
-
-
-#: URL schemes an input or manifest entry may use unless ``pool.allow_schemes`` says otherwise.
-DEFAULT_SCHEMES = ("https", "http", "s3", "gs", "hf")
-#: What a manifest entry may point at only when listed in ``pool.allow_manifest_targets``.
-MANIFEST_TARGETS = ("local", "loopback", "private", "link_local")
-
-
-#: A crawl's warc.paths.gz holds ~100,000 entries of ~140 characters; far larger is not a manifest.
-MAX_MANIFEST_ENTRIES = 10_000_000
-MAX_MANIFEST_LINE = 4096
-
-
-class ManifestError(ValueError):
-    """A manifest that is not one (too long a line, too many entries)."""
-
-
-class InputRefused(ValueError):
-    """An input or manifest entry the input policy does not allow; the message says which key allows it."""
-
-
-def host_kind(host: str) -> str | None:
-    """``loopback``, ``link_local`` or ``private`` for a host that is one (IP literals in any form the C
-    library accepts, such as ``127.1`` or ``0x7f000001``, and ``localhost`` names); None otherwise.
-    DNS names are not resolved."""
-    import ipaddress
-    import socket
-
-    h = host.strip().strip("[]").rstrip(".").lower()
-    if h in ("localhost", "ip6-localhost", "ip6-loopback") or h.endswith(".localhost"):
-        return "loopback"
-    try:
-        ip = ipaddress.ip_address(h.split("%")[0])
-    except ValueError:
-        if not re.fullmatch(r"[0-9a-fx.]+", h) or not re.search(r"\d", h):
-            return None
-        try:
-            ip = ipaddress.ip_address(socket.inet_aton(h))
-        except OSError:
-            return None
-    if getattr(ip, "ipv4_mapped", None) is not None:
-        ip = ip.ipv4_mapped
-    if ip.is_loopback:
-        return "loopback"
-    if ip.is_link_local:
-        return "link_local"
-    if ip.is_private or ip.is_reserved or ip.is_unspecified or ip.is_multicast:
-        return "private"
-    return None
-
-
-@dataclass(frozen=True)
-class InputPolicy:
-    """Which inputs the pool reads (``pool.allow_schemes``, ``pool.allow_manifest_targets``).
-
-    The inputs a user lists (``pool.inputs``, ``extract --input``, ``pool.cc_base_url``) are trusted
-    apart from their scheme; a manifest's entries are data from elsewhere, so they resolve under the
-    manifest's base and may not name local files, loopback, private or link-local hosts unless allowed.
-    """
-
-    schemes: tuple[str, ...] = DEFAULT_SCHEMES
-    manifest_targets: tuple[str, ...] = ()
-
-    @classmethod
-    def from_config(cls, pool_cfg) -> "InputPolicy":
-        return cls(tuple(getattr(pool_cfg, "allow_schemes", DEFAULT_SCHEMES)),
-                   tuple(getattr(pool_cfg, "allow_manifest_targets", ())))
-
-    def check_input(self, item: str) -> None:
-        scheme = item.split("://", 1)[0].lower() if "://" in item else None
-        if scheme is not None and scheme != "file" and scheme not in self.schemes:
-            raise InputRefused(f"URL scheme {quote_prefix(scheme, 16)}:// is not in pool.allow_schemes "
-                               f"({', '.join(self.schemes)})")
-
-    def _need(self, target: str, what: str) -> None:
-        if target not in self.manifest_targets:
-            raise InputRefused(f"manifest entry {what}: refused (add {target} to pool.allow_manifest_targets "
-                               "to read it)")
-
-    def check_entry(self, entry: str) -> None:
-        """Raise InputRefused for an entry with a scheme the policy refuses or a host it does not allow."""
-        if any(ord(c) < 32 or ord(c) == 127 for c in entry):
-            raise InputRefused("manifest entry holds control characters")
-        if "://" not in entry:
-            if entry.startswith(("/", "~", "\\")) or re.match(r"^[A-Za-z]:[\\/]", entry):
-                self._need("local", "is an absolute local path")
-            return
-        scheme, rest = entry.split("://", 1)
-        scheme = scheme.lower()
-        if scheme == "file":
-            self._need("local", "is a file:// URL")
-            return
-        if scheme not in self.schemes:
-            raise InputRefused(f"manifest entry: URL scheme {quote_prefix(scheme, 16)}:// is not in "
-                               f"pool.allow_schemes ({', '.join(self.schemes)})")
-        if scheme in ("http", "https"):
-            from urllib.parse import urlsplit
-
-            try:
-                host = urlsplit(entry).hostname or ""
-            except ValueError:
-                raise InputRefused("manifest entry is not a valid URL") from None
-            kind = host_kind(host)
-            if kind is not None:
-                self._need(kind, f"names a {kind.replace('_', '-')} host")
-
-
-def _has_dotdot(entry: str) -> bool:
-    return any(part == ".." for part in re.split(r"[/\\]", entry.split("://", 1)[-1]))
-
-
-def read_manifest(path: str, base_url: str, storage_options: dict | None = None,
-                  policy: InputPolicy | None = None) -> tuple[list[str], list[dict]]:
-    """(WARC locations, refused entries) of a Common Crawl ``warc.paths.gz`` (or plain ``.paths``) manifest.
-
-    Entries are relative: ``crawl-data/...`` entries are joined to ``base_url``
-    (``https://data.commoncrawl.org/`` or ``s3://commoncrawl/``) unless the file exists beside a local
-    manifest (a mirrored crawl or the mini-CC); other relative entries resolve beside the manifest. An entry
-    may not climb out of that base (``..``); absolute paths, ``file://``, loopback/private/link-local hosts
-    and schemes outside ``pool.allow_schemes`` are refused unless ``policy`` allows them.
-    """
-    policy = policy or InputPolicy()
-    compression = "gzip" if path.endswith(".gz") else None
-    entries = []
-    with fsspec.open(path, "rt", compression=compression, encoding="utf-8", **(storage_options or {})) as fh:
-        for lineno, line in enumerate(iter(lambda: fh.readline(MAX_MANIFEST_LINE + 1), ""), 1):
-            if len(line) > MAX_MANIFEST_LINE:
-                raise ManifestError(f"line {lineno} is longer than {MAX_MANIFEST_LINE} characters")
-            if line.strip() and not line.startswith("#"):
-                entries.append(line.strip())
-                if len(entries) > MAX_MANIFEST_ENTRIES:
-                    raise ManifestError(f"more than {MAX_MANIFEST_ENTRIES:,} entries")
-    local_dir = None if "://" in path else Path(path).resolve().parent
-    out: list[str] = []
-    refused: list[dict] = []
-    for entry in entries:
-        try:
-            policy.check_entry(entry)
-            if _has_dotdot(entry):
-                raise InputRefused("manifest entry climbs out of the manifest's base (..)")
-        except InputRefused as exc:
-            refused.append({"path": f"{quote_prefix(path, 200)}: {quote_prefix(entry, 80)}", "reason": str(exc),
-                            "records_read": 0, "retryable": False})
-            continue
-        if "://" in entry:
-            out.append(entry)
-        elif entry.startswith("/"):
-            out.append(entry)  # allowed as local by the policy
-        elif local_dir is not None and (local_dir / entry).exists():
-            out.append(str(local_dir / entry))
-        else:
-            base = base_url if entry.startswith("crawl-data/") or local_dir is not None else path.rsplit("/", 1)[0] + "/"
-            out.append(base.rstrip("/") + "/" + entry)
-    return out, refused
-
-
-def resolve_inputs(inputs: Iterable[str], *, limit: int | None = None, sample: int | None = None, seed: int = 0,
-                   base_url: str = "https://data.commoncrawl.org/",
-                   storage_options: dict | None = None,
-                   policy: InputPolicy | None = None) -> tuple[list[str], list[dict]]:
-    """(WARC paths in a stable order, failures). Expands local globs, folders and manifests.
-
-    ``limit`` keeps the first N entries of each manifest, ``sample`` a seeded random
-    N of them (in manifest order). A manifest that cannot be read is a failure; so is an input
-    or manifest entry that ``policy`` refuses (not retryable).
-    """
-    from pipeline.commoncrawl.warc import expand_inputs
-
-    policy = policy or InputPolicy()
-    paths: list[str] = []
-    failures: list[dict] = []
-    for item in expand_inputs(list(inputs)):
-        try:
-            policy.check_input(item)
-        except InputRefused as exc:
-            failures.append({"path": quote_prefix(item, 200), "reason": str(exc), "records_read": 0,
-                             "retryable": False})
-            continue
-        if not is_manifest(item):
-            paths.append(item)
-            continue
-        try:
-            entries, refused = read_manifest(item, base_url, storage_options, policy)
-        except ManifestError as exc:
-            failures.append({"path": quote_prefix(item, 200), "reason": f"not a manifest: {exc}", "records_read": 0,
-                             "retryable": False})
-            continue
-        except (UnicodeDecodeError, zlib.error, gzip.BadGzipFile, EOFError) as exc:
-            failures.append({"path": quote_prefix(item, 200), "reason": f"manifest damaged: {type(exc).__name__}",
-                             "records_read": 0, "retryable": False})
-            continue
-        except OSError as exc:
-            failures.append({"path": quote_prefix(item, 200), "reason": f"manifest unreadable: {type(exc).__name__}: "
-                             f"{quote_prefix(str(exc), 200)}", "records_read": 0, "retryable": True})
-            continue
-        failures.extend(refused)
-        if sample is not None and sample < len(entries):
-            keep = set(random.Random(seed).sample(range(len(entries)), sample))
-            entries = [e for i, e in enumerate(entries) if i in keep]
-        if limit is not None:
-            entries = entries[:limit]
-        paths.extend(entries)
-    seen: set[str] = set()
-    return [p for p in paths if not (p in seen or seen.add(p))], failures
-
-
-def warc_key(path: str) -> str:
-    name = path.rstrip("/").rsplit("/", 1)[-1]
-    stem = re.sub(r"\.(warc|arc)(\.gz)?$", "", name) or "warc"
-    stem = re.sub(r"[^A-Za-z0-9._-]+", "_", stem)[:120]
-    return f"{stem}-{hashlib.sha1(path.encode()).hexdigest()[:8]}"
-
-
-def open_input(path: str, storage_options: dict | None = None):
-    """A streaming binary handle for a local path or any fsspec URL (never read whole)."""
-    opts = dict(storage_options or {})
-    if path.startswith(("http://", "https://")):
-        opts.setdefault("block_size", 0)  # stream the response; do not depend on Range support
-    return fsspec.open(path, "rb", **opts)
-
-
-# --- phase 1: one WARC ---------------------------------------------------------
+# --- step 1: one WARC ---------------------------------------------------------
 
 def settings_from_config(pool_cfg) -> ExtractSettings:
     return ExtractSettings(
@@ -292,6 +75,26 @@ def settings_from_config(pool_cfg) -> ExtractSettings:
         favor_recall=pool_cfg.favor_recall,
         extractor=pool_cfg.extractor,
     )
+
+
+def extract_fingerprint(settings: ExtractSettings) -> str:
+    """What a WARC's outputs depend on besides its bytes: the extraction settings."""
+    return hashlib.sha1(json.dumps(asdict(settings), sort_keys=True).encode()).hexdigest()[:16]
+
+
+def warc_folder(out_dir: str, key: str) -> str:
+    return storage.join(str(out_dir), "warcs", key)
+
+
+def finished_warc(folder: str, fingerprint: str, storage_options: dict | None = None) -> dict | None:
+    """The stats of a WARC already extracted with these settings (its outputs intact), else None."""
+    if not is_complete(folder, storage_options):
+        return None
+    stats = read_marker(folder, storage_options)
+    if stats.get("fingerprint") != fingerprint:
+        return None
+    stats["skipped"] = True
+    return stats
 
 
 #: Upper edges of the per-page math survival histogram (LaTeX fragments kept / math elements in the HTML).
@@ -318,23 +121,25 @@ def _peak_rss_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0  # Linux reports KiB
 
 
-def process_warc(path: str, out_dir: str | Path, settings: ExtractSettings,
-                 storage_options: dict | None = None) -> dict:
+def process_warc(path: str, out_dir: str, settings: ExtractSettings, storage_options: dict | None = None,
+                 out_options: dict | None = None) -> dict:
     """Extract one WARC into ``out_dir/warcs/<key>/``; return its stats. Never raises on bad input.
 
-    A file damaged midway keeps the rows read before the damage: its outputs
-    and marker are written with ``error`` set (rereading it gives the same
-    result). A file that cannot be opened writes nothing, so a rerun tries again.
+    ``storage_options`` open the WARC, ``out_options`` the stage folder (None: the process's defaults,
+    :mod:`pipeline.core.storage`). A file damaged midway keeps the rows read before the damage: its outputs
+    and marker are written with ``error`` set (rereading it gives the same result). A file that cannot be
+    opened writes nothing, so a rerun tries again.
     """
     key = warc_key(path)
-    folder = Path(out_dir) / "warcs" / key
-    if is_complete(folder):
-        stats = read_marker(folder)
-        stats["skipped"] = True
-        return stats
-    folder.mkdir(parents=True, exist_ok=True)
-    for stale in folder.glob(".*.tmp-*"):  # left by a killed run
-        stale.unlink(missing_ok=True)
+    folder = warc_folder(out_dir, key)
+    fingerprint = extract_fingerprint(settings)
+    done = finished_warc(folder, fingerprint, out_options)
+    if done is not None:
+        return done
+    storage.makedirs(folder)
+    if not storage.is_url(folder):
+        for stale in storage.local_path(folder).glob(".*.tmp-*"):  # left by a killed run
+            stale.unlink(missing_ok=True)
     t0 = time.perf_counter()
     rows: list[dict] = []
     drops: list[dict] = []
@@ -379,8 +184,9 @@ def process_warc(path: str, out_dir: str | Path, settings: ExtractSettings,
                 f"{quote_prefix(str(exc), 300)}", "retryable": True}
     pages = pa.Table.from_pylist(rows, schema=POOL_SCHEMA)
     validate_table(pages, POOL_SCHEMA, f"pool rows of {path}")
-    write_parquet_atomic(folder / "pages.parquet", pages)
-    write_parquet_atomic(folder / "drops.parquet", pa.Table.from_pylist(drops, schema=DROP_LOG_SCHEMA))
+    storage.write_parquet(storage.join(folder, "pages.parquet"), pages, out_options)
+    storage.write_parquet(storage.join(folder, "drops.parquet"), pa.Table.from_pylist(drops, schema=DROP_LOG_SCHEMA),
+                          out_options)
     math_html = sum(r["math_elements_html"] for r in rows)
     math_text = sum(r["math_fragments_text"] for r in rows)
     stats = {
@@ -404,115 +210,105 @@ def process_warc(path: str, out_dir: str | Path, settings: ExtractSettings,
         "langs": dict(Counter(r["lang"] for r in rows).most_common(20)),
         "peak_rss_mb": round(_peak_rss_mb(), 1),
         "worker_pid": os.getpid(),
+        "fingerprint": fingerprint,
         "error": error,
     }
     assert stats["records_seen"] == stats["kept"] + stats["dropped"], stats
-    mark_complete(folder, stats, outputs=["pages.parquet", "drops.parquet"])
+    mark_complete(folder, stats, outputs=["pages.parquet", "drops.parquet"], storage_options=out_options)
     return stats
 
-
-# --- phase 2: URL dedup across WARCs ---------------------------------------------
-
-def dedup_urls(out_dir: str | Path, keys: list[str]) -> dict:
-    """Write ``pages/`` and ``drops/`` from the per-WARC outputs: one row per normalised URL.
-
-    The earliest fetch wins; ties go to the smaller (warc_path, warc_offset), so
-    the choice is the same whatever order the WARCs finished in.
-    """
-    out_dir = Path(out_dir)
-    # (id, (fetch time, warc_path, offset)) of every candidate row, per WARC, read once
-    candidates: dict[str, list[tuple[str, tuple]]] = {}
-    for key in keys:
-        t = pq.read_table(out_dir / "warcs" / key / "pages.parquet",
-                          columns=["id", "fetch_time", "warc_path", "warc_offset"])
-        candidates[key] = list(zip(t.column("id").to_pylist(), zip(
-            t.column("fetch_time").cast(pa.int64()).to_pylist(), t.column("warc_path").to_pylist(),
-            t.column("warc_offset").to_pylist())))
-    winners: dict[str, tuple] = {}
-    for rows in candidates.values():
-        for doc_id, cand in rows:
-            if doc_id not in winners or cand < winners[doc_id]:
-                winners[doc_id] = cand
-    kept_total = 0
-    dup_total = 0
-    per_key: dict[str, dict] = {}
-    for key in keys:
-        folder = out_dir / "warcs" / key
-        mask = [winners[doc_id] == cand for doc_id, cand in candidates[key]]
-        if all(mask):
-            # Nothing of this WARC lost to an earlier capture (the usual case on real Common Crawl, which
-            # fetches a URL once per crawl): the pool's files are the per-WARC files themselves, not copies.
-            link_atomic(folder / "pages.parquet", out_dir / "pages" / f"{key}.parquet")
-            link_atomic(folder / "drops.parquet", out_dir / "drops" / f"{key}.parquet")
-            kept_total += len(mask)
-            per_key[key] = {"kept_after_dedup": len(mask), "duplicate_url": 0}
-            continue
-        pages = pq.read_table(folder / "pages.parquet")
-        drops = pq.read_table(folder / "drops.parquet")
-        mask_arr = pa.array(mask, pa.bool_())
-        kept = pages.filter(mask_arr)
-        losers = pages.filter(pc.invert(mask_arr))
-        dup_rows = [{"stage": STAGE, "reason": "duplicate_url",
-                     "detail": "earlier capture kept", "id": r["id"], "url": r["url"],
-                     "warc_path": r["warc_path"], "warc_record_id": r["warc_record_id"],
-                     "warc_offset": r["warc_offset"]}
-                    for r in losers.select(["id", "url", "warc_path", "warc_record_id", "warc_offset"]).to_pylist()]
-        all_drops = pa.concat_tables([drops, pa.Table.from_pylist(dup_rows, schema=DROP_LOG_SCHEMA)])
-        write_parquet_atomic(out_dir / "pages" / f"{key}.parquet", kept)
-        write_parquet_atomic(out_dir / "drops" / f"{key}.parquet", all_drops)
-        kept_total += len(kept)
-        dup_total += len(losers)
-        per_key[key] = {"kept_after_dedup": len(kept), "duplicate_url": len(losers)}
-    # outputs of WARCs no longer among the inputs would make the pool disagree with its stats
-    wanted = {f"{k}.parquet" for k in keys}
-    for sub in ("pages", "drops"):
-        if (out_dir / sub).exists():
-            for f in (out_dir / sub).glob("*.parquet"):
-                if f.name not in wanted:
-                    f.unlink()
-    return {"kept": kept_total, "duplicate_url": dup_total, "per_warc": per_key}
-
-
-# --- the Ray wrapper -------------------------------------------------------------
 
 class _PoolWorker:
     """A pool worker's state: the extraction settings, with the language-ID model loaded once per worker."""
 
-    def __init__(self, settings: dict, storage_options: dict | None, out_dir: str):
+    def __init__(self, settings: dict, storage_options: dict | None, out_dir: str, out_options: dict | None):
         from pipeline.extraction.extract import _identifier
 
         self.settings = ExtractSettings(**settings)
         self.storage_options = storage_options
         self.out_dir = out_dir
+        self.out_options = out_options
         _identifier()
 
 
 def _extract_warc(worker: _PoolWorker, path: str) -> dict:
-    return process_warc(path, worker.out_dir, worker.settings, worker.storage_options)
+    return process_warc(path, worker.out_dir, worker.settings, worker.storage_options, worker.out_options)
 
 
-def run_pool(inputs: list[str], out_dir: str | Path, pool_cfg, *, progress: bool = True) -> dict:
-    """Extract ``inputs`` (paths, globs, URLs, manifests) into ``out_dir``; return the stage stats.
+# --- step 3: publish one WARC's pool files ------------------------------------------
 
-    ``stats["failures"]`` lists every input that failed with its reason; the
-    stage marker is written only when there are none, so a rerun retries them.
+@dataclass(frozen=True)
+class PublishUnit:
+    key: str
+    out_dir: str
+    dedup_folder: str
+    out_options: dict | None = None
+
+
+def publish_warc(unit: PublishUnit) -> dict:
+    """Write ``pages/<key>.parquet`` (the rows that won URL dedup) and ``drops/<key>.parquet`` (the WARC's drops
+    and its ``duplicate_url`` losers). Returns the WARC's counts after URL dedup."""
+    opts = unit.out_options
+    folder = warc_folder(unit.out_dir, unit.key)
+    pages_src, drops_src = storage.join(folder, "pages.parquet"), storage.join(folder, "drops.parquet")
+    pages_dst = storage.join(unit.out_dir, "pages", f"{unit.key}.parquet")
+    drops_dst = storage.join(unit.out_dir, "drops", f"{unit.key}.parquet")
+    losers = loser_rows(unit.dedup_folder, unit.key, opts)
+    if not losers.num_rows:
+        # Nothing of this WARC lost to an earlier capture (the usual case on real Common Crawl, which
+        # fetches a URL once per crawl): the pool's files are the per-WARC files themselves, not copies.
+        storage.link_or_copy(pages_src, pages_dst, opts)
+        storage.link_or_copy(drops_src, drops_dst, opts)
+        return {"kept_after_dedup": storage.parquet_rows(pages_dst, opts), "duplicate_url": 0}
+    pages = storage.read_parquet_table(pages_src, storage_options=opts)
+    drops = storage.read_parquet_table(drops_src, storage_options=opts)
+    rows = losers.column("row").to_numpy()
+    if pages.column("id").take(pa.array(rows)) != losers.column("id"):
+        raise RuntimeError(f"{pages_src}: the URL dedup's losers do not match the file's rows (changed under it?)")
+    keep = np.ones(pages.num_rows, dtype=bool)
+    keep[rows] = False
+    mask = pa.array(keep)
+    kept = pages.filter(mask)
+    lost = pages.filter(pc.invert(mask))
+    dup_rows = [{"stage": STAGE, "reason": "duplicate_url",
+                 "detail": "earlier capture kept", "id": r["id"], "url": r["url"],
+                 "warc_path": r["warc_path"], "warc_record_id": r["warc_record_id"],
+                 "warc_offset": r["warc_offset"]}
+                for r in lost.select(["id", "url", "warc_path", "warc_record_id", "warc_offset"]).to_pylist()]
+    all_drops = pa.concat_tables([drops, pa.Table.from_pylist(dup_rows, schema=DROP_LOG_SCHEMA)])
+    storage.write_parquet(pages_dst, kept, opts)
+    storage.write_parquet(drops_dst, all_drops, opts)
+    return {"kept_after_dedup": kept.num_rows, "duplicate_url": lost.num_rows}
+
+
+# --- the stage ------------------------------------------------------------------------
+
+def pool_stage(inputs: list[str], out_dir: str, pool_cfg, executor, *, progress: bool = True,
+               input_options: dict | None = None, out_options: dict | None = None,
+               url_partitions: int | None = None) -> tuple[StageStats, dict]:
+    """Extract ``inputs`` (paths, globs, URLs, manifests) into ``out_dir`` on ``executor`` and publish the pool.
+
+    Returns (the stage's stats, the summary ``stats.json`` holds: inputs, failures, totals, per-WARC stats).
+    Writes ``stats.json`` and ``failures.json``; the stage marker is the caller's (whether failed inputs end
+    the stage differs between ``extract`` and a run). ``input_options`` open the inputs (default:
+    ``pool.storage_options``), ``out_options`` the stage folder; ``url_partitions`` fixes the URL dedup's
+    partition count (default: about 2M candidates each; the result is the same for any count).
     """
-    out_dir = Path(out_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
+    out_dir = str(out_dir)
+    storage.makedirs(out_dir, out_options)
+    input_options = pool_cfg.storage_options if input_options is None else input_options
     t0 = time.perf_counter()
     paths, failures = resolve_inputs(
         inputs, limit=pool_cfg.manifest_limit, sample=pool_cfg.manifest_sample, seed=pool_cfg.manifest_seed,
-        base_url=pool_cfg.cc_base_url, storage_options=pool_cfg.storage_options,
-        policy=InputPolicy.from_config(pool_cfg))
+        base_url=pool_cfg.cc_base_url, storage_options=input_options, policy=InputPolicy.from_config(pool_cfg))
     settings = settings_from_config(pool_cfg)
+    fingerprint = extract_fingerprint(settings)
     results: dict[str, dict] = {}
     todo = []
     for p in paths:
-        folder = out_dir / "warcs" / warc_key(p)
-        if is_complete(folder):
-            stats = read_marker(folder)
-            stats["skipped"] = True
-            results[p] = stats
+        done = finished_warc(warc_folder(out_dir, warc_key(p)), fingerprint, out_options)
+        if done is not None:
+            results[p] = done
         else:
             todo.append(p)
     if progress:
@@ -520,17 +316,13 @@ def run_pool(inputs: list[str], out_dir: str | Path, pool_cfg, *, progress: bool
                  len(paths), len(paths) - len(todo), len(todo), pool_cfg.workers)
     extract_wall = 0.0
     if todo:
-        from pipeline.core.executor import current
-
-        executor = current(pool_cfg.workers)
-
         def describe(path, stats):
             return f"{stats.get('kept', 0)} kept of {stats.get('records_seen', 0)} in {stats.get('seconds', 0):.1f}s"
 
         # one WARC in flight per worker; a worker that died is replaced and its WARC extracted again
         for r in executor.map(
                 "pool", _extract_warc, todo, key=warc_key, setup=_PoolWorker,
-                setup_args=(asdict(settings), pool_cfg.storage_options, str(out_dir)), workers=pool_cfg.workers,
+                setup_args=(asdict(settings), input_options, out_dir, out_options), workers=pool_cfg.workers,
                 max_retries=pool_cfg.max_retries, raise_on_error=False, progress=progress, unit_name="WARC",
                 describe=describe if progress else None):
             if r.error is not None:  # the worker raised, or died more often than pool.max_retries
@@ -540,9 +332,9 @@ def run_pool(inputs: list[str], out_dir: str | Path, pool_cfg, *, progress: bool
             else:
                 stats = r.result
             results[r.unit] = stats
-        extract_wall = executor.timings["pool"]["run"]
-    ok_keys = []
+        extract_wall = executor.timings.get("pool", {}).get("run", 0.0)
     per_warc = []
+    done_warcs = []
     for p in paths:
         st = results[p]
         per_warc.append(st)
@@ -550,31 +342,130 @@ def run_pool(inputs: list[str], out_dir: str | Path, pool_cfg, *, progress: bool
             failures.append({"path": p, "reason": st["error"], "records_read": st.get("records_seen", 0),
                              "retryable": bool(st.get("retryable"))})
         if "records_seen" in st:  # outputs exist (damaged files included: their good records count)
-            ok_keys.append(st["key"])
-    dedup = dedup_urls(out_dir, ok_keys)
+            done_warcs.append(st)
+    dedup = _dedup_and_publish(done_warcs, out_dir, executor, pool_cfg, fingerprint, out_options, url_partitions,
+                               progress)
     totals = _totals(per_warc, dedup)
-    stats = {
+    summary = {
         "inputs": len(paths),
-        "warcs_done": len(ok_keys),
+        "warcs_done": len(done_warcs),
         "failures": failures,
         "seconds": round(time.perf_counter() - t0, 2),
         "extract_wall_seconds": round(extract_wall, 2),  # from all workers ready to the last WARC done
+        "url_dedup": {k: dedup[k] for k in ("candidates", "kept", "duplicate_url", "partitions", "seconds")},
         "totals": totals,
         "per_warc": [dict(s, **dedup["per_warc"].get(s.get("key"), {})) for s in per_warc],
     }
-    write_json_atomic(out_dir / "failures.json", failures)
-    write_json_atomic(out_dir / "stats.json", stats)
-    if not failures:
-        mark_complete(out_dir, {k: v for k, v in stats.items() if k != "per_warc"}, outputs=pool_outputs(out_dir))
-    elif (out_dir / "_SUCCESS").exists():
-        (out_dir / "_SUCCESS").unlink()
+    _write_json(storage.join(out_dir, "failures.json"), failures, out_options)
+    _write_json(storage.join(out_dir, "stats.json"), summary, out_options)
+    extra = {k: v for k, v in totals.items() if k not in ("records_seen", "kept", "dropped", "dropped_by_reason")}
+    extra.update({k: summary[k] for k in ("inputs", "warcs_done", "failures", "extract_wall_seconds", "url_dedup")})
+    survival = totals.get("math_survival")
+    stage_stats = StageStats(
+        stage=STAGE, rows_in=totals.get("records_seen", 0), rows_out=totals["kept"],
+        dropped=dict(totals["dropped_by_reason"]), units=len(paths), units_cached=len(paths) - len(todo),
+        seconds=summary["seconds"], extra=extra,
+        notes=f"{len(done_warcs)} of {len(paths)} WARCs" + (f", {len(failures)} failed" if failures else "")
+        + (f", math survival {survival:.3f}" if survival is not None else ""))
+    return stage_stats, summary
+
+
+def _write_json(path: str, obj: Any, storage_options: dict | None) -> None:
+    storage.write_bytes(path, (json.dumps(obj, indent=2, sort_keys=True, default=str) + "\n").encode(),
+                        storage_options)
+
+
+def _dedup_and_publish(done_warcs: list[dict], out_dir: str, executor, pool_cfg, fingerprint: str,
+                       out_options: dict | None, url_partitions: int | None, progress: bool) -> dict:
+    """Steps 2 and 3: URL dedup over the WARCs' candidate files, then each WARC's pool files; outputs of WARCs
+    no longer among the inputs are removed (they would make the pool disagree with its stats)."""
+    keys = [s["key"] for s in done_warcs]
+    dedup: dict[str, Any] = {"candidates": 0, "kept": 0, "duplicate_url": 0, "partitions": 0, "seconds": {},
+                             "per_warc": {}}
+    if keys:
+        files = [storage.join(warc_folder(out_dir, k), "pages.parquet") for k in keys]
+        # the candidate files' versions: the settings they were extracted with and their sizes
+        sizes = [f"{fingerprint}:{storage.size(f, out_options)}" for f in files]
+        partitions = url_partitions or partitions_for(sum(int(s.get("kept", 0)) for s in done_warcs))
+        stats = url_dedup(files, storage.join(out_dir, "url_dedup"), executor, partitions, keys=keys,
+                          storage_options=out_options, sizes=sizes, max_retries=pool_cfg.max_retries,
+                          progress=progress)
+        published = executor.map(
+            "pool-publish", publish_warc, [PublishUnit(k, out_dir, stats["folder"], out_options) for k in keys],
+            key=lambda u: u.key, markers=storage.join(stats["folder"], "_units", "publish"),
+            fingerprint=storage.name(stats["folder"]), storage_options=out_options, max_retries=pool_cfg.max_retries,
+            progress=progress, unit_name="WARC")
+        dedup.update({k: stats[k] for k in ("candidates", "kept", "duplicate_url", "partitions", "seconds")})
+        dedup["per_warc"] = {r.key: r.result for r in published}
+    wanted = {f"{k}.parquet" for k in keys}
+    for sub in ("pages", "drops"):
+        for f in storage.list_files(storage.join(out_dir, sub), ".parquet", out_options):
+            if storage.name(f) not in wanted:
+                storage.remove(f, out_options)
+    return dedup
+
+
+def _finish(out_dir: str, stats: StageStats, summary: dict, out_options: dict | None, complete: bool) -> None:
+    """The stage marker (its StageStats, and the summary's totals for readers of that shape), written last;
+    removed when the stage is not complete."""
+    if complete:
+        payload = {k: v for k, v in summary.items() if k != "per_warc"}
+        payload.update(stats.to_dict())
+        mark_complete(out_dir, payload, outputs=pool_outputs(out_dir, out_options), storage_options=out_options)
+    else:
+        storage.remove(storage.join(out_dir, "_SUCCESS"), out_options)
+
+
+def run_pool(inputs: list[str], out_dir: str, pool_cfg, *, progress: bool = True,
+             storage_options: dict | None = None, url_partitions: int | None = None) -> dict:
+    """Extract ``inputs`` (paths, globs, URLs, manifests) into ``out_dir``; return the summary (``stats.json``:
+    inputs, warcs_done, failures, totals, per_warc) with the stage's stats under ``stage_stats``.
+
+    ``out_dir`` may be an fsspec URL (``storage_options`` for it; None: the process's defaults). Runs on the
+    running command's executor (:func:`pipeline.core.executor.current`). ``stats["failures"]`` lists every
+    input that failed with its reason; the stage marker is written only when there are none, so a rerun
+    retries them.
+    """
+    from pipeline.core.executor import current
+
+    stats, summary = pool_stage(inputs, str(out_dir), pool_cfg, current(pool_cfg.workers), progress=progress,
+                                out_options=storage_options, url_partitions=url_partitions)
+    _finish(str(out_dir), stats, summary, storage_options, complete=not summary["failures"])
+    summary["stage_stats"] = stats.to_dict()
+    return summary
+
+
+def run_pool_stage(ctx: StageContext) -> StageStats:
+    """The pool stage of a run: ``pool.inputs`` / ``pool.crawls``, else the mini-CC's WARCs.
+
+    Inputs that fail as they are (the mini-CC's damaged files, a refused manifest entry) are listed in the
+    stats and the stage completes; an input that may succeed on a retry (an I/O error, a worker that died
+    too often) leaves the stage incomplete and raises, and a rerun extracts only those. Inputs are opened
+    with ``pool.storage_options``, or the run's storage options when that is empty (a mini-CC in the run
+    folder on an object store).
+    """
+    pool_cfg = ctx.cfg.pool
+    run_options = ctx.storage_options or None
+    minicc = ctx.inputs.get("minicc") or storage.join(ctx.workdir, "minicc")
+    inputs = pool_cfg.resolved_inputs() or [storage.join(minicc, "warc", "*.warc.gz")]
+    stats, summary = pool_stage(inputs, ctx.folder, pool_cfg, ctx.executor, progress=ctx.progress,
+                                input_options=pool_cfg.storage_options or run_options, out_options=run_options)
+    failures = summary["failures"]
+    for f in failures:
+        log.warning("pool: input failed: %s: %s", f["path"], f["reason"])
+    retryable = [f for f in failures if f["retryable"]]
+    _finish(ctx.folder, stats, summary, run_options, complete=not retryable)
+    if retryable:
+        # the WARCs that finished keep their markers, and a rerun extracts only the ones listed here
+        raise RuntimeError(f"pool: {len(retryable)} input(s) failed and may succeed on a retry (first: "
+                           f"{retryable[0]['path']}: {retryable[0]['reason']}); rerun to extract only those")
     return stats
 
 
-def pool_outputs(out_dir: str | Path) -> list[str]:
+def pool_outputs(out_dir: str, storage_options: dict | None = None) -> list[str]:
     """The stage's published files (``pages/`` and ``drops/``), relative to ``out_dir``, for its marker."""
-    out_dir = Path(out_dir)
-    return [f"{sub}/{f.name}" for sub in ("pages", "drops") for f in sorted((out_dir / sub).glob("*.parquet"))]
+    return [f"{sub}/{storage.name(f)}" for sub in ("pages", "drops")
+            for f in storage.list_files(storage.join(str(out_dir), sub), ".parquet", storage_options)]
 
 
 def _totals(per_warc: list[dict], dedup: dict) -> dict:
@@ -616,16 +507,16 @@ def _totals(per_warc: list[dict], dedup: dict) -> dict:
     return out
 
 
-def read_pool(out_dir: str | Path) -> pa.Table:
+def read_pool(out_dir: str, storage_options: dict | None = None) -> pa.Table:
     """All pool rows of a finished stage folder (``pages/*.parquet``) in one table."""
-    files = sorted((Path(out_dir) / "pages").glob("*.parquet"))
+    files = storage.list_files(storage.join(str(out_dir), "pages"), ".parquet", storage_options)
     if not files:
         return POOL_SCHEMA.empty_table()
-    return pa.concat_tables([pq.read_table(f) for f in files])
+    return pa.concat_tables([storage.read_parquet_table(f, storage_options=storage_options) for f in files])
 
 
-def read_drops(out_dir: str | Path) -> pa.Table:
-    files = sorted((Path(out_dir) / "drops").glob("*.parquet"))
+def read_drops(out_dir: str, storage_options: dict | None = None) -> pa.Table:
+    files = storage.list_files(storage.join(str(out_dir), "drops"), ".parquet", storage_options)
     if not files:
         return DROP_LOG_SCHEMA.empty_table()
-    return pa.concat_tables([pq.read_table(f) for f in files])
+    return pa.concat_tables([storage.read_parquet_table(f, storage_options=storage_options) for f in files])

@@ -25,9 +25,9 @@ from pipeline.core.stats import StageStats
 log = logging.getLogger(__name__)
 
 
-# --- adapters: today's stage functions, their dicts turned into StageStats ----------------------------------
-# One small adapter per stage, until that stage's own run_<stage>(ctx) -> StageStats lands; ``*_stats``
-# read the stage's dict (returned, or from its marker on a rerun) and nothing else does.
+# --- stages whose writers know local folders only, and their dicts as StageStats ----------------------------
+# The page stages (pool, dedup, rounds, decontam, corpus) are run_<stage>_stage(ctx) -> StageStats in their
+# own packages; the mini-CC generator and the Megatron build write local folders and return dicts.
 
 def _staged(ctx: StageContext, build: Callable[[Path], dict]) -> dict:
     """Run ``build(local folder)``; for a URL folder build in a local temporary folder, then publish every
@@ -56,119 +56,6 @@ def _run_minicc(ctx: StageContext) -> StageStats:
         log.info("stage minicc: skipped, the pool reads %s", ", ".join(cfg.pool.resolved_inputs()))
         return StageStats("minicc", notes=why, extra={"skipped": why})
     return minicc_stats(_staged(ctx, lambda folder: generate_minicc(cfg.synth, folder, progress=ctx.progress)))
-
-
-def pool_stats(d: dict) -> StageStats:
-    t = d.get("totals") or {}
-    failed = len(d.get("failures") or [])
-    return StageStats("pool", rows_in=t.get("records_seen"), rows_out=t.get("kept"),
-                      dropped=dict(t.get("dropped_by_reason") or {}), units=int(d.get("inputs") or 0),
-                      seconds=float(d.get("seconds") or 0),
-                      notes=f"{d.get('inputs')} WARCs" + (f", {failed} input(s) failed" if failed else ""),
-                      extra={"failures": d.get("failures") or [], "totals": t, "inputs": d.get("inputs")})
-
-
-def _run_pool(ctx: StageContext) -> StageStats:
-    """Extract the pool. Inputs that fail (the mini-CC's damaged files) are listed in the stats, not fatal:
-    the stage keeps every record it could read and the run goes on."""
-    from pipeline.pool import pool_outputs, run_pool
-
-    inputs = ctx.cfg.pool.resolved_inputs() or [storage.join(ctx.inputs["minicc"], "warc", "*.warc.gz")]
-    stats = run_pool(inputs, ctx.folder, ctx.cfg.pool, progress=ctx.progress)
-    for f in stats["failures"]:
-        log.warning("pool: input failed: %s: %s", f["path"], f["reason"])
-    summary = {k: v for k, v in stats.items() if k != "per_warc"}
-    retryable = [f for f in stats["failures"] if f["retryable"]]
-    if retryable:
-        # An input that could not be opened, or whose worker died more often than pool.max_retries: the
-        # WARCs that finished keep their markers, and a rerun extracts only the ones listed here.
-        raise RuntimeError(f"pool: {len(retryable)} input(s) failed and may succeed on a retry (first: "
-                           f"{retryable[0]['path']}: {retryable[0]['reason']}); rerun to extract only those")
-    if stats["failures"]:
-        # run_pool leaves its marker off while inputs fail (so `extract` retries them); inside `run` the
-        # damaged inputs are known and final, so the stage is complete.
-        mark_complete(ctx.folder, summary, outputs=pool_outputs(ctx.folder))
-    return pool_stats(summary)
-
-
-def dedup_stats(d: dict) -> StageStats:
-    return StageStats("dedup", rows_in=d.get("docs"), rows_out=d.get("kept"),
-                      dropped={"duplicate_exact": d.get("removed_exact", 0),
-                               "duplicate_near": d.get("removed_near", 0), "empty_text": d.get("dropped_empty", 0)},
-                      notes=f"{d.get('clusters', 0):,} duplicate clusters",
-                      extra={k: d[k] for k in ("clusters", "cluster_sizes", "largest_cluster", "threshold") if k in d})
-
-
-def _run_dedup(ctx: StageContext) -> StageStats:
-    """Exact + near dedup of the pool (before recall, as DeepSeekMath does)."""
-    from dedup.stage import run_dedup
-
-    return dedup_stats(run_dedup(ctx.cfg.dedup.inputs or [ctx.inputs["pool"]], ctx.folder, ctx.cfg.dedup,
-                                 progress=ctx.progress))
-
-
-def rounds_stats(d: dict) -> StageStats:
-    pages_in, recalled = d.get("pool_pages"), (d.get("recalled") or {}).get("pages")
-    per_round = [{k: r.get(k) for k in ("round", "pages_recalled", "tokens_recalled", "overlap_prev",
-                                        "seed_growth", "new_domains", "truth")} for r in d.get("rounds") or []]
-    dropped = {"not_recalled": pages_in - recalled} if pages_in is not None and recalled is not None else {}
-    return StageStats("rounds", rows_in=pages_in, rows_out=recalled, dropped=dropped,
-                      notes=f"{d.get('last_round')} rounds, {d.get('stop_reason')}",
-                      extra={"last_round": d.get("last_round"), "stop_reason": d.get("stop_reason"),
-                             "per_round": d.get("per_round") or per_round})
-
-
-def _run_rounds(ctx: StageContext) -> StageStats:
-    """The iterative recall loop on the pool minus dedup's removals (rounds/rN/)."""
-    from classifiers.recall import run_recall
-
-    summary = run_recall(ctx.cfg, ctx.folder, progress=ctx.progress)
-    marker = read_marker(ctx.folder) if is_complete(ctx.folder) else {}  # adds the recalled pages it holds
-    return rounds_stats(marker | summary)
-
-
-def decontam_stats(d: dict) -> StageStats:
-    by = dict(d.get("removed_by_benchmark") or {})
-    for name in d.get("benchmarks") or {}:  # every benchmark checked, those with no hit too
-        by.setdefault(name, 0)
-    return StageStats("decontam", rows_in=d.get("pages"), rows_out=d.get("kept"),
-                      dropped={"benchmark_contamination": d.get("removed", 0)}, units=int(d.get("files") or 0),
-                      notes=f"{len(by)} benchmarks", extra={"removed_by_benchmark": by})
-
-
-def _run_decontam(ctx: StageContext) -> StageStats:
-    """Benchmark decontamination of the recalled pages (decontam.input overrides; see decontam/stage.py)."""
-    from decontam.stage import run_decontam
-
-    return decontam_stats(run_decontam(ctx.cfg, Path(ctx.folder), progress=ctx.progress))
-
-
-def corpus_stats(d: dict) -> StageStats:
-    return StageStats("corpus", rows_in=d.get("rows"), rows_out=d.get("rows"), units=int(d.get("files") or 0),
-                      notes=f"{d.get('files')} shards, {d.get('bytes', 0):,} bytes",
-                      extra={"shards": d.get("files"), "bytes": d.get("bytes")})
-
-
-def _run_corpus(ctx: StageContext) -> StageStats:
-    """Shard decontam's kept pages into CORPUS_SCHEMA Parquet files with a manifest."""
-    from pipeline.core.schema import CORPUS_SCHEMA
-    from pipeline.shard import ShardSpec, write_corpus
-
-    kept = storage.list_files(storage.join(ctx.inputs["decontam"], "kept"), ".parquet")
-    c = ctx.cfg.corpus
-    spec = ShardSpec(target_rows=c.target_rows, target_bytes=c.target_bytes, row_group_rows=c.row_group_rows,
-                     compression=c.compression)
-    # Files are read in name order and each is sorted by id, so the shards are the same on every rerun.
-    tables = (storage.read_parquet_table(f, columns=CORPUS_SCHEMA.names) for f in kept)
-    total = sum(storage.parquet_rows(f) for f in kept)
-    counts = {}
-    for name in PAGE_STAGES[:-1]:
-        s = stage_stats(ctx.workdir, name)
-        if s is not None:
-            counts[name] = {"rows_in": s.rows_in, "rows_out": s.rows_out, "dropped": s.dropped}
-    manifest = write_corpus(tables, Path(ctx.folder), spec, stage_counts=counts,
-                            config=ctx.cfg.model_dump(mode="json"), progress=ctx.progress, total_rows=total)
-    return corpus_stats({"rows": manifest["rows"], "files": len(manifest["files"]), "bytes": manifest["bytes"]})
 
 
 def megatron_stats(d: dict) -> StageStats:
@@ -213,11 +100,38 @@ def _run_report(ctx: StageContext) -> StageStats:
     return StageStats("report", notes=notes, units=len(stats["plots"]), extra={"plots": stats["plots"], "totals": t})
 
 
-#: What reads a stage's marker of an earlier run, per stage, until the stage writes StageStats itself.
-_MARKER_STATS: dict[str, Callable[[dict], StageStats]] = {
-    "minicc": minicc_stats, "pool": pool_stats, "dedup": dedup_stats, "rounds": rounds_stats,
-    "decontam": decontam_stats, "corpus": corpus_stats, "megatron": megatron_stats,
-}
+#: What reads the marker of a stage that returns a dict (the others' markers are StageStats).
+_MARKER_STATS: dict[str, Callable[[dict], StageStats]] = {"minicc": minicc_stats, "megatron": megatron_stats}
+
+
+def _run_pool(ctx: StageContext) -> StageStats:
+    from pipeline.pool import run_pool_stage
+
+    return run_pool_stage(ctx)
+
+
+def _run_dedup(ctx: StageContext) -> StageStats:
+    from dedup.stage import run_dedup_stage
+
+    return run_dedup_stage(ctx)
+
+
+def _run_rounds(ctx: StageContext) -> StageStats:
+    from classifiers.recall import run_recall_stage
+
+    return run_recall_stage(ctx)
+
+
+def _run_decontam(ctx: StageContext) -> StageStats:
+    from decontam.stage import run_decontam_stage
+
+    return run_decontam_stage(ctx)
+
+
+def _run_corpus(ctx: StageContext) -> StageStats:
+    from pipeline.corpus import run_corpus_stage
+
+    return run_corpus_stage(ctx)
 
 
 # --- the wiring --------------------------------------------------------------------------------------------

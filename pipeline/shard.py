@@ -11,30 +11,34 @@ Rows arrive as a stream of Arrow tables in CORPUS_SCHEMA (in a deterministic
 order); a shard is closed when it reaches ``target_rows`` or ``target_bytes``
 (uncompressed Arrow bytes, a stable proxy for what a reader will hold in
 memory). Row groups hold exactly ``row_group_rows`` rows (the last of a shard
-fewer): incoming tables are buffered, since decontam's kept files are often
-smaller than a row group. ``pyarrow.dataset.write_dataset`` can bound row groups
+fewer): incoming tables are buffered, since one pool file's surviving pages are
+often fewer than a row group. ``pyarrow.dataset.write_dataset`` can bound row groups
 too (min/max_rows_per_group) but has no byte target, no temp-then-rename per
 file and no per-file checksum, which resume and ``verify_corpus`` rely on; so
 the shards are written here with ``pq.ParquetWriter``.
 
 Each shard is written to a temporary name and renamed, the manifest after the
 last shard, and the ``_SUCCESS`` marker last: a crash leaves either a complete
-corpus or one that the next run rebuilds from scratch.
+corpus or one that the next run rebuilds from scratch. ``out`` may be a URL
+(``s3://bucket/run/corpus``): a shard is then written to a local temporary file,
+checked, and published through :mod:`pipeline.core.storage` (temporary key, then
+its own key), and the marker goes to ``.meta/_SUCCESS`` all the same.
 """
 from __future__ import annotations
 
 import hashlib
 import json
 import os
-import shutil
+import tempfile
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any, Callable, Iterable
 
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from pipeline.core.io import META_DIR, check_parquet_rows, mark_complete, sha256_file, write_json_atomic
+from pipeline.core import storage
+from pipeline.core.io import META_DIR, check_parquet_rows, mark_complete, sha256_file
 from pipeline.core.schema import CORPUS_SCHEMA, validate_table
 
 MANIFEST = f"{META_DIR}/manifest.json"  # out of readers' way (see above)
@@ -56,8 +60,11 @@ def config_hash(obj: Any) -> str:
 
 
 class _ShardWriter:
-    def __init__(self, out: Path, spec: ShardSpec):
-        self.out, self.spec = out, spec
+    def __init__(self, out: str, spec: ShardSpec, storage_options: dict | None = None):
+        self.out, self.spec, self.storage_options = out, spec, storage_options
+        self.remote = storage.is_url(out)
+        # a URL's shards are written locally first (to check and hash them), then published
+        self._scratch = tempfile.mkdtemp(prefix="corpus-") if self.remote else None
         self.index = 0
         self.files: list[dict] = []
         self._writer: pq.ParquetWriter | None = None
@@ -69,7 +76,8 @@ class _ShardWriter:
 
     def _open(self) -> None:
         name = f"part-{self.index:05d}.parquet"
-        self._tmp = self.out / f".{name}.tmp-{os.getpid()}"
+        folder = Path(self._scratch) if self.remote else storage.local_path(self.out)
+        self._tmp = folder / f".{name}.tmp-{os.getpid()}"
         self._writer = pq.ParquetWriter(self._tmp, CORPUS_SCHEMA, compression=self.spec.compression,
                                         compression_level=self.spec.compression_level)
         self._rows = self._bytes = 0
@@ -121,64 +129,164 @@ class _ShardWriter:
             return
         self._flush(everything=True)
         self._writer.close()
-        final = self.out / f"part-{self.index:05d}.parquet"
+        name = f"part-{self.index:05d}.parquet"
+        final = storage.join(self.out, name)
         check_parquet_rows(self._tmp, self._rows, final)
-        os.replace(self._tmp, final)
-        self.files.append({"file": final.name, "rows": self._rows, "bytes": final.stat().st_size,
-                           "row_groups": pq.ParquetFile(final).metadata.num_row_groups, "sha256": sha256_file(final)})
+        entry = {"file": name, "rows": self._rows, "bytes": self._tmp.stat().st_size,
+                 "row_groups": pq.ParquetFile(self._tmp).metadata.num_row_groups, "sha256": sha256_file(self._tmp)}
+        if self.remote:
+            storage.write_bytes(final, self._tmp.read_bytes(), self.storage_options)
+            self._tmp.unlink()
+        else:
+            os.replace(self._tmp, final)
+        self.files.append(entry)
         self.index += 1
         self._writer = None
+
+    def cleanup(self) -> None:
+        if self._scratch:
+            import shutil
+
+            shutil.rmtree(self._scratch, ignore_errors=True)
 
 
 def write_corpus(tables: Iterable[pa.Table], out: str | Path, spec: ShardSpec = ShardSpec(),
                  stage_counts: dict[str, Any] | None = None, config: Any = None, *, progress: bool = False,
-                 total_rows: int | None = None) -> dict:
-    """Write the corpus shards and manifest into ``out`` (replacing what was there). Returns the manifest.
+                 total_rows: int | None = None, storage_options: dict | None = None,
+                 marker_stats: Callable[[dict], dict[str, Any]] | None = None) -> dict:
+    """Write the corpus shards and manifest into ``out`` (a local folder or a URL; what was there is
+    replaced). Returns the manifest.
 
-    ``progress`` draws a bar of rows written (out of ``total_rows`` when the caller knows it).
+    ``progress`` draws a bar of rows written (out of ``total_rows`` when the caller knows it);
+    ``marker_stats(manifest)`` gives what the marker records (default: rows, files, bytes).
     """
     from pipeline.core.progress import progress_bar
 
-    out = Path(out)
-    if out.exists():
-        shutil.rmtree(out)  # an incomplete earlier attempt: rebuild whole, never append
-    (out / META_DIR).mkdir(parents=True)  # before any shard: its marker is absent until the end
-    w = _ShardWriter(out, spec)
-    with progress_bar(total_rows, "corpus", "row", progress) as bar:
-        for t in tables:
-            t = t.select(CORPUS_SCHEMA.names).cast(CORPUS_SCHEMA) if t.schema != CORPUS_SCHEMA else t
-            validate_table(t, CORPUS_SCHEMA, "corpus rows")
-            w.write(t)
-            bar.update(t.num_rows)
-    w.close_shard()
+    out = str(out)
+    storage.remove(out, storage_options, recursive=True)  # an incomplete earlier attempt: rebuild whole, never append
+    storage.makedirs(storage.join(out, META_DIR))  # before any shard: its marker is absent until the end
+    w = _ShardWriter(out, spec, storage_options)
+    try:
+        with progress_bar(total_rows, "corpus", "row", progress) as bar:
+            for t in tables:
+                t = t.select(CORPUS_SCHEMA.names).cast(CORPUS_SCHEMA) if t.schema != CORPUS_SCHEMA else t
+                validate_table(t, CORPUS_SCHEMA, "corpus rows")
+                w.write(t)
+                bar.update(t.num_rows)
+        w.close_shard()
+    finally:
+        w.cleanup()
+    return publish_manifest(out, w.files, spec, stage_counts, config, storage_options=storage_options,
+                            marker_stats=marker_stats)
+
+
+def publish_manifest(out: str, files: list[dict], spec: ShardSpec, stage_counts: dict[str, Any] | None = None,
+                     config: Any = None, *, storage_options: dict | None = None,
+                     marker_stats: Callable[[dict], dict[str, Any]] | None = None) -> dict:
+    """Write the manifest of the shards ``files`` (in order), then the marker vouching for them; return it."""
     manifest = {
         "format": "parquet",
         "contract": CORPUS_SCHEMA.metadata[b"contract"].decode(),
         "schema": [{"name": f.name, "type": str(f.type), "nullable": f.nullable} for f in CORPUS_SCHEMA],
-        "files": w.files,
-        "rows": sum(f["rows"] for f in w.files),
-        "bytes": sum(f["bytes"] for f in w.files),
+        "files": files,
+        "rows": sum(f["rows"] for f in files),
+        "bytes": sum(f["bytes"] for f in files),
         "compression": spec.compression,
         "row_group_rows": spec.row_group_rows,
         "stage_counts": stage_counts or {},
         "config_hash": config_hash(config) if config is not None else None,
     }
-    write_json_atomic(out / MANIFEST, manifest)
-    mark_complete(out, {"rows": manifest["rows"], "files": len(w.files), "bytes": manifest["bytes"]})
+    storage.write_text(storage.join(out, MANIFEST), json.dumps(manifest, indent=2, sort_keys=True, default=str) + "\n",
+                       storage_options)
+    stats = marker_stats(manifest) if marker_stats is not None else {"rows": manifest["rows"], "files": len(files),
+                                                                     "bytes": manifest["bytes"]}
+    mark_complete(out, stats, outputs=[f["file"] for f in files] + [MANIFEST], dataset=True)
     return manifest
 
 
-def verify_corpus(out: str | Path) -> dict:
+def plan_shards(sizes: Iterable[tuple[Any, int, int]], spec: ShardSpec) -> list[list[tuple[Any, int, int]]]:
+    """Cut a sequence of row sources into shards the way :func:`write_corpus` cuts a stream.
+
+    ``sizes``: ``(source, rows, bytes)`` in order (``bytes``: the uncompressed Arrow size of its rows). Returns
+    per shard its ``(source, start, stop)`` row slices. A shard closes at ``target_rows`` rows or once its
+    bytes (rows x the source's average row size) reach ``target_bytes``. Needs only the sizes, so a driver can
+    plan the shards of a corpus it never reads, and workers write them."""
+    shards: list[list[tuple[Any, int, int]]] = []
+    cur: list[tuple[Any, int, int]] = []
+    rows_in = bytes_in = 0
+    for source, rows, nbytes in sizes:
+        per_row = max(1, nbytes // rows) if rows else 1
+        off = 0
+        while off < rows:
+            room = rows - off
+            if spec.target_rows:
+                room = min(room, spec.target_rows - rows_in)
+            if spec.target_bytes and room > 1:
+                room = min(room, max(1, (spec.target_bytes - bytes_in + per_row - 1) // per_row))
+            cur.append((source, off, off + room))
+            rows_in += room
+            bytes_in += room * per_row
+            off += room
+            if (spec.target_rows and rows_in >= spec.target_rows) or (spec.target_bytes and bytes_in >= spec.target_bytes):
+                shards.append(cur)
+                cur, rows_in, bytes_in = [], 0, 0
+    if cur:
+        shards.append(cur)
+    return shards
+
+
+def shard_name(index: int) -> str:
+    return f"part-{index:05d}.parquet"
+
+
+def write_shard(table: pa.Table, out: str, index: int, spec: ShardSpec, storage_options: dict | None = None) -> dict:
+    """Write one shard ``out/part-<index>.parquet`` (row groups of ``row_group_rows``), checked and published
+    atomically (locally: a temporary name renamed; on an object store: a temporary key copied); return its
+    manifest entry."""
+    validate_table(table, CORPUS_SCHEMA, "corpus rows")
+    name = shard_name(index)
+    final = storage.join(out, name)
+    remote = storage.is_url(out)
+    scratch = tempfile.mkdtemp(prefix="corpus-") if remote else None
+    folder = Path(scratch) if remote else storage.local_path(out)
+    folder.mkdir(parents=True, exist_ok=True)
+    tmp = folder / f".{name}.tmp-{os.getpid()}"
+    try:
+        pq.write_table(table, tmp, row_group_size=spec.row_group_rows, compression=spec.compression,
+                       compression_level=spec.compression_level)
+        check_parquet_rows(tmp, table.num_rows, final)
+        entry = {"file": name, "rows": table.num_rows, "bytes": tmp.stat().st_size,
+                 "row_groups": pq.ParquetFile(tmp).metadata.num_row_groups, "sha256": sha256_file(tmp)}
+        if remote:
+            storage.write_bytes(final, tmp.read_bytes(), storage_options)
+        else:
+            os.replace(tmp, final)
+    finally:
+        tmp.unlink(missing_ok=True)
+        if scratch:
+            import shutil
+
+            shutil.rmtree(scratch, ignore_errors=True)
+    return entry
+
+
+def verify_corpus(out: str | Path, storage_options: dict | None = None) -> dict:
     """Check every shard against the manifest (rows, sha256, schema); raise ValueError on a mismatch."""
-    out = Path(out)
-    manifest = json.loads((out / MANIFEST).read_text())
+    out = str(out)
+    manifest = json.loads(storage.read_text(storage.join(out, MANIFEST), storage_options))
     for f in manifest["files"]:
-        path = out / f["file"]
-        if sha256_file(path) != f["sha256"]:
+        path = storage.join(out, f["file"])
+        h = hashlib.sha256()
+        with storage.open_file(path, "rb", storage_options) as fh:
+            while block := fh.read(1 << 20):
+                h.update(block)
+        if h.hexdigest() != f["sha256"]:
             raise ValueError(f"{path}: sha256 differs from the manifest")
-        meta = pq.ParquetFile(path)
-        if meta.metadata.num_rows != f["rows"]:
-            raise ValueError(f"{path}: {meta.metadata.num_rows} rows, manifest says {f['rows']}")
-        if meta.schema_arrow.names != CORPUS_SCHEMA.names:
-            raise ValueError(f"{path}: columns {meta.schema_arrow.names} differ from the corpus contract")
+        with storage.open_file(path, "rb", storage_options) as fh:
+            meta = pq.ParquetFile(fh)
+            rows, names = meta.metadata.num_rows, meta.schema_arrow.names
+        if rows != f["rows"]:
+            raise ValueError(f"{path}: {rows} rows, manifest says {f['rows']}")
+        if names != CORPUS_SCHEMA.names:
+            raise ValueError(f"{path}: columns {names} differ from the corpus contract")
     return manifest

@@ -6,7 +6,6 @@ import io
 import json
 import tarfile
 from datetime import datetime, timezone
-from pathlib import Path
 
 import pyarrow as pa
 import pyarrow.parquet as pq
@@ -322,8 +321,18 @@ def _pool_table(rows: list[tuple[str, str, str]]) -> pa.Table:
     return pa.Table.from_pydict(cols, schema=POOL_SCHEMA)
 
 
+def _bench_cfg(tmp_path, shared_data, **over):
+    return load_config(None, {"workdir": str(tmp_path / "w"), "decontam.batch_rows": 2, **over,
+                              "decontam.benchmarks": [
+                                  {"name": "gsm8k", "path": str(shared_data / "benchmarks/gsm8k/test.jsonl")},
+                                  {"name": "cmath", "path": str(shared_data / "benchmarks/cmath/test.jsonl")},
+                                  {"name": "absent", "path": str(tmp_path / "missing.jsonl"), "required": False}]})
+
+
 def test_stage_removes_audits_and_resumes(tmp_path, ray_session, real_texts, shared_data, caplog):
+    """``decontam.input``: every page file under a folder is scanned; decisions by id, no page copied."""
     from decontam.stage import run_decontam
+    from pipeline.core.schema import DECONTAM_REMOVED_SCHEMA
 
     gsm = _item(real_texts, "gsm8k", "test.jsonl:7", "question").text
     cm = _item(real_texts, "cmath", "test.jsonl:20", "question").text
@@ -339,19 +348,19 @@ def test_stage_removes_audits_and_resumes(tmp_path, ray_session, real_texts, sha
         pq.write_table(_pool_table(rows), inp / rel)
     # a drop log beside the pages is not a page file
     pq.write_table(pa.Table.from_pylist([], schema=DROP_LOG_SCHEMA), inp / "a" / "drops.parquet")
-    cfg = load_config(None, {"workdir": str(tmp_path / "w"), "decontam.input": str(inp), "decontam.batch_rows": 2,
-                             "decontam.benchmarks": [
-                                 {"name": "gsm8k", "path": str(shared_data / "benchmarks/gsm8k/test.jsonl")},
-                                 {"name": "cmath", "path": str(shared_data / "benchmarks/cmath/test.jsonl")},
-                                 {"name": "absent", "path": str(tmp_path / "missing.jsonl"), "required": False}]})
+    cfg = _bench_cfg(tmp_path, shared_data, **{"decontam.input": str(inp)})
     out = tmp_path / "w" / "decontam"
     stats = run_decontam(cfg, out)
-    assert (stats["pages"], stats["kept"], stats["removed"]) == (9, 7, 2)
-    assert stats["removed_by_benchmark"] == {"cmath": 1, "gsm8k": 1} and stats["files"] == 3
-    assert stats["benchmarks"]["absent"]["skipped"] == "not found"
-    kept = pq.read_table(out / "kept")
-    assert sorted(kept.column("id").to_pylist()) == ["p1", "p4", "q0", "q1", "q2", "q3", "q4"]
-    validate_table(pq.read_table(out / "kept" / "a__part-0.parquet"), POOL_SCHEMA, "kept")
+    assert (stats["rows_in"], stats["rows_out"], stats["dropped"]) == (9, 7, {"benchmark_contamination": 2})
+    assert stats["extra"]["removed_by_benchmark"] == {"cmath": 1, "gsm8k": 1} and stats["units"] == 3
+    assert stats["extra"]["benchmarks"]["absent"]["skipped"] == "not found" and stats["balanced"]
+    assert not (out / "kept").exists()
+    keys = ["a__part-0.parquet", "a__part-1.parquet", "b__part-0.parquet"]
+    assert sorted(p.name for p in (out / "removed").iterdir()) == keys  # an empty file where none is removed
+    removed = pq.read_table(out / "removed")
+    validate_table(removed, DECONTAM_REMOVED_SCHEMA, "removed")
+    assert [(r["id"], r["benchmark"], r["item_id"]) for r in removed.sort_by("id").to_pylist()] == \
+        [("p2", "gsm8k", "test.jsonl:7"), ("p3", "cmath", "test.jsonl:20")]
     audit = pq.read_table(out / "audit", schema=DECONTAM_AUDIT_SCHEMA)
     validate_table(audit, DECONTAM_AUDIT_SCHEMA, "audit")
     rows = sorted(audit.to_pylist(), key=lambda r: r["id"])
@@ -366,51 +375,73 @@ def test_stage_removes_audits_and_resumes(tmp_path, ray_session, real_texts, sha
     assert (out / "_SUCCESS").exists()
 
     # resume: a lost unit is redone, finished units are not rescanned
-    before = {p.name: p.stat().st_mtime_ns for p in (out / "kept").iterdir()}
+    before = {p.name: p.stat().st_mtime_ns for p in (out / "removed").iterdir()}
     (out / "units" / "a__part-1.json").unlink()
-    (out / "kept" / "a__part-1.parquet").unlink()
+    (out / "removed" / "a__part-1.parquet").unlink()
     again = run_decontam(cfg, out)
-    assert again["files_resumed"] == 2 and (again["pages"], again["removed"]) == (9, 2)
-    after = {p.name: p.stat().st_mtime_ns for p in (out / "kept").iterdir()}
+    assert again["units_cached"] == 2 and (again["rows_in"], again["dropped"]) == (9, stats["dropped"])
+    after = {p.name: p.stat().st_mtime_ns for p in (out / "removed").iterdir()}
     assert after["a__part-0.parquet"] == before["a__part-0.parquet"]
-    assert sorted(pq.read_table(out / "kept").column("id").to_pylist()) == sorted(kept.column("id").to_pylist())
+    assert pq.read_table(out / "removed").sort_by("id").equals(removed.sort_by("id"))
 
     # other benchmarks (another fingerprint): every unit is rescanned
     cfg.decontam.n = 12
     third = run_decontam(cfg, out)
-    assert third["files_resumed"] == 0 and third["removed"] == 2
+    assert third["units_cached"] == 0 and third["dropped"] == stats["dropped"]
+
+
+def test_stage_scans_the_recalled_pages_of_each_pool_file(tmp_path, ray_session, real_texts, shared_data):
+    """Pool mode: the pages of each pool file that dedup kept and recall selected, nothing else; decisions per
+    pool file under its stem; a rerun of an upstream stage (a new marker) rescans."""
+    from decontam.stage import run_decontam
+    from pipeline.core.io import mark_complete
+    from pipeline.core.schema import DEDUP_REMOVED_SCHEMA, RECALLED_SCHEMA
+
+    gsm = _item(real_texts, "gsm8k", "test.jsonl:7", "question").text
+    clean = "Linear algebra notes: a matrix is invertible iff its determinant is nonzero. " * 5
+    w = tmp_path / "w"
+    pool = {"f1": [("a1", "https://a.example/1", "Q: " + gsm), ("a2", "https://a.example/2", clean),
+                   ("a3", "https://a.example/3", "Again: " + gsm)],
+            "f2": [("b1", "https://b.example/1", gsm + " solved"), ("b2", "https://b.example/2", clean)]}
+    (w / "pool" / "pages").mkdir(parents=True)
+    for stem, rows in pool.items():
+        pq.write_table(_pool_table(rows), w / "pool" / "pages" / f"{stem}.parquet")
+    mark_complete(w / "pool")
+    (w / "dedup" / "removed").mkdir(parents=True)
+    dd = {"f1": [("a3", 1, "a1", "near")], "f2": []}
+    for stem, rows in dd.items():
+        pq.write_table(pa.table({"id": [r[0] for r in rows], "cluster_id": [r[1] for r in rows],
+                                 "kept_id": [r[2] for r in rows], "reason": [r[3] for r in rows]},
+                                schema=DEDUP_REMOVED_SCHEMA), w / "dedup" / "removed" / f"{stem}.parquet")
+    mark_complete(w / "dedup")
+    (w / "rounds" / "recalled").mkdir(parents=True)
+    rec = {"f1": ["a1", "a2", "a3"], "f2": ["b2"]}  # b1 (contaminated) was not recalled: never scanned
+    for stem, ids in rec.items():
+        pq.write_table(pa.table({"id": ids, "score": [0.9] * len(ids), "tokens": [50] * len(ids),
+                                 "round": [1] * len(ids)}, schema=RECALLED_SCHEMA),
+                       w / "rounds" / "recalled" / f"{stem}.parquet")
+    mark_complete(w / "rounds")
+    inputs = {name: str(w / name) for name in ("pool", "dedup", "rounds")}
+    cfg = _bench_cfg(tmp_path, shared_data)
+    out = w / "decontam"
+    stats = run_decontam(cfg, out, inputs)
+    assert (stats["rows_in"], stats["rows_out"], stats["dropped"]) == (3, 2, {"benchmark_contamination": 1})
+    assert sorted(p.name for p in (out / "removed").iterdir()) == ["f1.parquet", "f2.parquet"]
+    assert pq.read_table(out / "removed" / "f1.parquet").column("id").to_pylist() == ["a1"]
+    assert pq.read_table(out / "removed" / "f2.parquet").num_rows == 0
+    drops = pq.read_table(out / "drops").to_pylist()
+    assert [(d["id"], d["warc_offset"]) for d in drops] == [("a1", 0)]
+    assert run_decontam(cfg, out, inputs)["units_cached"] == 2
+    mark_complete(w / "rounds", {"rerun": True})
+    assert run_decontam(cfg, out, inputs)["units_cached"] == 0
+    with pytest.raises(ConfigError, match="rounds"):
+        run_decontam(cfg, out, {"pool": inputs["pool"]})
 
 
 def test_default_yaml_matches_code_defaults():
     from pipeline.core.config import Config
 
     assert load_config("configs/default.yaml").decontam == Config().decontam
-
-
-def test_default_input_is_latest_complete_upstream(tmp_path):
-    from decontam.stage import resolve_input
-    from pipeline.core.io import mark_complete
-
-    cfg = load_config(None, {"workdir": str(tmp_path)})
-    with pytest.raises(ConfigError, match="no complete upstream output"):
-        resolve_input(cfg)
-    pool = tmp_path / "pool"
-    (pool / "pages").mkdir(parents=True)
-    (pool / "warcs" / "k").mkdir(parents=True)
-    pq.write_table(_pool_table([("p1", "https://a.example/1", "t")]), pool / "pages" / "k.parquet")
-    pq.write_table(_pool_table([("p1", "https://a.example/1", "t")]), pool / "warcs" / "k" / "pages.parquet")
-    with pytest.raises(ConfigError):
-        resolve_input(cfg)  # pool not complete yet
-    mark_complete(pool)
-    assert resolve_input(cfg) == pool / "pages"  # never the pre-dedup intermediates under warcs/
-    kept = tmp_path / "dedup" / "kept"
-    kept.mkdir(parents=True)
-    pq.write_table(_pool_table([("p1", "https://a.example/1", "t")]), kept / "part-0.parquet")
-    assert resolve_input(cfg) == pool / "pages"  # dedup not complete
-    mark_complete(tmp_path / "dedup")
-    assert resolve_input(cfg) == kept
-    cfg.decontam.input = "{workdir}/pool/pages"
-    assert resolve_input(cfg) == pool / "pages"
 
 
 def test_minicc_generated_benchmarks_load_and_match(minicc):

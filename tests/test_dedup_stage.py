@@ -6,6 +6,7 @@ import json
 import random
 
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.parquet as pq
 import pytest
 
@@ -104,8 +105,9 @@ def corpus(tmp_path_factory, shared_data):
 def _run(folder, out, workers, **kw):
     cfg = DedupConfig(chunk_rows=150, partition_rows=2_000, **kw)
     stats = run_dedup([folder], out, cfg, workers=workers)
-    removed = pq.read_table(out / "removed")
-    return stats, {r["id"]: r for r in removed.to_pylist()}, removed
+    decisions = pq.read_table(out / "removed")
+    removed = decisions.filter(pc.not_equal(decisions.column("reason"), "empty"))  # the duplicates
+    return stats, {r["id"]: r for r in removed.to_pylist()}, decisions
 
 
 @pytest.fixture(scope="module")
@@ -156,10 +158,18 @@ def test_deterministic_keeper(run_two_workers):
 
 
 def test_bad_input_rules_and_accounting(corpus, run_two_workers):
+    """Decisions, not copies: one removed/ and drops/ file per input file, the kept pages are the input's
+    minus the removed ids, and every input row is kept or removed with a reason."""
     folder, by_id, _ = corpus
     out, stats, removed, table = run_two_workers
     validate_table(table, DEDUP_REMOVED_SCHEMA, "removed")
-    assert stats["dropped_empty"] == 2 and stats["short_exact_only"] == 3
+    assert sorted(p.name for p in (out / "removed").iterdir()) == ["a.parquet", "b.parquet"]
+    assert sorted(p.name for p in (out / "drops").iterdir()) == ["a.parquet", "b.parquet"]
+    assert not (out / "kept").exists()
+    empties = {r["id"]: r for r in table.to_pylist() if r["reason"] == "empty"}
+    assert set(empties) == {"e-empty", "e-blank"} and all(r["cluster_id"] == -1 and r["kept_id"] == ""
+                                                          for r in empties.values())
+    assert stats["dropped"]["empty_text"] == 2 and stats["extra"]["short_exact_only"] == 3
     assert removed["s-short2"]["kept_id"] == "s-short1" and removed["s-short2"]["reason"] == "exact"
     assert "s-short3" not in removed and "s-short1" not in removed
     drops = pq.read_table(out / "drops")
@@ -167,14 +177,14 @@ def test_bad_input_rules_and_accounting(corpus, run_two_workers):
     reasons = dict(zip(drops.column("id").to_pylist(), drops.column("reason").to_pylist()))
     assert reasons["e-empty"] == reasons["e-blank"] == "empty_text"
     assert reasons["s-short2"] == "duplicate_exact"
-    assert set(reasons) == set(removed) | {"e-empty", "e-blank"}
-    kept = pq.read_table(out / "kept")
-    assert kept.schema.names == SCHEMA.names
-    kept_ids = set(kept.column("id").to_pylist())
-    assert kept_ids.isdisjoint(reasons) and len(kept_ids) == kept.num_rows
-    assert kept_ids | set(reasons) == set(by_id)
-    assert stats["docs"] == len(by_id) == stats["kept"] + stats["removed_exact"] + stats["removed_near"] + 2
-    assert is_complete(out) and read_marker(out)["kept"] == kept.num_rows
+    assert set(reasons) == set(removed) | {"e-empty", "e-blank"} == set(table.column("id").to_pylist())
+    for name in ("a", "b"):  # each file's decisions name only that file's rows
+        ids = set(pq.read_table(folder / f"{name}.parquet", columns=["id"]).column("id").to_pylist())
+        assert set(pq.read_table(out / "removed" / f"{name}.parquet").column("id").to_pylist()) <= ids
+    kept_ids = set(by_id) - set(reasons)
+    assert stats["rows_in"] == len(by_id) == stats["rows_out"] + sum(stats["dropped"].values())
+    assert stats["rows_out"] == len(kept_ids) and stats["balanced"] and stats["stage"] == "dedup"
+    assert is_complete(out) and read_marker(out)["rows_out"] == len(kept_ids)
     assert not (out / "_work").exists()
 
 
@@ -182,11 +192,12 @@ def test_same_result_with_one_and_two_workers(corpus, run_two_workers, tmp_path)
     folder, _, _ = corpus
     _, stats2, _, table2 = run_two_workers
     stats1, _, table1 = _run(folder, tmp_path / "one", workers=1)
-    assert stats1["workers"] == 1 and stats2["workers"] == 2
-    assert stats1["partitions"] != stats2["partitions"] or stats1["partitions"] > 1
+    assert stats1["extra"]["workers"] == 1 and stats2["extra"]["workers"] == 2
+    assert stats1["extra"]["partitions"] != stats2["extra"]["partitions"] or stats1["extra"]["partitions"] > 1
     assert table1.sort_by("id").equals(table2.sort_by("id"))
-    for k in ("kept", "removed_exact", "removed_near", "clusters", "largest_cluster"):
-        assert stats1[k] == stats2[k]
+    assert stats1["rows_out"] == stats2["rows_out"] and stats1["dropped"] == stats2["dropped"]
+    for k in ("clusters", "largest_cluster"):
+        assert stats1["extra"][k] == stats2["extra"][k]
 
 
 def test_resume_after_a_crash_redoes_only_missing_tasks(corpus, ray_session, tmp_path, run_two_workers):
@@ -198,13 +209,14 @@ def test_resume_after_a_crash_redoes_only_missing_tasks(corpus, ray_session, tmp
     (out / "_SUCCESS").unlink()
     for f in (out / "_work" / "markers" / "write").glob("*.json"):
         f.unlink()
-    for f in (out / "kept").glob("*.parquet"):
+    for f in (out / "removed").glob("*.parquet"):
         f.unlink()
     signed = {f.name: f.stat().st_mtime_ns for f in (out / "_work" / "markers" / "sign").glob("*.json")}
     stats = run_dedup([folder], out, cfg, workers=2)
     assert {f.name: f.stat().st_mtime_ns for f in (out / "_work" / "markers" / "sign").glob("*.json")} == signed
     assert pq.read_table(out / "removed").sort_by("id").equals(run_two_workers[3].sort_by("id"))
-    assert stats["kept"] == run_two_workers[1]["kept"] == pq.read_table(out / "kept").num_rows
+    assert stats["rows_out"] == run_two_workers[1]["rows_out"]
+    assert stats["units_cached"] == 0 and is_complete(out)
 
 
 def test_cli_dedup_runs_on_a_folder(corpus, ray_session, tmp_path, capsys):
@@ -213,7 +225,7 @@ def test_cli_dedup_runs_on_a_folder(corpus, ray_session, tmp_path, capsys):
                    "--set", "dedup.chunk_rows=400"])
     assert rc == 0
     stats = json.loads(capsys.readouterr().out)
-    assert stats["removed_exact"] > 0 and is_complete(tmp_path / "d")
+    assert stats["dropped"]["duplicate_exact"] > 0 and is_complete(tmp_path / "d")
 
 
 def test_config_errors_name_the_key():
@@ -243,7 +255,7 @@ def test_planted_copies_in_the_mini_cc_pool(minicc, ray_session, tmp_path):
         if r["dup_group"] is not None:
             groups.setdefault(r["dup_group"], []).append(r["id"])
     true = {tuple(sorted(p)) for g in groups.values() for p in itertools.combinations(g, 2)}
-    removed = pq.read_table(tmp_path / "dedup" / "removed").to_pylist()
+    removed = [r for r in pq.read_table(tmp_path / "dedup" / "removed").to_pylist() if r["reason"] != "empty"]
     clusters: dict[str, set[str]] = {}
     for r in removed:
         clusters.setdefault(r["kept_id"], {r["kept_id"]}).add(r["id"])
@@ -254,4 +266,6 @@ def test_planted_copies_in_the_mini_cc_pool(minicc, ray_session, tmp_path):
     kind = {r["id"]: r["dup_kind"] for r in rows}
     # an identical-HTML copy is an exact duplicate of its original (when the original is the keeper)
     assert all(r["reason"] == "exact" for r in removed if kind[r["id"]] == "exact" and kind[r["kept_id"]] == "original")
-    assert stats["docs"] == pages.num_rows
+    assert stats["rows_in"] == pages.num_rows
+    stems = sorted(p.stem for p in (tmp_path / "pool" / "pages").glob("*.parquet"))
+    assert sorted(p.stem for p in (tmp_path / "dedup" / "removed").glob("*.parquet")) == stems

@@ -36,8 +36,8 @@ def _job_of(pid: int) -> str | None:
     return next((j["JobID"] for j in _gcs().jobs() if j["DriverPid"] == pid and not j["IsDead"]), None)
 
 
-#: The class of recall's scoring workers as Ray's actor table names it.
-SCORER = "ScoringActor"
+#: The class of recall's scoring workers as Ray's actor table names it (the executor's worker of step "scoring").
+SCORER = "ScoringWorker"
 
 
 def _actors(job: str, cls: str | None = None, states: tuple[str, ...] | None = None) -> list[dict]:
@@ -88,8 +88,8 @@ def assert_same_as_unbroken(workdir: Path, ref: Path) -> None:
     for r in rounds:
         scores = _ids(sorted((workdir / "rounds" / r / "scores").glob("*.parquet")))
         assert len(_unique(scores, f"rounds/{r}/scores")) == kept
-        assert pq.read_table(workdir / "rounds" / r / "selected.parquet").equals(
-            pq.read_table(ref / "rounds" / r / "selected.parquet")), r
+        for part in sorted((ref / "rounds" / r / "selected").glob("*.parquet")):
+            assert pq.read_table(workdir / "rounds" / r / "selected" / part.name).equals(pq.read_table(part)), r
     recalled = _ids(sorted((workdir / "rounds" / "recalled").glob("*.parquet")))
     assert _unique(recalled, "rounds/recalled") == set(_ids(sorted((ref / "rounds" / "recalled").glob("*.parquet"))))
     dec = _ids(sorted((workdir / "decontam" / "kept").glob("*.parquet")))
@@ -263,7 +263,7 @@ def test_disk_full_during_a_model_save_the_rerun_retrains_to_the_same_corpus(ful
         subprocess.run(["umount", str(r2)], check=True)
     # and round 1's selection cut short after it was published (a failing disk): its marker no longer vouches
     # for it, so the rerun redoes round 1's selection (its model and scores still check out) before round 2
-    selected = workdir / "rounds" / "r1" / "selected.parquet"
+    selected = sorted((workdir / "rounds" / "r1" / "selected").glob("*.parquet"))[0]
     with open(selected, "r+b") as fh:
         fh.truncate(selected.stat().st_size // 2)
     model_stamp = (workdir / "rounds" / "r1" / "model.bin").stat().st_mtime_ns

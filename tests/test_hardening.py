@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from pipeline.core.config import ConfigError, load_config
-from pipeline.pool import InputPolicy, host_kind, resolve_inputs
+from pipeline.commoncrawl.inputs import InputPolicy, host_kind, resolve_inputs
 
 REPO = Path(__file__).resolve().parents[1]
 CONFIG = REPO / "configs" / "default.yaml"

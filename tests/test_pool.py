@@ -4,6 +4,7 @@ from __future__ import annotations
 import gzip
 import http.server
 import io
+import json
 import os
 import shutil
 import signal
@@ -395,15 +396,186 @@ def test_minicc_language_and_charset(minicc_pool):
 
 def test_pool_stage_in_the_run_lists_damaged_inputs(minicc, ray_session, tmp_path):
     from pipeline.core.config import load_config
-    from pipeline.core.io import is_complete
+    from pipeline.core.executor import Executor
+    from pipeline.core.io import is_complete, read_marker
+    from pipeline.core.stage import StageContext
+    from pipeline.pool import run_pool_stage
     from pipeline.run import STAGES
 
+    assert [s.name for s in STAGES].index("pool") == [s.name for s in STAGES].index("minicc") + 1
     workdir = tmp_path / "out"
     workdir.mkdir()
     (workdir / "minicc").symlink_to(minicc, target_is_directory=True)
     cfg = load_config(REPO / "configs" / "default.yaml", {"workdir": str(workdir)})
-    stage = next(s for s in STAGES if s.name == "pool")
-    assert [s.name for s in STAGES].index("pool") == [s.name for s in STAGES].index("minicc") + 1
-    stats = stage.run(cfg, workdir / "pool")
-    assert len(stats["failures"]) == 2 and stats["totals"]["kept"] > 0
+    with Executor() as ex:
+        ctx = StageContext(cfg=cfg, workdir=str(workdir), folder=str(workdir / "pool"),
+                           inputs={"minicc": str(workdir / "minicc")}, executor=ex, progress=False)
+        stats = run_pool_stage(ctx)
+    assert len(stats.extra["failures"]) == 2 and stats.rows_out > 0 and stats.balanced
+    per_warc = json.loads((workdir / "pool" / "stats.json").read_text())["per_warc"]
+    assert stats.rows_in == sum(s["records_seen"] for s in per_warc)  # damaged files' good records included
+    assert stats.dropped["duplicate_url"] > 0 and stats.units == len(list((minicc / "warc").glob("*.warc.gz")))
     assert is_complete(workdir / "pool")  # the damaged files are final, not retryable
+    assert read_marker(workdir / "pool")["rows_out"] == stats.rows_out
+
+
+# -- URL dedup across WARCs, hash-partitioned -----------------------------------------
+
+def _earliest_capture_losers(candidate_files: list[str]) -> set[tuple[str, int]]:
+    """(file, row) of every candidate that is not the earliest capture of its id: the rule stated plainly,
+    over every row at once (what the partitioned dedup must reproduce without holding them together)."""
+    rows = []
+    for f in candidate_files:
+        t = pq.read_table(f, columns=["id", "fetch_time", "warc_path", "warc_offset"]).to_pylist()
+        rows += [(r["id"], (r["fetch_time"], r["warc_path"], r["warc_offset"]), f, i) for i, r in enumerate(t)]
+    best: dict[str, tuple] = {}
+    for doc_id, cand, f, i in rows:
+        if doc_id not in best or cand < best[doc_id][0]:
+            best[doc_id] = (cand, f, i)
+    return {(f, i) for doc_id, cand, f, i in rows if best[doc_id][1:] != (f, i)}
+
+
+def _crafted_crawl(folder: Path) -> list[str]:
+    """Five WARCs whose captures share URLs across files: refetches at other times, URL variants, equal fetch
+    times in different files (the tie goes to the smaller WARC path), and a WARC that shares nothing."""
+    import random
+
+    rng = random.Random(11)
+    folder.mkdir(parents=True, exist_ok=True)
+    paths = []
+    for w in range(5):
+        captures = []
+        for i in range(24):
+            if w == 4:
+                url = f"https://alone.org/p{i}"
+            else:
+                n = rng.randrange(30)
+                url = rng.choice([f"https://site{n % 3}.org/p{n}", f"http://www.site{n % 3}.org/p{n}/?utm_source=x",
+                                  f"https://site{n % 3}.org/p{n}#frag"])
+            day = rng.choice([1, 1, 2, 3])
+            captures.append((url, f"2024-01-{day:02d}T00:00:00Z", f"page {w}-{i} about p{url.split('/p')[-1][:3]}"))
+        p = folder / f"crawl-{w}.warc.gz"
+        _warc(p, captures)
+        paths.append(str(p))
+    return paths
+
+
+def test_partitioned_url_dedup_keeps_the_earliest_capture_whatever_the_partitions(ray_session, tmp_path):
+    paths = _crafted_crawl(tmp_path / "in")
+    pools = []
+    for partitions, order in ((1, paths), (7, paths[::-1])):
+        out = tmp_path / f"p{partitions}"
+        stats = run_pool(order, out, cfg(), progress=False, url_partitions=partitions)
+        assert stats["failures"] == [] and stats["url_dedup"]["partitions"] == partitions
+        candidates = sorted(str(out / "warcs" / warc_key(p) / "pages.parquet") for p in paths)
+        losers = _earliest_capture_losers(candidates)
+        assert len(losers) > 20  # the crawl is built to share many URLs
+        # the pool is exactly the candidates that are not losers, the drop log exactly the losers
+        want_kept = set()
+        for f in candidates:
+            for i, r in enumerate(pq.read_table(f, columns=["warc_record_id"]).to_pylist()):
+                if (f, i) not in losers:
+                    want_kept.add(r["warc_record_id"])
+        pool = read_pool(out)
+        assert set(pool.column("warc_record_id").to_pylist()) == want_kept
+        assert len(set(pool.column("id").to_pylist())) == pool.num_rows
+        dups = [d for d in read_drops(out).to_pylist() if d["reason"] == "duplicate_url"]
+        assert len(dups) == len(losers) == stats["totals"]["dropped_by_reason"]["duplicate_url"]
+        ss = stats["stage_stats"]
+        assert ss["rows_out"] == pool.num_rows and ss["dropped"]["duplicate_url"] == len(losers) and ss["balanced"]
+        assert ss["rows_in"] == sum(scan_warc(p).records for p in paths)
+        # the WARC that shares no URL is published as its own per-WARC files
+        alone = warc_key(paths[4])
+        assert os.path.samefile(out / "pages" / f"{alone}.parquet", out / "warcs" / alone / "pages.parquet")
+        pools.append(sorted(zip(pool.column("id").to_pylist(), pool.column("warc_record_id").to_pylist())))
+    assert pools[0] == pools[1]
+
+
+def test_url_dedup_on_pool_shaped_files_without_html(ray_session, tmp_path):
+    """The partitioned URL dedup as a scale benchmark calls it: Parquet files with ids, fetch times and WARC
+    positions only; the same losers as the rule over all rows; a rerun resumes from the unit markers; other
+    inputs start afresh."""
+    import random
+    from datetime import timedelta
+
+    import pyarrow as pa
+
+    from pipeline.core.executor import Executor
+    from pipeline.url_dedup import loser_rows, url_dedup
+
+    rng = random.Random(5)
+    files = []
+    for i in range(6):
+        n = 400
+        ids = [f"{rng.randrange(900):016x}" for _ in range(n)]
+        times = [datetime(2024, 1, 1, tzinfo=timezone.utc) + timedelta(hours=rng.randrange(4)) for _ in range(n)]
+        t = pa.table({"id": ids, "url": [f"https://x.org/{d}" for d in ids],
+                      "fetch_time": pa.array(times, pa.timestamp("us", tz="UTC")),
+                      "warc_path": [f"s3://cc/seg{i % 2}.warc.gz"] * n, "warc_offset": rng.sample(range(10**6), n),
+                      "text": ["t"] * n})
+        f = tmp_path / "in" / f"part-{i}.parquet"
+        f.parent.mkdir(exist_ok=True)
+        pq.write_table(t, f)
+        files.append(str(f))
+    want = _earliest_capture_losers(files)
+    out = str(tmp_path / "ud")
+    with Executor() as ex:
+        stats = url_dedup(files, out, ex, partitions=5)
+        keys = list(stats["per_file"])
+        got = {(f, r) for f, k in zip(files, keys) for r in loser_rows(stats["folder"], k).column("row").to_pylist()}
+        again = url_dedup(files, out, ex, partitions=5)
+        fewer = url_dedup(files[:4], out, ex, partitions=3)
+    assert got == want and stats["duplicate_url"] == len(want) and stats["candidates"] == 2400
+    assert stats["kept"] == len({i for f in files for i in pq.read_table(f, columns=["id"]).column("id").to_pylist()})
+    assert sum(v["duplicate_url"] for v in stats["per_file"].values()) == len(want)
+    assert again["units_cached"] == 6 + 5 and again["per_file"] == stats["per_file"]
+    assert fewer["folder"] != stats["folder"] and not Path(stats["folder"]).exists()
+    got4 = {(f, r) for f, k in zip(files, fewer["per_file"])
+            for r in loser_rows(fewer["folder"], k).column("row").to_pylist()}
+    assert got4 == _earliest_capture_losers(files[:4])
+
+
+# -- the pool folder on an object store ----------------------------------------------
+
+def test_pool_folder_on_s3(shared_data, ray_session, s3_server, tmp_path):
+    """``extract -o s3://...``: every output and marker on the S3 endpoint, no temporary key left, the same pool
+    as a local run, and a rerun that resumes from the markers there."""
+    from pipeline.core import storage
+    from pipeline.core.io import is_complete, read_marker
+
+    client, endpoint = s3_server
+    client.create_bucket(Bucket="run")
+    opts = {"key": "testing", "secret": "testing", "endpoint_url": endpoint,
+            "client_kwargs": {"region_name": "us-east-1"}}
+    paths = _crafted_crawl(tmp_path / "in")[:3] + [str(shared_data / "warc" / "dolma_sample-0000.warc.gz")]
+    url = "s3://run/work/pool"
+    stats = run_pool(paths, url, cfg(), progress=False, storage_options=opts, url_partitions=3)
+    local = run_pool(paths, tmp_path / "local", cfg(), progress=False)
+    assert stats["failures"] == [] and is_complete(url, opts)
+    marker = read_marker(url, opts)
+    assert marker["stage"] == "pool" and marker["rows_out"] == stats["totals"]["kept"] and marker["balanced"]
+    on_s3 = read_pool(url, opts)
+    assert sorted(on_s3.column("id").to_pylist()) == sorted(read_pool(tmp_path / "local").column("id").to_pylist())
+    assert sorted(read_drops(url, opts).column("warc_record_id").to_pylist()) == \
+        sorted(read_drops(tmp_path / "local").column("warc_record_id").to_pylist())
+    assert stats["totals"]["dropped_by_reason"]["duplicate_url"] > 0
+    keys = {o["Key"] for page in client.get_paginator("list_objects_v2").paginate(Bucket="run")
+            for o in page.get("Contents", [])}
+    assert {f"work/pool/pages/{warc_key(p)}.parquet" for p in paths} <= keys
+    assert {"work/pool/_SUCCESS", "work/pool/stats.json", "work/pool/failures.json"} <= keys
+    assert not [k for k in keys if "/.tmp/" in k]
+    json_stats = json.loads(storage.read_bytes(f"{url}/stats.json", opts))
+    assert [s["path"] for s in json_stats["per_warc"]] == paths
+    rerun = run_pool(paths, url, cfg(), progress=False, storage_options=opts, url_partitions=3)
+    assert all(s.get("skipped") for s in rerun["per_warc"])
+    assert rerun["stage_stats"]["units_cached"] == len(paths)
+    assert sorted(read_pool(url, opts).column("id").to_pylist()) == sorted(on_s3.column("id").to_pylist())
+    # inputs globbed on the object store: its WARC files and manifests, in name order
+    from pipeline.commoncrawl.inputs import resolve_inputs
+
+    for p in paths[:2]:
+        client.upload_file(p, "run", f"in/{Path(p).name}")
+    client.put_object(Bucket="run", Key="in/notes.txt", Body=b"not a WARC")
+    got, failures = resolve_inputs(["s3://run/in/*", "s3://run/none/*.warc.gz"], storage_options=opts)
+    assert got == [f"s3://run/in/{Path(p).name}" for p in sorted(paths[:2])] + ["s3://run/none/*.warc.gz"]
+    assert failures == []

@@ -19,11 +19,13 @@ import pytest
 from classifiers import annotation as ann
 from classifiers import model as ftm
 from classifiers import recall as rec
+from classifiers import steps
 from classifiers.seed import SeedError, load_seed
 from classifiers.text import count_tokens, normalize, tokenize
 from pipeline.core.config import FastTextParams, load_config
 from pipeline.extraction.extract import normalize_url, url_id
-from pipeline.core.schema import POOL_SCHEMA, SELECTION_SCHEMA, SEED_ADDED_SCHEMA, validate_table
+from pipeline.core.schema import (DEDUP_REMOVED_SCHEMA, POOL_SCHEMA, RECALLED_SCHEMA, SELECTION_SCHEMA,
+                                  SEED_ADDED_SCHEMA, validate_table)
 
 REPO = Path(__file__).resolve().parents[1]
 SMALL_FT = {"dim": 64, "bucket": 20_000, "epoch": 10, "lr": 0.2, "min_count": 1}
@@ -255,60 +257,187 @@ def test_cli_rejects_a_bad_user_annotation_file_before_any_round(small_pool, tmp
 
 # --- domain discovery and seed growth: a known answer -------------------------------------------
 
-def test_domain_discovery_and_seed_growth_known_answer(small_pool, tmp_path):
+def _executor():
+    from pipeline.core.executor import current
+
+    return current()
+
+
+def _write_scores(folder: Path, parts, score_of, tokens_of=lambda i: 10) -> list:
+    """A round's scores/<stem>.parquet for every part (the pages after dedup), from id -> score."""
+    from classifiers.pool_pages import read_pages
+
+    folder.mkdir(parents=True, exist_ok=True)
+    scored = []
+    for p in parts:
+        ids = read_pages(p, ["id"]).column("id").to_pylist()
+        pq.write_table(pa.table({"id": pa.array(ids, pa.string()),
+                                 "score": pa.array([score_of(i) for i in ids], pa.float32()),
+                                 "tokens": pa.array([tokens_of(i) for i in ids], pa.int32())}),
+                       folder / f"{p.stem}.parquet")
+        scored.append(p.with_scores(str(folder / f"{p.stem}.parquet")))
+    return scored
+
+
+def _selected(folder: Path) -> pa.Table:
+    return pa.concat_tables([pq.read_table(f) for f in sorted(folder.glob("*.parquet"))])
+
+
+def _run(cfg, root: Path, out: Path) -> rec.RecallRun:
+    return rec.RecallRun(cfg, str(out), rec.resolve_pool_parts(cfg), load_seed([str(root / "seed.jsonl")], 5), None,
+                         _executor(), False)
+
+
+def test_domain_discovery_and_seed_growth_known_answer(small_pool, tmp_path, ray_session):
     root, kinds = small_pool
     cfg = small_cfg(root, tmp_path)
-    pool = rec.Pool.load(rec.resolve_pool_files(cfg, tmp_path))
-    ids = pool.meta.column("id").to_pylist()
+    out = tmp_path / "rounds"
+    run = _run(cfg, root, out)
     # Round 1 "recalled" every LaTeX page and nothing else (what a LaTeX-only seed gives).
-    recalled = {i for i in ids if kinds[i] == "latex"}
-    r1 = tmp_path / "rounds" / "r1"
-    r1.mkdir(parents=True)
-    scores = pa.table({"id": ids, "score": pa.array([1.0 if i in recalled else 0.0 for i in ids], pa.float32()),
-                       "tokens": pa.array([10] * len(ids), pa.int32())})
-    selected = rec.select(cfg, scores, pool, {}, 1)
+    recalled = {i for i, k in kinds.items() if k == "latex"}
+    r1 = out / "r1"
+    scored = _write_scores(r1 / "scores", run.parts, lambda i: 1.0 if i in recalled else 0.0)
+    cut = steps.select_by_budget(scored, _executor(), budget_tokens=None, threshold=0.5)
+    assert cut.selected_rows == len(recalled) and cut.score is None
+    steps.write_selection(scored, cut, str(r1 / "selected"), _executor(), round_no=1)
+    selected = _selected(r1 / "selected")
     validate_table(selected, SELECTION_SCHEMA, "selection")
     assert set(selected.column("id").to_pylist()) == recalled
-    pq.write_table(selected, r1 / "selected.parquet")
-    disc = rec.discover(cfg, r1, 1, selected, pool, tmp_path / "rounds")
-    domains = pq.read_table(r1 / "domains.parquet").to_pydict()
+    disc = rec.discover(run, 1)
+    domains = steps.read_domains(str(r1 / "domains")).to_pydict()
     math = {d for d, m in zip(domains["domain"], domains["is_math"]) if m}
     # mathqa: 30 of 40 recalled; worksheets: 20 of 40; the general sites: none (their word problems were missed)
     assert math == {"mathqa.org", "worksheets.org"} and disc["new_domains"] == 2
+    assert domains["domain"] == sorted(domains["domain"]) and sum(domains["pages"]) == len(kinds)
     rows = {(r.domain, r.prefix): r for r in ann.read_annotation(r1 / "annotation.tsv")}
     assert rows[("worksheets.org", "/problems/")] == ann.PrefixRow("worksheets.org", "/problems/", 20, 30, True)
     assert rows[("mathqa.org", "/questions/")].accepted and not rows[("mathqa.org", "/users/")].accepted
     assert not rows[("worksheets.org", "/shop/")].accepted
     # Round 2 grows the seed with the pages under accepted prefixes that round 1 missed: the 10 word problems.
-    added = rec.grow_seed(cfg, tmp_path / "rounds", 2, pool)
+    assert rec.grow(run, 2) == 10
+    added = pa.concat_tables([pq.read_table(f) for f in sorted((out / "r2" / "seed_added").glob("*.parquet"))])
     validate_table(added, SEED_ADDED_SCHEMA, "seed_added")
-    want = {i for i, u in zip(ids, pool.meta.column("url_normalized").to_pylist())
-            if "worksheets.org/problems/word" in u}
+    urls = {i: u for p in run.parts for i, u in zip(*pq.read_table(p.pages, columns=["id", "url_normalized"])
+                                                    .to_pydict().values())}
+    want = {i for i, u in urls.items() if "worksheets.org/problems/word" in u}
     assert set(added.column("id").to_pylist()) == want and len(want) == 10
     assert set(added.column("prefix").to_pylist()) == {"/problems/"}
     # the training set holds them as positives, and no negative shares a positive URL
-    stats = rec.build_training_set(cfg, tmp_path / "rounds" / "r2", 2, load_seed([str(root / "seed.jsonl")], 5),
-                                   added, pool)
+    stats = rec.build_training_set(run, 2)
     assert stats["positives"] == 90 and stats["positives_added"] == 10 and stats["negatives"] == 90
-    ts = pq.read_table(tmp_path / "rounds" / "r2" / "training_set.parquet").to_pydict()
+    ts = pq.read_table(out / "r2" / "training_set.parquet").to_pydict()
     negatives = {k for k, lab in zip(ts["key"], ts["label"]) if lab == 0}
-    assert not negatives & want
+    assert not negatives & want and len(negatives) == 90
     assert {o for o, lab in zip(ts["origin"], ts["label"]) if lab == 0} == {"pool_negative"}
+    lines = (out / "r2" / "train.txt").read_text().splitlines() + (out / "r2" / "holdout.txt").read_text().splitlines()
+    assert len(lines) == 180
 
 
-def test_selection_by_token_budget_and_threshold(small_pool, tmp_path):
+def test_selection_by_token_budget_and_threshold(small_pool, tmp_path, ray_session):
     root, _ = small_pool
-    pool = rec.Pool.load(rec.resolve_pool_files(small_cfg(root, tmp_path), tmp_path))
-    ids = pool.meta.column("id").to_pylist()[:5]
-    scores = pa.table({"id": ids, "score": pa.array([0.9, 0.2, 0.95, 0.7, 0.6], pa.float32()),
-                       "tokens": pa.array([100, 100, 100, 100, 100], pa.int32())})
-    sel = rec.select(small_cfg(root, tmp_path, threshold=None, token_budget=250), scores, pool, {ids[0]: 1}, 2)
-    assert sel.column("id").to_pylist() == [ids[2], ids[0]] and sel.column("first_round").to_pylist() == [2, 1]
-    sel = rec.select(small_cfg(root, tmp_path, threshold=0.65), scores, pool, {}, 1)
-    assert sel.column("id").to_pylist() == [ids[2], ids[0], ids[3]] and sel.column("rank").to_pylist() == [1, 2, 3]
+    parts = rec.resolve_pool_parts(small_cfg(root, tmp_path))
+    first = pq.read_table(parts[0].pages, columns=["id"]).column("id").to_pylist()[:5]
+    given = dict(zip(first, [0.9, 0.2, 0.95, 0.7, 0.6]))
+    scored = _write_scores(tmp_path / "scores", parts, lambda i: given.get(i, 0.0), lambda i: 100)
+    cut = steps.select_by_budget(scored, _executor(), budget_tokens=250, threshold=None)
+    assert (cut.score, cut.id, cut.selected_rows, cut.selected_tokens) == (np.float32(0.7), first[3], 2, 200)
+    (tmp_path / "r1").mkdir()
+    pq.write_table(pa.table({"id": [first[0]]}), tmp_path / "r1" / f"{parts[0].stem}.parquet")
+    steps.write_selection(scored, cut, str(tmp_path / "sel"), _executor(), round_no=2,
+                          earlier_folders=[str(tmp_path / "r1")])
+    sel = _selected(tmp_path / "sel")
+    assert sel.column("id").to_pylist() == [first[2], first[0]] and sel.column("first_round").to_pylist() == [2, 1]
+    cut = steps.select_by_budget(scored, _executor(), budget_tokens=None, threshold=0.65)
+    steps.write_selection(scored, cut, str(tmp_path / "sel2"), _executor())
+    assert _selected(tmp_path / "sel2").column("id").to_pylist() == [first[2], first[0], first[3]]
 
 
-def test_person_edits_carry_over_and_user_file_wins(small_pool, tmp_path):
+def _global_sort_selection(ids, score, tokens, threshold, budget):
+    """The selection as one process computes it: one lexsort, one cumulative sum."""
+    score = np.asarray(score, dtype=np.float32)
+    order = np.lexsort((np.array(ids, dtype=object).astype(str), -score))
+    keep = np.ones(len(order), dtype=bool)
+    if threshold is not None:
+        keep &= score[order] >= threshold
+    if budget is not None:
+        keep &= np.cumsum(np.where(keep, np.asarray(tokens)[order], 0)) <= budget
+    return [ids[i] for i in order[keep]]
+
+
+@pytest.mark.parametrize("max_boundary_rows", [100_000, 3])
+def test_distributed_selection_equals_a_global_sort_with_ties(tmp_path, ray_session, max_boundary_rows):
+    from classifiers.pool_pages import PoolPart
+
+    rng = np.random.default_rng(3)
+    n = 3000
+    ids = [f"{v:016x}" for v in rng.choice(2**62, size=n, replace=False)]
+    # few distinct scores (ties everywhere, both zeros), tokens with zeros
+    score = rng.choice(np.array([0.0, -0.0, 0.25, 0.5, 0.5000001, 0.75, 1.0], np.float32), size=n)
+    tokens = rng.integers(0, 50, size=n)
+    parts = []
+    for f in range(4):
+        sl = slice(f, n, 4)
+        path = tmp_path / f"p{f}.parquet"
+        pq.write_table(pa.table({"id": ids[sl], "url": [f"https://d{k % 7}.org/a/{k}" for k in range(n)][sl],
+                                 "domain": [f"d{k % 7}.org" for k in range(n)][sl], "lang": ["en"] * len(ids[sl]),
+                                 "score": pa.array(score[sl], pa.float32()),
+                                 "tokens": pa.array(tokens[sl], pa.int32())}), path)
+        parts.append(PoolPart(stem=f"p{f}", pages=str(path), scores=str(path), url_column="url"))
+    total = int(tokens.sum())
+    for threshold, budget in [(None, total // 3), (0.5, total // 5), (None, 7), (0.25, total), (None, 0),
+                              (0.5, None), (None, int(tokens[score == 1.0].sum()))]:
+        cut = steps.select_by_budget(parts, _executor(), budget_tokens=budget, threshold=threshold,
+                                     max_boundary_rows=max_boundary_rows)
+        out = tmp_path / f"sel-{threshold}-{budget}"
+        totals = steps.write_selection(parts, cut, str(out), _executor())
+        got = _selected(out)
+        want = _global_sort_selection(ids, score, tokens, threshold, budget)
+        assert sorted(got.column("id").to_pylist()) == sorted(want), (threshold, budget)
+        assert totals["rows_out"] == cut.selected_rows == len(want)
+        assert cut.selected_tokens == int(got.column("tokens").to_numpy().sum())
+        if max_boundary_rows == 3 and budget and budget < total:
+            assert cut.boundary_rows <= 3 or len(cut.levels) == 34
+
+
+def test_domain_stats_equal_a_groupby(tmp_path, ray_session):
+    from classifiers.pool_pages import PoolPart
+
+    rng = random.Random(4)
+    doms = [f"site{k}.org" for k in range(40)]
+    rows = []
+    for k in range(2500):
+        d = doms[min(int(rng.paretovariate(1.0)) - 1, 39)]
+        rows.append({"id": f"{k:016x}", "url": f"https://{d}/{rng.choice(['a', 'b', 'c'])}/{k}" if k % 5 else
+                     f"https://{d}/top{k}", "domain": d, "lang": "en"})
+    recalled = {r["id"] for r in rows if (int(r["domain"][4:-4]) % 3 == 0 and rng.random() < 0.6) or rng.random() < 0.05}
+    parts = []
+    (tmp_path / "sel").mkdir()
+    for f in range(3):
+        part = rows[f::3]
+        pq.write_table(pa.Table.from_pylist(part), tmp_path / f"f{f}.parquet")
+        pq.write_table(pa.table({"id": pa.array([r["id"] for r in part if r["id"] in recalled], pa.string())}),
+                       tmp_path / "sel" / f"f{f}.parquet")
+        parts.append(PoolPart(stem=f"f{f}", pages=str(tmp_path / f"f{f}.parquet"), url_column="url"))
+    found = steps.domain_stats(parts, str(tmp_path / "sel"), str(tmp_path / "domains"), _executor(), share=0.1,
+                               depth=1, min_pages=5, prefix_share=0.5, partitions=4)
+    flags = [r["id"] in recalled for r in rows]
+    want = ann.discover_domains([r["domain"] for r in rows], flags, 0.1)
+    got = steps.read_domains(str(tmp_path / "domains")).to_pydict()
+    assert {d: (p, h, m) for d, p, h, m in zip(got["domain"], got["pages"], got["recalled"], got["is_math"])} == want
+    math = {d for d, (_, _, m) in want.items() if m}
+    assert found.math_domains == len(math) and found.new_domains == len(math) and found.partitions == 4
+    assert found.proposals == ann.propose_prefixes([r["url"] for r in rows], [r["domain"] for r in rows], flags, math,
+                                                   depth=1, min_pages=5, share=0.5)
+    assert len(list((tmp_path / "domains").glob("part-*.parquet"))) == 4
+    # seed growth with accepted prefixes: the pages under them (the longest prefix), minus the excluded ids
+    accepted = ann.accepted_prefixes(found.proposals)
+    assert steps.grow_seed(parts, accepted, str(tmp_path / "added"), _executor(), round_no=2,
+                           exclude_folders=[str(tmp_path / "sel")]) == sum(
+        1 for r, u in zip(rows, ann.pages_under([r["url"] for r in rows], [r["domain"] for r in rows], accepted))
+        if u is not None and r["id"] not in recalled)
+
+
+def test_person_edits_carry_over_and_user_file_wins(small_pool, tmp_path, ray_session):
     proposed = [ann.PrefixRow("a.org", "/q/", 9, 10, True), ann.PrefixRow("a.org", "/u/", 0, 10, False),
                 ann.PrefixRow("b.org", "/x/", 6, 10, True)]
     edited = [ann.PrefixRow("a.org", "/q/", 9, 10, True), ann.PrefixRow("a.org", "/u/", 0, 10, True),
@@ -324,12 +453,12 @@ def test_person_edits_carry_over_and_user_file_wins(small_pool, tmp_path):
     user = tmp_path / "mine.tsv"
     user.write_text("domain\tprefix\trecalled\ttotal\taccepted\nsite0.com\t/blog/\t-\t-\tyes\n")
     cfg = small_cfg(root, tmp_path, annotation_file=str(user))
-    pool = rec.Pool.load(rec.resolve_pool_files(cfg, tmp_path))
+    run = _run(cfg, root, tmp_path / "rounds")
     r1 = tmp_path / "rounds" / "r1"
-    r1.mkdir(parents=True)
-    pq.write_table(SELECTION_SCHEMA.empty_table(), r1 / "selected.parquet")
+    (r1 / "selected").mkdir(parents=True)
     ann.write_annotation(r1 / "annotation.tsv", proposed)
-    added = rec.grow_seed(cfg, tmp_path / "rounds", 2, pool)
+    assert rec.grow(run, 2) == 2
+    added = pa.concat_tables([pq.read_table(f) for f in sorted((tmp_path / "rounds" / "r2" / "seed_added").glob("*"))])
     assert set(added.column("url").to_pylist()) == {"https://site0.com/blog/word-0", "https://site0.com/blog/word-1"}
 
 
@@ -346,8 +475,8 @@ def test_loop_recalls_word_problems_after_growth_and_stops_at_saturation(small_p
     assert rounds[-1]["overlap_prev"] >= 0.97
     assert all(r["overlap_prev"] < 0.97 for r in rounds[1:-1])
     words = {i for i, k in kinds.items() if k == "word"}
-    first = set(pq.read_table(tmp_path / "rounds" / "r1" / "selected.parquet").column("id").to_pylist())
-    last_sel = pq.read_table(tmp_path / "rounds" / f"r{len(rounds)}" / "selected.parquet")
+    first = set(_selected(tmp_path / "rounds" / "r1" / "selected").column("id").to_pylist())
+    last_sel = _selected(tmp_path / "rounds" / f"r{len(rounds)}" / "selected")
     last = set(last_sel.column("id").to_pylist())
     assert len(first & words) <= 4  # a LaTeX-only seed misses the word problems...
     assert len(last & words) >= 18  # ...the grown seed brings back those under /problems/ and on the blogs
@@ -356,6 +485,13 @@ def test_loop_recalls_word_problems_after_growth_and_stops_at_saturation(small_p
     first_round = dict(zip(last_sel.column("id").to_pylist(), last_sel.column("first_round").to_pylist()))
     assert all(first_round[i] == 1 for i in first & last)
     assert (tmp_path / "rounds" / "_SUCCESS").exists() and (tmp_path / "rounds" / "recall_curve.png").stat().st_size
+    # the stage's decisions: the last round's selection by id, one file per pool file, no text
+    recalled = pa.concat_tables([pq.read_table(f) for f in sorted((tmp_path / "rounds" / "recalled").glob("*.parquet"))])
+    validate_table(recalled, RECALLED_SCHEMA, "recalled")
+    assert sorted(recalled.column("id").to_pylist()) == sorted(last)
+    assert dict(zip(recalled.column("id").to_pylist(), recalled.column("round").to_pylist())) == first_round
+    marker = json.loads((tmp_path / "rounds" / "_SUCCESS").read_text())
+    assert marker["rows_in"] == len(kinds) and marker["rows_out"] == len(last) and marker["balanced"]
     # saturation 1.0: nothing saturates, the round limit stops the loop
     cfg2 = small_cfg(root, tmp_path / "b", max_rounds=2, saturation=1.0)
     assert rec.run_recall(cfg2, tmp_path / "b" / "rounds", progress=False)["stop_reason"] in ("max_rounds",)
@@ -368,13 +504,13 @@ def test_resume_from_the_middle_of_round_2(small_pool, tmp_path, ray_session, mo
     real = rec.score_pool
     calls = {"n": 0}
 
-    def dies_in_round_2(files, model_path, out_dir, **kw):
+    def dies_in_round_2(parts, model_path, out_dir, **kw):
         calls["n"] += 1
         if Path(out_dir).parent.name == "r2":
-            real(files[:1], model_path, out_dir, **kw)  # one file scored...
+            real(parts[:1], model_path, out_dir, **kw)  # one file scored...
             (Path(out_dir) / "_SUCCESS").unlink()
             raise RuntimeError("killed while scoring round 2")  # ...then the run dies
-        return real(files, model_path, out_dir, **kw)
+        return real(parts, model_path, out_dir, **kw)
 
     monkeypatch.setattr(rec, "score_pool", dies_in_round_2)
     with pytest.raises(RuntimeError, match="killed"):
@@ -383,7 +519,7 @@ def test_resume_from_the_middle_of_round_2(small_pool, tmp_path, ray_session, mo
     done = sorted((out / "r2" / "scores").glob("*.parquet"))
     assert len(done) == 1
     stamp = {p: p.stat().st_mtime_ns for p in [*(out / "r1").rglob("*"), out / "r2" / "model.bin",
-                                               out / "r2" / "seed_added.parquet", done[0]] if p.is_file()}
+                                               *(out / "r2" / "seed_added").glob("*.parquet"), done[0]] if p.is_file()}
     monkeypatch.setattr(rec, "score_pool", real)
     summary = rec.run_recall(cfg, out, progress=False)
     assert [r["round"] for r in summary["rounds"]] == [1, 2, 3]
@@ -392,22 +528,103 @@ def test_resume_from_the_middle_of_round_2(small_pool, tmp_path, ray_session, mo
     clean = rec.run_recall(small_cfg(root, tmp_path / "c", max_rounds=3, saturation=1.0), tmp_path / "c" / "rounds",
                            progress=False)
     for n in (1, 2, 3):
-        a = pq.read_table(out / f"r{n}" / "selected.parquet")
-        b = pq.read_table(tmp_path / "c" / "rounds" / f"r{n}" / "selected.parquet")
-        assert a.equals(b)
+        for f in sorted((out / f"r{n}" / "selected").glob("*.parquet")):
+            assert pq.read_table(f).equals(pq.read_table(tmp_path / "c" / "rounds" / f"r{n}" / "selected" / f.name))
     assert [r["pages_recalled"] for r in clean["rounds"]] == [r["pages_recalled"] for r in summary["rounds"]]
 
 
-def test_reads_dedup_kept_pages_when_dedup_finished(small_pool, tmp_path):
+def test_reads_the_pool_minus_dedup_decisions(small_pool, tmp_path):
+    from classifiers.pool_pages import read_pages
+
     root, _ = small_pool
     cfg = load_config(None, {"workdir": str(tmp_path)})
     with pytest.raises(rec.RecallError, match=r"pool/_SUCCESS is missing"):
-        rec.resolve_pool_files(cfg, tmp_path)
+        rec.resolve_pool_parts(cfg)
     (tmp_path / "pool").symlink_to(root / "pool", target_is_directory=True)
-    assert all("/pool/pages/" in f for f in rec.resolve_pool_files(cfg, tmp_path))
-    kept = tmp_path / "dedup" / "kept"
-    kept.mkdir(parents=True)
-    pq.write_table(pq.read_table(next((root / "pool" / "pages").glob("*.parquet"))), kept / "c-0.parquet")
-    assert all("/pool/pages/" in f for f in rec.resolve_pool_files(cfg, tmp_path))  # dedup not finished yet
+    parts = rec.resolve_pool_parts(cfg)  # dedup has not run: the pool as it is
+    assert [p.stem for p in parts] == ["part-0", "part-1", "part-2"] and {p.removed for p in parts} == {None}
+    removed = tmp_path / "dedup" / "removed"
+    removed.mkdir(parents=True)
     (tmp_path / "dedup" / "_SUCCESS").write_text("{}")
-    assert rec.resolve_pool_files(cfg, tmp_path) == [str(kept / "c-0.parquet")]
+    with pytest.raises(rec.RecallError, match=r"no decisions for pool file part-0"):
+        rec.resolve_pool_parts(cfg)
+    gone = {}
+    for p in parts:
+        ids = pq.read_table(p.pages, columns=["id"]).column("id").to_pylist()
+        gone[p.stem] = ids[::4]
+        pq.write_table(pa.table({"id": gone[p.stem], "cluster_id": pa.array([0] * len(gone[p.stem]), pa.int64()),
+                                 "kept_id": ids[1:2] * len(gone[p.stem]), "reason": ["exact"] * len(gone[p.stem])},
+                                schema=DEDUP_REMOVED_SCHEMA), removed / f"{p.stem}.parquet")
+    for p in rec.resolve_pool_parts(cfg):
+        assert p.removed == str(removed / f"{p.stem}.parquet")
+        ids = pq.read_table(p.pages, columns=["id"]).column("id").to_pylist()
+        assert read_pages(p, ["id"]).column("id").to_pylist() == [i for i in ids if i not in set(gone[p.stem])]
+
+
+@pytest.fixture()
+def s3_bucket():
+    """An S3-compatible endpoint on 127.0.0.1 (moto's server) with a ``recall`` bucket; its storage options."""
+    moto_server = pytest.importorskip("moto.server")
+    boto3 = pytest.importorskip("boto3")
+    server = moto_server.ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+    server.start()
+    host, port = server.get_host_and_port()
+    endpoint = f"http://{host}:{port}"
+    boto3.client("s3", endpoint_url=endpoint, aws_access_key_id="testing", aws_secret_access_key="testing",
+                 region_name="us-east-1").create_bucket(Bucket="recall")
+    yield {"key": "testing", "secret": "testing", "endpoint_url": endpoint, "client_kwargs": {"region_name": "us-east-1"}}
+    server.stop()
+
+
+def test_the_stage_folder_on_an_object_store_gives_the_local_decisions(small_pool, tmp_path, ray_session, s3_bucket):
+    from pipeline.core import storage
+
+    root, _ = small_pool
+    local = rec.run_recall(small_cfg(root, tmp_path, max_rounds=2, saturation=1.0), tmp_path / "rounds",
+                           progress=False)
+    storage.set_default_options(s3_bucket)  # the driver's markers and annotation files; units carry them
+    try:
+        remote = rec.run_recall(small_cfg(root, tmp_path / "s3", max_rounds=2, saturation=1.0), "s3://recall/rounds",
+                                progress=False, storage_options=s3_bucket)
+        assert [r["pages_recalled"] for r in remote["rounds"]] == [r["pages_recalled"] for r in local["rounds"]]
+        for f in sorted((tmp_path / "rounds" / "recalled").glob("*.parquet")):
+            got = storage.read_parquet_table(f"s3://recall/rounds/recalled/{f.name}", None, s3_bucket)
+            assert got.equals(pq.read_table(f))
+        assert storage.read_bytes("s3://recall/rounds/r2/model.bin", s3_bucket) == \
+            (tmp_path / "rounds" / "r2" / "model.bin").read_bytes()
+        from pipeline.core.io import is_complete
+
+        assert is_complete("s3://recall/rounds")
+        assert not storage.list_files("s3://recall/rounds", "", s3_bucket, recursive=True) == []
+        assert not [k for k in storage.filesystem("s3://recall", s3_bucket)[0].find("recall") if "/.tmp/" in k]
+    finally:
+        storage.set_default_options(None)
+
+
+def test_the_stage_reads_the_pool_minus_dedup_and_reports_stage_stats(small_pool, tmp_path, ray_session):
+    from pipeline.core.executor import current
+    from pipeline.core.stage import StageContext
+
+    root, kinds = small_pool
+    dedup = tmp_path / "dedup"
+    (dedup / "removed").mkdir(parents=True)
+    gone = set()
+    for f in sorted((root / "pool" / "pages").glob("*.parquet")):
+        ids = pq.read_table(f, columns=["id"]).column("id").to_pylist()[::5]  # every kind loses some pages
+        gone.update(ids)
+        pq.write_table(pa.table({"id": ids, "cluster_id": pa.array([1] * len(ids), pa.int64()),
+                                 "kept_id": ["x"] * len(ids), "reason": ["near"] * len(ids)},
+                                schema=DEDUP_REMOVED_SCHEMA), dedup / "removed" / f.name)
+    cfg = small_cfg(root, tmp_path, max_rounds=1, input=None)
+    ctx = StageContext(cfg=cfg, workdir=str(tmp_path), folder=str(tmp_path / "rounds"),
+                       inputs={"pool": str(root / "pool"), "dedup": str(dedup)}, executor=current(), progress=False)
+    stats = rec.run_recall_stage(ctx)
+    assert stats.stage == "rounds" and stats.rows_in == len(kinds) - len(gone) and stats.balanced
+    recalled = pa.concat_tables([pq.read_table(f) for f in sorted((tmp_path / "rounds" / "recalled").glob("*"))])
+    assert stats.rows_out == recalled.num_rows > 0 and stats.dropped == {"not_recalled": stats.rows_in - stats.rows_out}
+    scored = {i for f in (tmp_path / "rounds" / "r1" / "scores").glob("*.parquet")
+              for i in pq.read_table(f).column("id").to_pylist()}
+    assert len(scored) == stats.rows_in and not scored & gone and not set(recalled.column("id").to_pylist()) & gone
+    assert stats.extra["per_round"][0]["pages_recalled"] == stats.rows_out and stats.extra["last_round"] == 1
+    marker = json.loads((tmp_path / "rounds" / "_SUCCESS").read_text())
+    assert marker["rows_in"] == stats.rows_in and marker["extra"]["pool_removed_by_dedup"] == len(gone)

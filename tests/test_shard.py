@@ -155,3 +155,24 @@ def test_inspect_cli_reports_counts_and_a_seeded_random_sample(tmp_path):
     missing = subprocess.run([sys.executable, "-m", "pipeline", "inspect", "--input", str(tmp_path)],
                              capture_output=True, text=True)
     assert missing.returncode == 2 and "no Parquet rows" in missing.stderr
+
+
+@pytest.mark.parametrize("spec", [ShardSpec(target_rows=200, target_bytes=None, row_group_rows=40),
+                                  ShardSpec(target_rows=None, target_bytes=30_000, row_group_rows=16),
+                                  ShardSpec(target_rows=90, target_bytes=40_000, row_group_rows=25)],
+                         ids=["rows", "bytes", "both"])
+def test_planned_shards_cut_where_the_stream_does(spec, tmp_path):
+    """The corpus step plans shards from per-file sizes alone (workers write them): the cuts of the stream."""
+    from pipeline.shard import plan_shards, publish_manifest, write_shard
+
+    tables = list(_small_tables(SIZES))
+    streamed = write_corpus(tables, tmp_path / "streamed", spec)
+    plan = plan_shards([(i, t.num_rows, t.nbytes) for i, t in enumerate(tables)], spec)
+    assert [sum(b - a for _, a, b in shard) for shard in plan] == [f["rows"] for f in streamed["files"]]
+    out = tmp_path / "planned"
+    files = [write_shard(pa.concat_tables([tables[i].slice(a, b - a) for i, a, b in shard]), str(out), k, spec)
+             for k, shard in enumerate(plan)]
+    manifest = publish_manifest(str(out), files, spec)
+    assert verify_corpus(out)["rows"] == streamed["rows"] == 430
+    assert [f["row_groups"] for f in manifest["files"]] == [f["row_groups"] for f in streamed["files"]]
+    assert pq.read_table(out).equals(pq.read_table(tmp_path / "streamed"))

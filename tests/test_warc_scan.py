@@ -7,7 +7,8 @@ import sys
 
 import pytest
 
-from pipeline.commoncrawl.warc import clean_target_uri, expand_inputs, scan_warc
+from pipeline.commoncrawl.inputs import expand_warc_inputs
+from pipeline.commoncrawl.warc import clean_target_uri, scan_warc
 
 
 def _expected_counts(shared_data):
@@ -53,23 +54,23 @@ def test_bad_inputs_are_reported_not_raised(tmp_path):
     assert scan_warc(str(plain)).error
 
 
-def test_expand_inputs_globs_and_keeps_urls(tmp_path):
+def test_expand_warc_inputs_globs_and_keeps_urls(tmp_path):
     for n in ("b.warc.gz", "a.warc.gz"):
         (tmp_path / n).write_bytes(b"")
-    got = expand_inputs([str(tmp_path / "*.warc.gz"), "s3://commoncrawl/x.warc.gz", str(tmp_path / "a.warc.gz")])
+    got = expand_warc_inputs([str(tmp_path / "*.warc.gz"), "s3://commoncrawl/x.warc.gz", str(tmp_path / "a.warc.gz")])
     assert got == [str(tmp_path / "a.warc.gz"), str(tmp_path / "b.warc.gz"), "s3://commoncrawl/x.warc.gz"]
 
 
-def test_expand_inputs_makes_local_paths_absolute_and_opens_folders(tmp_path, monkeypatch):
+def test_expand_warc_inputs_makes_local_paths_absolute_and_opens_folders(tmp_path, monkeypatch):
     (tmp_path / "crawl").mkdir()
     for n in ("b.warc.gz", "a.warc", "notes.txt", "_SUCCESS", ".a.warc.gz.tmp-1"):
         (tmp_path / "crawl" / n).write_bytes(b"")
     monkeypatch.chdir(tmp_path)
     # rows carry these as warc_path: absolute, so a row opens from any working directory
-    assert expand_inputs(["crawl"]) == [str(tmp_path / "crawl" / "a.warc"), str(tmp_path / "crawl" / "b.warc.gz")]
-    assert expand_inputs(["crawl/b.warc.gz", "crawl/*.warc"]) == [str(tmp_path / "crawl" / "b.warc.gz"),
+    assert expand_warc_inputs(["crawl"]) == [str(tmp_path / "crawl" / "a.warc"), str(tmp_path / "crawl" / "b.warc.gz")]
+    assert expand_warc_inputs(["crawl/b.warc.gz", "crawl/*.warc"]) == [str(tmp_path / "crawl" / "b.warc.gz"),
                                                                  str(tmp_path / "crawl" / "a.warc")]
-    assert expand_inputs(["https://data.commoncrawl.org/x.warc.gz"]) == ["https://data.commoncrawl.org/x.warc.gz"]
+    assert expand_warc_inputs(["https://data.commoncrawl.org/x.warc.gz"]) == ["https://data.commoncrawl.org/x.warc.gz"]
 
 
 def test_scan_cli_exit_status_names_damaged_files(minicc, shared_data):

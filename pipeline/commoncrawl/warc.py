@@ -1,4 +1,4 @@
-"""Streaming WARC access with warcio: expand inputs, iterate records with their
+"""Streaming WARC access with warcio: iterate records with their
 offsets, and account for every record of a file (``scan_warc``).
 
 Records are never read whole into memory beyond one record's payload. A file is
@@ -10,9 +10,7 @@ and how many records were read before the damage, so callers keep those.
 """
 from __future__ import annotations
 
-import glob
 import io
-import os
 import re
 import zlib
 from collections import Counter
@@ -67,41 +65,8 @@ class WarcIOError(Exception):
     """Reading the underlying stream failed (network, disk): worth a retry."""
 
 
-#: What a folder given as an input holds that the pool reads.
+#: What a folder given as an input contributes: its WARC (and ARC) files, in name order.
 WARC_SUFFIXES = (".warc.gz", ".warc", ".arc.gz", ".arc")
-
-
-#: What a local folder given as input contributes: its WARC (and ARC) files, in name order.
-WARC_SUFFIXES = (".warc.gz", ".warc", ".arc.gz", ".arc")
-
-
-def expand_inputs(inputs: list[str]) -> list[str]:
-    """Expand local globs and local folders (to the WARC files inside them, recursively, in name order) into
-    absolute paths; URLs (``s3://``, ``https://``, ...) pass through as given. In the order given, without repeats.
-
-    Local paths are made absolute here because they become every row's ``warc_path``: a path relative to where
-    a job ran (or to Ray's upload dir) opens nothing anywhere else. An empty folder stays, to be reported.
-    """
-    import os
-    from pathlib import Path
-
-    out: list[str] = []
-    for item in inputs:
-        if "://" in item:
-            out.append(item)
-            continue
-        item = os.path.expanduser(item)
-        if any(ch in item for ch in "*?["):
-            matches = sorted(glob.glob(item, recursive=True))
-            out.extend([os.path.abspath(m) for m in matches] if matches else [item])
-        elif os.path.isdir(item):
-            found = sorted(os.path.abspath(str(p)) for p in Path(item).rglob("*")
-                           if p.name.endswith(WARC_SUFFIXES) and not p.name.startswith((".", "_")) and p.is_file())
-            out.extend(found if found else [os.path.abspath(item)])
-        else:
-            out.append(os.path.abspath(item))
-    seen: set[str] = set()
-    return [p for p in out if not (p in seen or seen.add(p))]
 
 
 #: Payloads above this are not held in memory: the entry is yielded with ``oversized=True``

@@ -217,8 +217,8 @@ class DecontamConfig(_Section):
     """Benchmark decontamination (``python -m pipeline decontam``; stage ``decontam``)."""
 
     input: str | None = Field(
-        None, description="folder of Parquet pages (POOL or CORPUS schema); default: the latest of "
-        "<workdir>/dedup/kept, <workdir>/dedup/pages, <workdir>/pool/pages whose stage is complete")
+        None, description="Parquet page files to scan instead (a folder, read recursively, a file, a glob or a URL; "
+        "POOL or CORPUS schema; {workdir} expands); default: the recalled pages of every pool file")
     n: int = Field(10, ge=2, le=64, description="a page holding any n-gram of a benchmark text is removed")
     short_min: int = Field(3, ge=1, description="benchmark texts of short_min..short_max tokens match exactly")
     short_max: int = Field(9, ge=1)
@@ -262,7 +262,6 @@ class DedupConfig(_Section):
     chunk_rows: int = Field(50_000, ge=1, le=100_000_000, description="rows per signature task (whole row groups)")
     partition_rows: int = Field(4_000_000, ge=1_000, le=1_000_000_000, description="target (key, node) rows per shuffle partition")
     workers: int = Field(0, ge=0, le=4096, description="Ray tasks in flight; 0 = every CPU of the Ray cluster")
-    write_kept: bool = Field(True, description="write the surviving rows (input schema) to dedup/kept/")
     keep_work: bool = Field(False, description="keep the shuffle files in dedup/_work/ after success")
     max_rounds: int = Field(100, ge=1, le=10_000, description="connected-components rounds before giving up")
 
@@ -304,8 +303,8 @@ class FastTextParams(_Section):
 class RecallConfig(_Section):
     """The iterative recall loop (``python -m pipeline recall``; ``rounds/rN/`` in ``make corpus``)."""
 
-    input: str | None = Field(None, description="pool rows: a stage folder or Parquet glob; "
-                              "empty: <workdir>/dedup/kept if dedup finished, else <workdir>/pool/pages")
+    input: str | None = Field(None, description="pool rows read as they are: a pool stage folder, a folder of Parquet "
+                              "files or a glob; empty: <workdir>/pool/pages minus <workdir>/dedup/removed")
     seed_files: list[str] = Field(default_factory=list, description="OpenWebMath-format jsonl(.gz)/Parquet files "
                                   "or globs, local or fsspec URLs (hf://datasets/open-web-math/open-web-math/data/"
                                   "*.parquet); empty: <workdir>/minicc/seed/openwebmath.jsonl")
@@ -328,7 +327,7 @@ class RecallConfig(_Section):
     saturation: float = Field(0.98, gt=0.0, le=1.0, description="stop when this share of a round's pages "
                               "were already recalled by the round before")
     max_rounds: int = Field(5, ge=1, le=100)
-    workers: int = Field(2, ge=1, le=4096, description="Ray scoring actors (one model copy each)")
+    workers: int = Field(2, ge=1, le=4096, description="scoring workers (one model copy each)")
     batch_rows: int = Field(2_000, ge=1, le=1_000_000, description="pages per scoring batch inside an actor")
     truth: str | None = Field(None, description="truth.parquet for precision/recall; empty: <workdir>/minicc/"
                               "truth.parquet when it exists")

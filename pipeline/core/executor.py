@@ -21,6 +21,7 @@ last): a retried or replaced unit then leaves nothing behind that counts twice.
 """
 from __future__ import annotations
 
+import functools
 import json
 import logging
 import os
@@ -246,7 +247,7 @@ class Executor:
             resources: Resources = Resources(), workers: int | None = None, max_retries: int = 2,
             markers: str | None = None, fingerprint: str = "", storage_options: dict | None = None,
             raise_on_error: bool = True, progress: bool = True, unit_name: str = "unit",
-            describe: Callable[[Any, Any], str] | None = None) -> list[UnitResult]:
+            describe: Callable[[Any, Any], str] | None = None, fresh_worker: bool = False) -> list[UnitResult]:
         """Run ``fn(unit)`` for every unit, or ``fn(state, unit)`` on actors whose ``state = setup(*setup_args)``
         is built once per worker; return one :class:`UnitResult` per unit, in the order of ``units``.
 
@@ -256,6 +257,10 @@ class Executor:
         whose worker dies more than ``max_retries`` times (a dead actor is replaced, a dead task retried),
         fails: with ``raise_on_error`` the first failure raises :class:`UnitFailed` once the units in
         flight have finished, else it is returned in its :class:`UnitResult`.
+
+        ``fresh_worker``: each task runs in a worker process of its own that exits after it (Ray's
+        ``max_calls=1``), for libraries that keep state between calls in one process (fastText training);
+        actors are processes of their own already.
         """
         from pipeline.core.progress import progress_bar
 
@@ -284,7 +289,10 @@ class Executor:
             slots = max(1, min(slots, len(todo)))
             bar = progress_bar(len(units), step, unit_name, progress, initial=len(units) - len(todo))
             last_log = time.monotonic()
-            run = _run_on_actors if setup is not None else _run_as_tasks
+            if setup is not None:
+                run = _run_on_actors
+            else:
+                run = functools.partial(_run_as_tasks, fresh_worker=fresh_worker)
             n_done = 0
             timing = self.timings[step] = {"setup": 0.0, "run": 0.0}
 
@@ -368,12 +376,14 @@ def _write_unit_marker(folder: str, key: str, fingerprint: str, result: Any, sto
 # --- the two ways of running units on Ray -------------------------------------------------------------
 
 def _run_as_tasks(step: str, fn, units, index, setup, setup_args, resources: Resources, slots: int,
-                  max_retries: int, ready: Callable[[], None]) -> Iterator[tuple[int, Any, BaseException | None]]:
+                  max_retries: int, ready: Callable[[], None], fresh_worker: bool = False
+                  ) -> Iterator[tuple[int, Any, BaseException | None]]:
     """Stateless units as Ray tasks, ``slots`` in flight; Ray retries a task whose worker died."""
     import ray
 
     ready()
-    remote = ray.remote(max_retries=max_retries, **resources.ray_options())(fn)
+    extra = {"max_calls": 1} if fresh_worker else {}
+    remote = ray.remote(max_retries=max_retries, **extra, **resources.ray_options())(fn)
     pending = list(range(len(units)))
     in_flight: dict = {}
     while pending or in_flight:

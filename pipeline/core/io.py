@@ -217,7 +217,7 @@ def workdir_lock(workdir: str | Path, what: str = "run", stale_after: float | No
 VOUCHED = "_vouches_for"
 
 
-def describe_outputs(directory: str | Path, names: list[str]) -> dict[str, dict]:
+def describe_outputs(directory: str | Path, names: list[str], storage_options: dict | None = None) -> dict[str, dict]:
     """Size (and Parquet row count, from the footer) of each named output under ``directory`` (a local
     folder or an fsspec URL); raises OutputCheckFailed for a Parquet file whose footer cannot be read."""
     from pipeline.core import storage
@@ -225,41 +225,41 @@ def describe_outputs(directory: str | Path, names: list[str]) -> dict[str, dict]
     out = {}
     for name in names:
         path = storage.join(directory, name)
-        entry = {"bytes": storage.size(path)}
+        entry = {"bytes": storage.size(path, storage_options)}
         if name.endswith(".parquet"):
             try:
-                entry["rows"] = storage.parquet_rows(path)
+                entry["rows"] = storage.parquet_rows(path, storage_options)
             except (OSError, pa.ArrowException) as exc:
                 raise OutputCheckFailed(f"{path}: unreadable Parquet footer ({type(exc).__name__})") from None
         out[name] = entry
     return out
 
 
-def marker_path(directory: str | Path) -> str | Path:
+def marker_path(directory: str | Path, storage_options: dict | None = None) -> str | Path:
     """``<directory>/_SUCCESS``, or ``<directory>/.meta/_SUCCESS`` for a dataset folder (see META_DIR);
     a URL for a folder on an object store (there, the ``.meta`` marker is looked for first)."""
     from pipeline.core import storage
 
     if storage.is_url(directory):
         meta = storage.join(directory, META_DIR, MARKER)
-        return meta if storage.exists(meta) else storage.join(directory, MARKER)
+        return meta if storage.exists(meta, storage_options) else storage.join(directory, MARKER)
     d = Path(directory)
     return d / META_DIR / MARKER if (d / META_DIR).is_dir() else d / MARKER
 
 
-def is_complete(directory: str | Path) -> bool:
+def is_complete(directory: str | Path, storage_options: dict | None = None) -> bool:
     """The marker exists and every output it vouches for is there with the size it recorded."""
     from pipeline.core import storage
 
     try:
-        vouched = json.loads(storage.read_bytes(marker_path(directory))).get(VOUCHED)
+        vouched = json.loads(storage.read_bytes(marker_path(directory, storage_options), storage_options)).get(VOUCHED)
     except FileNotFoundError:
         return False
     except (OSError, ValueError, AttributeError):
         return False  # a marker that is not JSON vouches for nothing
     for name, entry in (vouched or {}).items():
         try:
-            if storage.size(storage.join(directory, name)) != entry["bytes"]:
+            if storage.size(storage.join(directory, name), storage_options) != entry["bytes"]:
                 return False
         except OSError:
             return False
@@ -267,7 +267,8 @@ def is_complete(directory: str | Path) -> bool:
 
 
 def mark_complete(directory: str | Path, stats: dict[str, Any] | None = None,
-                  outputs: list[str] | None = None, dataset: bool = False) -> None:
+                  outputs: list[str] | None = None, dataset: bool = False,
+                  storage_options: dict | None = None) -> None:
     """Write the completion marker (with stats) last, after every output is in place; ``outputs`` (paths
     relative to ``directory``) are recorded with their sizes, and :func:`is_complete` checks them.
     ``dataset``: the marker goes to ``.meta/`` (see META_DIR), as it does where that folder exists."""
@@ -276,17 +277,18 @@ def mark_complete(directory: str | Path, stats: dict[str, Any] | None = None,
     payload = {"completed_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}
     payload.update(stats or {})
     if outputs:
-        payload[VOUCHED] = describe_outputs(directory, outputs)
-    target = storage.join(directory, META_DIR, MARKER) if dataset else marker_path(directory)
-    storage.write_bytes(target, (json.dumps(payload, indent=2, sort_keys=True, default=str) + "\n").encode())
+        payload[VOUCHED] = describe_outputs(directory, outputs, storage_options)
+    target = storage.join(directory, META_DIR, MARKER) if dataset else marker_path(directory, storage_options)
+    storage.write_bytes(target, (json.dumps(payload, indent=2, sort_keys=True, default=str) + "\n").encode(),
+                        storage_options)
 
 
-def clear_marker(directory: str | Path) -> None:
+def clear_marker(directory: str | Path, storage_options: dict | None = None) -> None:
     """Remove a stage's marker (before it rewrites its outputs, so a stale marker never outlives them)."""
     from pipeline.core import storage
 
     for p in (storage.join(directory, META_DIR, MARKER), storage.join(directory, MARKER)):
-        storage.remove(p)
+        storage.remove(p, storage_options)
 
 
 def vouch(path: str | Path, extra: dict[str, Any] | None = None) -> dict:
@@ -329,11 +331,11 @@ def discard(*paths: str | Path) -> None:
                 q.unlink()
 
 
-def read_marker(directory: str | Path) -> dict[str, Any]:
+def read_marker(directory: str | Path, storage_options: dict | None = None) -> dict[str, Any]:
     """The marker's stats (without the list of outputs it vouches for)."""
     from pipeline.core import storage
 
-    marker = json.loads(storage.read_bytes(marker_path(directory)))
+    marker = json.loads(storage.read_bytes(marker_path(directory, storage_options), storage_options))
     marker.pop(VOUCHED, None)
     return marker
 

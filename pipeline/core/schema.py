@@ -51,7 +51,7 @@ POOL_SCHEMA = pa.schema(
 # --- recall rounds (``<workdir>/rounds/rN/``) ---------------------------------
 # A round never rewrites the pool: its outputs are keyed by the pool's ``id``.
 
-#: One row per pool page per round (``rounds/rN/scores/<part>.parquet``):
+#: One row per pool page per round (``rounds/rN/scores/<stem>.parquet``, one file per pool file):
 #: P(math) from the round's classifier and the page's approximate token count.
 SCORE_SCHEMA = pa.schema(
     [
@@ -62,8 +62,9 @@ SCORE_SCHEMA = pa.schema(
     metadata={"contract": "recall-scores/v1"},
 )
 
-#: The pages a round recalled (``rounds/rN/selected.parquet``), best score first.
-#: ``first_round`` is the earliest round that recalled the page.
+#: The pages a round recalled (``rounds/rN/selected/<stem>.parquet``, one file per pool file), best
+#: score first within the file (score descending, then id). ``first_round`` is the earliest round that
+#: recalled the page. The whole round's order is (score desc, id asc) over every file's rows.
 SELECTION_SCHEMA = pa.schema(
     [
         pa.field("id", pa.string(), nullable=False),
@@ -72,14 +73,14 @@ SELECTION_SCHEMA = pa.schema(
         pa.field("lang", pa.string(), nullable=False),
         pa.field("score", pa.float32(), nullable=False),
         pa.field("tokens", pa.int32(), nullable=False),
-        pa.field("rank", pa.int64(), nullable=False),
         pa.field("first_round", pa.int16(), nullable=False),
     ],
-    metadata={"contract": "recall-selection/v1"},
+    metadata={"contract": "recall-selection/v2"},
 )
 
-#: Domain discovery (``rounds/rN/domains.parquet``): every domain of the pool.
-#: ``is_math``: more than ``recall.math_domain_share`` of its pages recalled.
+#: Domain discovery (``rounds/rN/domains/part-<p>.parquet``, one file per hash partition of the domain
+#: names, each sorted by domain): every domain of the pool. ``is_math``: more than
+#: ``recall.math_domain_share`` of its pages recalled.
 DOMAIN_SCHEMA = pa.schema(
     [
         pa.field("domain", pa.string(), nullable=False),
@@ -93,7 +94,8 @@ DOMAIN_SCHEMA = pa.schema(
 )
 
 #: Pool pages that joined the seed positives at the start of a round
-#: (``rounds/rN/seed_added.parquet``): under an accepted prefix, not recalled by round N-1.
+#: (``rounds/rN/seed_added/<stem>.parquet``, one file per pool file): under an accepted prefix, not
+#: recalled by round N-1.
 SEED_ADDED_SCHEMA = pa.schema(
     [
         pa.field("id", pa.string(), nullable=False),
@@ -151,11 +153,12 @@ DROP_LOG_SCHEMA = pa.schema(
     metadata={"contract": "drops/v1"},
 )
 
-#: Texts the dedup stage removed as duplicates (``<workdir>/dedup/removed/part-*.parquet``):
-#: one row per removed text, with its cluster and the text kept for that cluster.
-#: ``reason`` is ``exact`` (same normalised text as the kept one) or ``near``
-#: (MinHash LSH candidate, linked to the kept text through connected components).
-#: The kept rows themselves, in the input's own schema, are in ``dedup/kept/``.
+#: Pages the dedup stage removed (``<workdir>/dedup/removed/<stem>.parquet``, one file per input
+#: file ``pool/pages/<stem>.parquet``, empty where it removed none): one row per removed page, with
+#: its cluster and the page kept for that cluster. ``reason`` is ``exact`` (same normalised text as
+#: the kept one), ``near`` (MinHash LSH candidate, linked to the kept text through connected
+#: components; ``cluster_id``/``kept_id`` name the keeper) or ``empty`` (no letters or digits after
+#: normalising; ``kept_id`` is empty and ``cluster_id`` -1). The pages kept are the pool's, minus these.
 DEDUP_REMOVED_SCHEMA = pa.schema(
     [
         pa.field("id", pa.string(), nullable=False),
@@ -220,16 +223,34 @@ DECONTAM_AUDIT_SCHEMA = pa.schema(
     metadata={"contract": "decontam-audit/v1"},
 )
 
-#: The pages the last recall round kept (``rounds/recalled/*.parquet``): pool rows plus the
-#: classifier's score, the round that first recalled the page and its approximate token count
-#: (words plus CJK characters). Decontamination reads these; the corpus shards are made from them.
+#: The pages the last recall round kept (``rounds/recalled/<stem>.parquet``, one file per pool file
+#: ``pool/pages/<stem>.parquet``, empty where none of its pages was kept): decisions, no text. ``score``
+#: is the last round's P(math), ``tokens`` the page's approximate token count (words plus CJK
+#: characters), ``round`` the first round that recalled it. The corpus maps them to ``math_score``,
+#: ``token_count`` and ``round`` (:mod:`pipeline.corpus`); :mod:`pipeline.pages` joins them to the pages.
 RECALLED_SCHEMA = pa.schema(
-    list(POOL_SCHEMA) + [
-        pa.field("math_score", pa.float32(), nullable=False),
+    [
+        pa.field("id", pa.string(), nullable=False),
+        pa.field("score", pa.float32(), nullable=False),
+        pa.field("tokens", pa.int32(), nullable=False),
         pa.field("round", pa.int16(), nullable=False),
-        pa.field("token_count", pa.int32(), nullable=False),
     ],
-    metadata={"contract": "recalled/v1"},
+    metadata={"contract": "recalled/v2"},
+)
+
+#: The recalled pages decontamination removed (``decontam/removed/<stem>.parquet``, one file per pool
+#: file, empty where none was removed): one row per page, with the first benchmark item found in it
+#: (every item found is in ``decontam/audit/<stem>.parquet``) and ``page_hits``, the page's matches.
+DECONTAM_REMOVED_SCHEMA = pa.schema(
+    [
+        pa.field("id", pa.string(), nullable=False),
+        pa.field("benchmark", pa.string(), nullable=False),
+        pa.field("item_id", pa.string(), nullable=False),
+        pa.field("field", pa.string(), nullable=False),
+        pa.field("match_kind", pa.string(), nullable=False),
+        pa.field("page_hits", pa.int32(), nullable=False),
+    ],
+    metadata={"contract": "decontam-removed/v1"},
 )
 
 SCHEMAS = {
@@ -239,6 +260,7 @@ SCHEMAS = {
     "drops": DROP_LOG_SCHEMA,
     "truth": TRUTH_SCHEMA,
     "decontam_audit": DECONTAM_AUDIT_SCHEMA,
+    "decontam_removed": DECONTAM_REMOVED_SCHEMA,
     "dedup_removed": DEDUP_REMOVED_SCHEMA,
     "recall_scores": SCORE_SCHEMA,
     "recall_selection": SELECTION_SCHEMA,

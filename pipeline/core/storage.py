@@ -130,6 +130,7 @@ def exists(path: str | os.PathLike, storage_options: dict | None = None) -> bool
     if not is_url(path):
         return local_path(path).exists()
     fs, inner = filesystem(path, storage_options)
+    fs.invalidate_cache(inner)  # other processes (the workers) write the run folder: never trust a listing cached here
     return fs.exists(inner)
 
 
@@ -137,6 +138,7 @@ def size(path: str | os.PathLike, storage_options: dict | None = None) -> int:
     if not is_url(path):
         return local_path(path).stat().st_size
     fs, inner = filesystem(path, storage_options)
+    fs.invalidate_cache(inner)
     return int(fs.size(inner))
 
 
@@ -151,6 +153,7 @@ def list_files(folder: str | os.PathLike, suffix: str = "", storage_options: dic
         found = d.rglob(f"*{suffix}") if recursive else d.glob(f"*{suffix}")
         return sorted(str(p) for p in found if p.is_file() and not _hidden(p.relative_to(d).parts))
     fs, inner = filesystem(folder, storage_options)
+    fs.invalidate_cache(inner)
     try:
         entries = fs.find(inner) if recursive else fs.ls(inner, detail=False)
     except FileNotFoundError:
@@ -320,3 +323,17 @@ def iter_parquet_batches(path: str | os.PathLike, columns: list[str] | None = No
 
     with open_file(path, "rb", storage_options) as fh:
         yield from pq.ParquetFile(fh).iter_batches(batch_size=batch_rows, columns=columns)
+
+
+def link_or_copy(src: str | os.PathLike, dst: str | os.PathLike, storage_options: dict | None = None) -> None:
+    """Publish ``dst`` with the bytes of ``src`` without moving them through this process: a hard link where
+    local (a copy where the file system cannot link; :func:`pipeline.core.io.link_atomic`), a server-side copy
+    on an object store (the object appears whole at its key)."""
+    if not is_url(dst):
+        from pipeline.core.io import link_atomic
+
+        link_atomic(local_path(src), local_path(dst))
+        return
+    fs, src_inner = filesystem(src, storage_options)
+    _, dst_inner = filesystem(dst, storage_options)
+    fs.copy(src_inner, dst_inner)

@@ -13,10 +13,14 @@ The steps, each cheap (one walk of the tree, C-level lxml calls where possible):
 2. **Segment** the rest into blocks (paragraphs, headings, list items, table rows, code blocks, quotes),
    each with its text, how much of it is link text, and its element.
 3. **Locate** the content region: the deepest element holding most of the page's prose (blocks with
-   sentences, few links; comment lists and recommendation streams count less), its siblings that hold a
-   real share (a Q&A page's question), narrowed to a container named as the body unless the page is a thread.
+   sentences, few links; comment lists and recommendation streams count less), widened to the thread when
+   it is one of alike posts, moved to the headline's article when it lies apart from the page's single
+   ``<h1>``, then narrowed to a container named as the body (class words, ``<article>``, schema.org
+   ``articleBody``) unless that body is one post of a thread; else joined by siblings holding a real share
+   (a Q&A page's question beside its answers).
 4. **Filter** blocks inside the region: link lists, short lines repeated across posts ("Reply", "Quote",
-   "Link to comment"), and lines of dates and counters go; headings, list items and sentences stay.
+   "Link to comment"), and lines of dates and counters or of a timestamp beside a name go; headings, list
+   items and sentences stay.
 5. **Write** Markdown-like text: ``#`` headings, paragraphs apart by a blank line, ``-`` list items,
    fenced code, ``|`` table rows; math (already rewritten to ``$..$`` by :mod:`pipeline.extraction.htmlmath`) as is.
 """
@@ -70,6 +74,9 @@ NEVER_CONTENT_WORDS = frozenset((
     "newsletter", "subscribe", "signup", "login", "signin", "modal", "popup", "breadcrumb", "breadcrumbs",
     "navbar", "menu", "share", "sharing", "social", "advert", "advertisement", "ads", "sponsored",
 ))
+#: Words of a consent manager's dialog: injected beside the page, never around it, so skipped whatever its
+#: size (a cookie policy can out-write a short article).
+CONSENT_WORDS = frozenset(("cookie", "cookies", "consent", "gdpr", "onetrust", "cookiebot", "cmp"))
 #: Page-level containers: never pruned by their class words (their classes describe the whole page).
 _NEVER_PRUNED = frozenset(("html", "body", "main", "article"))
 #: Elements whose tag alone says they are page furniture (HTML5 sectioning for sidebars and footers).
@@ -80,13 +87,17 @@ _BOILERPLATE_TAGS = frozenset(("footer", "aside"))
 ASIDE_WORDS = frozenset((
     "comment", "comments", "commentlist", "respond", "disqus", "related", "recommend", "recommended",
     "recommendation", "recommendations", "recirc", "popular", "trending", "teaser", "teasers", "promo",
-    "outbrain", "taboola", "stream", "feed", "more", "latest", "list",
+    "outbrain", "taboola",
 ))
+#: Generic words that name a list of teasers (``more-stories``, ``latest-list``) unless the container is
+#: also named as a body or as a thread's posts (``entry-content-read-more``, ``post-stream``, ``answers-list``).
+LIST_WORDS = frozenset(("stream", "feed", "more", "latest", "list"))
 ASIDE_PROSE_WEIGHT = 0.2
 _WORD_SPLIT = re.compile(r"[\s_\-]+")
 _CJK = re.compile(r"[\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uac00-\ud7af]")
 _WORD = re.compile(r"[^\W_]+", re.U)
 _SENTENCE_END = re.compile(r"[.!?;:。！？；：…)\]]\s*$|[.!?。！？]\s")
+_DIGITS = re.compile(r"\d+")
 _WHITESPACE = re.compile(r"[\s\u00a0\u200b]+")
 #: Stands for a ``<br>`` while a block's text is gathered (the source's newlines are only spaces).
 _BR = "\x00"
@@ -161,10 +172,11 @@ class _Segmenter:
 
     def _is_furniture(self, el, words: frozenset) -> bool:
         """A container named as furniture that is not a page-wide wrapper (``modal-enabled`` on the article,
-        ``advertisement-off-canvas-pusher`` around everything): no content word, under half the page's text."""
+        ``advertisement-off-canvas-pusher`` around everything): no content word, under half the page's text
+        unless it is a consent dialog."""
         if el.tag in _NEVER_PRUNED or not words.isdisjoint(CONTENT_WORDS):
             return False
-        return len(el.text_content()) < 0.5 * self.page_chars
+        return not words.isdisjoint(CONSENT_WORDS) or len(el.text_content()) < 0.5 * self.page_chars
 
     def _block(self, kind: str, el, level: int) -> Block:
         return Block(kind, el, level=level, boiler=self.boiler, prior=ASIDE_PROSE_WEIGHT if self.aside else 1.0)
@@ -229,7 +241,8 @@ class _Segmenter:
         if opened_boiler:
             self._close()
             self.boiler = el
-        aside = bool(words) and not words.isdisjoint(ASIDE_WORDS)
+        aside = bool(words) and (not words.isdisjoint(ASIDE_WORDS)
+                                 or (not words.isdisjoint(LIST_WORDS) and words.isdisjoint(_POSTS_WORDS)))
         if aside:
             self._close()
             self.aside += 1
@@ -309,20 +322,27 @@ REGION_SHARE = 0.7
 
 
 def _region(blocks: list[Block]):
-    """The deepest element holding at least :data:`REGION_SHARE` of the prose (by characters) and its
-    siblings holding :data:`SIBLING_SHARE` of it, or None.
+    """The content region (a list of sibling elements), or None: the deepest element holding at least
+    :data:`REGION_SHARE` of the prose (by characters), widened to the thread it is one post of
+    (:func:`_thread_of`), moved to the headline's article when apart from it (:func:`_headline_region`),
+    then narrowed to the named body of an article, or else joined by siblings holding :data:`SIBLING_SHARE`.
 
     Threads keep every post (their common container holds the prose of all of them); an article's
     body wins over the page around it, which holds the same prose and more."""
     weight: Counter = Counter()
-    total = 0
+    own: Counter = Counter()  # the same, outside comment and recommendation containers
+    total = own_total = 0
     for b in blocks:
         if _is_prose(b):
             w = len(b.text) * b.prior
             total += w
-            weight[b.el] += w
-            for anc in b.el.iterancestors():
-                weight[anc] += w
+            chain = (b.el, *b.el.iterancestors())
+            for el in chain:
+                weight[el] += w
+            if b.prior == 1:
+                own_total += w
+                for el in chain:
+                    own[el] += w
     if not total:
         return None
     leaves = {b.el for b in blocks if b.kind != "p" or b.el.tag == "p"}
@@ -335,9 +355,12 @@ def _region(blocks: list[Block]):
                 best, best_depth = el, d
     if best is None:
         return None
-    named = _named_body(best, weight, total)
-    if named is not None and not _thread_outside(named, best, weight, total):
-        best = named
+    best = _thread_of(best, own, total)
+    best = _headline_region(blocks, best, own, own_total)
+    for named in _named_bodies(best, weight, total):
+        if _is_schema_body(named) or not _thread_outside(named, best, weight, own, total):
+            return [named]  # the article's body: what lies beside it (comments, a footer) is not the article
+        break  # one post of a thread: so is any container of it
     # a sibling holding a real share of the prose belongs too: the question beside a Q&A page's answers
     parent = best.getparent()
     siblings = [c for c in parent if c is not best and weight.get(c, 0) >= SIBLING_SHARE * total] \
@@ -345,39 +368,115 @@ def _region(blocks: list[Block]):
     return [best, *siblings]
 
 
+#: The headline's article is the lowest ancestor of the page's ``<h1>`` holding this share of the prose
+#: outside comment and recommendation containers.
+HEADLINE_SHARE = 0.5
+
+
+def _headline_region(blocks: list[Block], region, own: Counter, own_total: float):
+    """``region``, or the headline's article when ``region`` lies apart from it (``own``: prose weight per
+    element outside comment and recommendation containers).
+
+    A short article under a long stream of teasers or comments loses the share count to them (a one-paragraph
+    news item); its headline, the page's single ``<h1>``, still marks where the article is. A region that
+    holds the headline, or lies inside the headline's article (its body under an ``<h1>`` in a header), stays."""
+    heads = [b for b in blocks if b.kind == "h" and b.level == 1 and b.boiler is None]
+    if len(heads) != 1 or _inside(heads[0].el, [region]):
+        return region
+    article = next((a for a in heads[0].el.iterancestors() if own[a] and own[a] >= HEADLINE_SHARE * own_total),
+                   None)
+    if article is None or _inside(region, [article]):
+        return region
+    return article
+
+
+#: A region inside one of alike siblings holding this share of the prose (outside comment containers)
+#: widens to their parent: one long post of a thread brings the short replies beside it.
+POST_SHARE = 0.1
+#: How far above the region the post may be (region: a post's text; then its body, its card, its item).
+POST_LEVELS = 4
+#: Siblings are alike when this share of their class names (numbers aside: ``post-17``) is common.
+ALIKE_CLASSES = 0.7
+
+
+def _class_set(el) -> frozenset:
+    return frozenset(_DIGITS.sub("", c) for c in (el.get("class") or "").split())
+
+
+def _alike(a: frozenset, b: frozenset) -> bool:
+    """Most class names in common: posts (``post reply odd`` / ``post reply even``), not the cells of a
+    layout grid (``cell auto article`` / ``cell small-4 sidebar``)."""
+    return len(a & b) >= ALIKE_CLASSES * len(a | b)
+
+
+def _thread_of(region, own: Counter, total: float):
+    """The parent of the alike siblings (posts) ``region`` is one of, or ``region``."""
+    node = region
+    for _ in range(POST_LEVELS):
+        parent = node.getparent()
+        if parent is None:
+            break
+        mine = _class_set(node)
+        alike = sum(own.get(c, 0) for c in parent
+                    if c is not node and c.tag == node.tag and _alike(mine, _class_set(c)))
+        if alike >= POST_SHARE * total:
+            return parent
+        node = parent
+    return region
+
+
 #: class/id words a site gives its article body (``article-body``, ``entry-content``, ``post-text``).
 BODY_WORDS = frozenset(("content", "body", "article", "entry", "post", "story", "text", "richtext", "prose",
                         "markdown", "articlebody", "postbody", "main"))
+#: A quotation of another post is never the page's body (``post-quote-container``).
+_QUOTE_WORDS = frozenset(("quote", "blockquote", "quotes", "cite"))
+#: Words naming a body or the posts of a thread (see :data:`LIST_WORDS`).
+_POSTS_WORDS = BODY_WORDS | {"answer", "answers", "question", "thread", "topic", "message", "reply", "replies"}
 #: A container named as a body that holds this share of the prose is the region, if it is not one of
 #: several alike siblings (one post of a thread).
 BODY_SHARE = 0.4
 
 
-def _named_body(region, weight: Counter, total: float):
-    """The deepest element at or below ``region`` whose class/id words name a body holding
-    :data:`BODY_SHARE` of the prose, unless it is one of several alike siblings with prose; else None."""
-    best, best_depth = None, -1
+def _is_schema_body(el) -> bool:
+    """schema.org's ``articleBody``: the site declares this element the article's text."""
+    return el.get("itemprop") == "articleBody"
+
+
+def _named_bodies(region, weight: Counter, total: float) -> list:
+    """The elements at or below ``region``, deepest first, named as a body (class/id words, an
+    ``<article>``, the schema.org ``articleBody``) holding :data:`BODY_SHARE` of the prose, unless one of
+    several alike siblings with prose (one post of a thread) or a quotation."""
+    found = []
     for el, w in weight.items():
         if w < BODY_SHARE * total or not isinstance(el.tag, str):
             continue
+        schema = _is_schema_body(el)
         words = _role_words(el)
-        if words.isdisjoint(BODY_WORDS) or not _inside(el, [region]):
+        if not (schema or el.tag == "article" or not words.isdisjoint(BODY_WORDS)):
             continue
-        if _in_repeated_unit(el, region, weight):
+        if not words.isdisjoint(_QUOTE_WORDS) or not _inside(el, [region]):
             continue
-        d = sum(1 for _ in el.iterancestors())
-        if d > best_depth:
-            best, best_depth = el, d
-    return best
+        if not schema and _in_repeated_unit(el, region, weight):
+            continue
+        found.append((sum(1 for _ in el.iterancestors()), el))
+    found.sort(key=lambda x: -x[0])
+    return [el for _, el in found]
 
 
 #: Alike siblings holding this share of the prose outside a named body make the page a thread.
 THREAD_SHARE = 0.1
 
 
-def _thread_outside(named, region, weight: Counter, total: float) -> bool:
+def _thread_outside(named, region, weight: Counter, own: Counter, total: float) -> bool:
     """Whether the region holds, outside ``named``, alike siblings (posts, answers) with
-    :data:`THREAD_SHARE` of the prose: then the page is a thread and keeps them all."""
+    :data:`THREAD_SHARE` of the prose, and ``named`` is one post's body among them (its tag and class
+    recur with prose outside it, outside comment containers unless ``named`` is in one too): then the
+    page is a thread and keeps them all. An article's body whose class stays unique, or recurs only in
+    the comments, keeps the comments out (``entry-content`` above ``comment-body`` s)."""
+    sig = _signature(named)
+    probe = own if own.get(named) else weight
+    if not any(el is not named and probe.get(el, 0) > 0 and _signature(el) == sig for el in region.iter(named.tag)):
+        return False
     groups: Counter = Counter()
     counts: Counter = Counter()
     for el, w in weight.items():
@@ -441,12 +540,27 @@ _DATE_WORDS = re.compile(
     r"views?|replies|reply|posts?|likes?|votes?|points?|min|hr|[ymdhs])\b|[年月日时分秒前]", re.I)
 
 
+#: A full timestamp: a date with its four-digit year, a clock time with seconds or am/pm, a relative time
+#: (not "3-4-5" or "3:45", which a math line holds).
+_TIMESTAMP = re.compile(r"\b(?:\d{4}[/.-]\d{1,2}[/.-]\d{1,2}|\d{1,2}[/.-]\d{1,2}[/.-]\d{4})\b"
+                        r"|\b(?:jan|feb|mar|apr|may|jun|jul|aug|sep|oct|nov|dec)[a-z]*\.? \d{1,2}(?:st|nd|rd|th)?,? \d{4}\b"
+                        r"|\b\d{1,2}:\d{2}(?::\d{2}|\s*[ap]\.?m\b)|\bago\b|前", re.I)
+#: Words beside a timestamp that a post's header line carries (the poster's name, "#3").
+_STAMP_EXTRA_WORDS = 3
+
+
 def _is_dateline(b: Block) -> bool:
-    """A short block made only of dates, times and counters."""
-    if b.units() >= 10 or not any(c.isdigit() for c in b.text):
-        return False
+    """A short block made only of dates, times and counters, or a timestamp beside a name (a post's header:
+    "Posted by zephyrgirl — 5/27/2024 8:57:51 AM")."""
+    if b.units() >= 16 or not any(c.isdigit() for c in b.text):
+        return False  # (a timestamp with seconds and a name is 10 to 15 units)
     rest = _DATE_WORDS.sub(" ", b.text)
-    return len(_WORD.findall(_CJK.sub(" ", rest))) + len(_CJK.findall(rest)) == 0
+    words, cjk = len(_WORD.findall(_CJK.sub(" ", rest))), len(_CJK.findall(rest))
+    if words + cjk == 0:
+        return b.units() < 10  # a longer line of numbers is a sequence, not a date
+    # a CJK character counts half a word, as in Block.units (a Chinese name is two to four of them)
+    return (words + cjk / 2 <= _STAMP_EXTRA_WORDS and b.kind != "quote" and "$" not in b.text
+            and _TIMESTAMP.search(b.text) is not None)
 
 
 #: A line this short (in words) that the page repeats this often is a label, not a post.
