@@ -19,8 +19,11 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.dataset as ds
 
-#: Where each stage folder keeps its rows (the corpus keeps them at its top).
-STAGE_ROWS = {"corpus": ".", "pool": "pages", "dedup": "kept", "rounds": "recalled", "decontam": "kept"}
+#: Where a stage folder keeps rows with text (the corpus keeps them at its top). The stages between hold
+#: decisions by id (dedup/removed, rounds/recalled, decontam/removed): their rows are the pool's pages that
+#: the decisions up to theirs keep (pipeline.pages), read as STAGES wires them.
+STAGE_ROWS = {"corpus": ".", "pool": "pages"}
+DECISION_STAGES = ("dedup", "rounds", "decontam")
 #: Above this many rows the token count is estimated from a random sample of ESTIMATE_ROWS rows.
 EXACT_TOKEN_ROWS = 200_000
 ESTIMATE_ROWS = 5_000
@@ -31,6 +34,30 @@ class StageRows:
     stage: str  # corpus, pool, dedup, rounds, decontam, or parquet (a plain folder or files)
     folder: Path  # the stage folder (or the folder holding the files)
     files: list[Path]
+    #: a decision stage's pages (pool pages after the decisions up to that stage), with its score and round
+    table: pa.Table | None = None
+
+    def dataset(self) -> ds.Dataset:
+        return ds.dataset(self.table) if self.table is not None else ds.dataset(self.files, format="parquet")
+
+
+def decided_pages(folder: Path) -> pa.Table | None:
+    """The pages a decision stage's folder (``<run>/dedup``, ``rounds``, ``decontam``) passes on: the run's pool
+    pages minus / within the decisions of the stages it reads and its own, ``score`` shown as ``math_score``."""
+    from pipeline import pages
+    from pipeline.run import STAGES
+
+    if folder.name not in DECISION_STAGES or not _parquet_files(folder.parent / "pool" / "pages"):
+        return None
+    stage = next(s for s in STAGES if s.name == folder.name)
+    named = [r for r in (*stage.reads, stage.name) if r in ("pool", *DECISION_STAGES)]
+    inputs = {r: str(folder.parent / r) for r in named}
+    parts = [pages.read_pages(inputs, stem) for stem in pages.stems(inputs)]
+    parts = [t for t in parts if t.num_rows] or parts[:1]
+    if not parts:
+        return None
+    table = pa.concat_tables(parts)
+    return table.rename_columns(["math_score" if c == "score" else c for c in table.column_names])
 
 
 def _parquet_files(folder: Path) -> list[Path]:
@@ -47,9 +74,12 @@ def locate_rows(path: str | Path) -> StageRows:
         raise FileNotFoundError(f"{p}: no such folder")
     if p.name in STAGE_ROWS and _parquet_files(p / STAGE_ROWS[p.name]):
         return StageRows(p.name, p, _parquet_files(p / STAGE_ROWS[p.name]))
+    decided = decided_pages(p)
+    if decided is not None:
+        return StageRows(p.name, p, [], decided)
     if _parquet_files(p / "corpus"):  # a run folder: its corpus
         return StageRows("corpus", p / "corpus", _parquet_files(p / "corpus"))
-    for sub in ("pages", "kept", "recalled"):  # a stage folder under another name
+    for sub in ("pages",):  # a pool folder under another name
         if _parquet_files(p / sub):
             return StageRows(p.name, p, _parquet_files(p / sub))
     if _parquet_files(p):
@@ -131,7 +161,7 @@ def summarize(path: str | Path, top_domains: int = 20, samples: int = 3, seed: i
               tokenizer: Path | None = None) -> dict:
     """The summary of a stage's rows as plain JSON-able objects; ``samples`` rows drawn at random with ``seed``."""
     rows = locate_rows(path)
-    dataset = ds.dataset(rows.files, format="parquet")
+    dataset = rows.dataset()
     names = dataset.schema.names
     meta = dataset.to_table(columns=[c for c in ("lang", "domain", "round", "math_score") if c in names])
     n = dataset.count_rows()

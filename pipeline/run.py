@@ -18,7 +18,7 @@ from typing import Callable
 from pipeline.core import storage
 from pipeline.core.config import Config
 from pipeline.core.executor import Executor
-from pipeline.core.io import is_complete, mark_complete, read_marker, sweep_stale_temps, workdir_lock
+from pipeline.core.io import is_complete, read_marker, sweep_stale_temps, workdir_lock
 from pipeline.core.stage import Stage, StageContext
 from pipeline.core.stats import StageStats
 

@@ -39,10 +39,15 @@ def find_row(where: str | Path, page_id: str) -> tuple[dict, Path]:
         raise FileNotFoundError(f"{where}: not a run folder or stage folder (no {', '.join(SEARCH_ORDER)} inside)")
     for folder in folders:
         try:
-            files = locate_rows(folder).files
+            rows = locate_rows(folder)
         except FileNotFoundError:
             continue
-        for f in files:
+        if rows.table is not None:  # a decision stage's pages
+            t = rows.table.filter(pc.field("id") == page_id)
+            if t.num_rows:
+                return t.slice(0, 1).to_pylist()[0], folder
+            continue
+        for f in rows.files:
             t = ds.dataset(f, format="parquet").to_table(filter=pc.field("id") == page_id)
             if t.num_rows:
                 return t.slice(0, 1).to_pylist()[0], f

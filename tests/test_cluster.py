@@ -126,17 +126,10 @@ def test_a_two_node_cluster_runs_the_job_on_both_nodes_with_the_workdir_on_s3(cl
         entry = [sys.executable, "-m", "pipeline", "run", "--config", str(REPO / "configs" / "default.yaml"),
                  "--set", f"workdir={workdir}", *SMALL, *storage_args(options), "--no-progress"]
         job = _submit(address, entry, env)
-        deadline = time.monotonic() + 1500
-        while True:
-            st = subprocess.run([*RAY, "job", "status", f"--address={address}", job], capture_output=True,
-                                text=True, env=env)
-            if any(s in st.stdout for s in ("SUCCEEDED", "FAILED", "STOPPED")):
-                break
-            assert time.monotonic() < deadline, "the job did not finish"
-            time.sleep(5)
+        status = _wait_for_job(address, job, env, timeout=1500)
         logs = subprocess.run([*RAY, "job", "logs", f"--address={address}", job], capture_output=True, text=True,
                               env=env).stdout
-        assert "SUCCEEDED" in st.stdout, logs[-6000:]
+        assert status == "succeeded", logs[-6000:]
         stats = url_json(f"{workdir}/run_stats.json", options)
         assert [s["status"] for s in stats["stages"]] == ["ran"] * 8, stats
         nodes = {}
@@ -154,8 +147,9 @@ def _submit(address: str, entry: list[str], env: dict) -> str:
     """``ray job submit --no-wait``; returns the job id. Retried while the head's dashboard agent starts."""
     deadline = time.monotonic() + 120
     while True:
-        res = subprocess.run([*RAY, "job", "submit", f"--address={address}", "--no-wait", "--",
-                              *map(_quote, entry)], capture_output=True, text=True, env=env, timeout=120, cwd=REPO)
+        # `ray job submit` quotes each argument after `--` itself when it builds the entrypoint's command line
+        res = subprocess.run([*RAY, "job", "submit", f"--address={address}", "--no-wait", "--", *entry],
+                             capture_output=True, text=True, env=env, timeout=120, cwd=REPO)
         if res.returncode == 0:
             return next(w for line in res.stdout.splitlines() for w in line.replace("'", " ").split()
                         if w.startswith("raysubmit_"))
@@ -163,8 +157,16 @@ def _submit(address: str, entry: list[str], env: dict) -> str:
         time.sleep(3)
 
 
-def _quote(arg: str) -> str:
-    """One argument of the entrypoint (``ray job submit`` joins them into one shell command)."""
-    import shlex
+def _wait_for_job(address: str, job: str, env: dict, timeout: float) -> str:
+    """Poll ``ray job status`` until the job ends; returns succeeded, failed or stopped."""
+    import re
 
-    return shlex.quote(arg)
+    deadline = time.monotonic() + timeout
+    while True:
+        st = subprocess.run([*RAY, "job", "status", f"--address={address}", job], capture_output=True, text=True,
+                            env=env)
+        m = re.search(rf"Job '{job}' (succeeded|failed|stopped)", st.stdout + st.stderr)
+        if m:
+            return m.group(1)
+        assert time.monotonic() < deadline, "the job did not finish"
+        time.sleep(5)

@@ -418,9 +418,13 @@ def test_the_real_crawl_config_builds_a_corpus(crawl_site, ray_session, fake_hub
     math_share = sum(label[r["warc_record_id"]]["is_math"] for r in corpus) / len(corpus)
     assert math_share > 0.6, math_share
     quoted = {r["warc_record_id"] for r in mine if r["benchmark"]}
-    recalled = set(ds.dataset(workdir / "rounds" / "recalled", format="parquet").to_table(
-        columns=["warc_record_id"]).column("warc_record_id").to_pylist())
+    from pipeline import pages
+
+    recalled_inputs = {s: str(workdir / s) for s in ("pool", "dedup", "rounds")}  # the pages recall kept
+    recalled = {r for stem in pages.stems(recalled_inputs)
+                for r in pages.read_pages(recalled_inputs, stem, ["warc_record_id"]).column(0).to_pylist()}
     assert quoted & recalled, "recall keeps math pages that quote benchmark items"
     assert not quoted & {r["warc_record_id"] for r in corpus}
     names = {b.name for b in cfg.decontam.benchmarks}
-    assert dstats["removed"] >= len(quoted & recalled) and set(dstats["removed_by_benchmark"]) <= names
+    removed_by = dstats["extra"]["removed_by_benchmark"]
+    assert sum(dstats["dropped"].values()) >= len(quoted & recalled) and set(removed_by) <= names

@@ -79,10 +79,11 @@ def assert_same_as_unbroken(workdir: Path, ref: Path) -> None:
     pool_pages = len(_ids(sorted((workdir / "pool" / "pages").glob("*.parquet"))))
     totals = json.loads((workdir / "pool" / "_SUCCESS").read_text())["totals"]
     assert totals["records_seen"] == totals["kept"] + totals["dropped"] and totals["kept"] == pool_pages
-    assert _unique(_ids(sorted((workdir / "dedup" / "kept").glob("*.parquet"))), "dedup/kept") == \
-        set(_ids(sorted((ref / "dedup" / "kept").glob("*.parquet"))))
-    # rounds: every round scored every page once and selected what the unbroken run selected
-    kept = len(_ids(sorted((workdir / "dedup" / "kept").glob("*.parquet"))))
+    # dedup: decisions by id, each page removed once, the unbroken run's
+    dedup_removed = _unique(_ids(sorted((workdir / "dedup" / "removed").glob("*.parquet"))), "dedup/removed")
+    assert dedup_removed == set(_ids(sorted((ref / "dedup" / "removed").glob("*.parquet"))))
+    kept = pool_pages - len(dedup_removed)
+    # rounds: every round scored every page after dedup once and selected what the unbroken run selected
     rounds = sorted(p.name for p in (ref / "rounds").glob("r[0-9]*"))
     assert sorted(p.name for p in (workdir / "rounds").glob("r[0-9]*")) == rounds
     for r in rounds:
@@ -90,10 +91,11 @@ def assert_same_as_unbroken(workdir: Path, ref: Path) -> None:
         assert len(_unique(scores, f"rounds/{r}/scores")) == kept
         for part in sorted((ref / "rounds" / r / "selected").glob("*.parquet")):
             assert pq.read_table(workdir / "rounds" / r / "selected" / part.name).equals(pq.read_table(part)), r
-    recalled = _ids(sorted((workdir / "rounds" / "recalled").glob("*.parquet")))
-    assert _unique(recalled, "rounds/recalled") == set(_ids(sorted((ref / "rounds" / "recalled").glob("*.parquet"))))
-    dec = _ids(sorted((workdir / "decontam" / "kept").glob("*.parquet")))
-    assert _unique(dec, "decontam/kept") == set(corpus_ids(ref))
+    recalled = _unique(_ids(sorted((workdir / "rounds" / "recalled").glob("*.parquet"))), "rounds/recalled")
+    assert recalled == set(_ids(sorted((ref / "rounds" / "recalled").glob("*.parquet"))))
+    # decontam: the recalled pages it removed, each once; the rest is the corpus
+    dec_removed = _unique(_ids(sorted((workdir / "decontam" / "removed").glob("*.parquet"))), "decontam/removed")
+    assert recalled - dec_removed == set(corpus_ids(ref))
     removed = _ids(sorted((workdir / "decontam" / "drops").glob("*.parquet")))
     assert _unique(removed, "decontam/drops") == set(_ids(sorted((ref / "decontam" / "drops").glob("*.parquet"))))
     # the whole run: records in = corpus rows + every drop with a reason
