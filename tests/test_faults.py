@@ -14,6 +14,7 @@ import shutil
 import signal
 from pathlib import Path
 
+import pyarrow as pa
 import pyarrow.dataset as ds
 import pyarrow.parquet as pq
 import pytest
@@ -89,8 +90,10 @@ def assert_same_as_unbroken(workdir: Path, ref: Path) -> None:
     for r in rounds:
         scores = _ids(sorted((workdir / "rounds" / r / "scores").glob("*.parquet")))
         assert len(_unique(scores, f"rounds/{r}/scores")) == kept
-        for part in sorted((ref / "rounds" / r / "selected").glob("*.parquet")):
-            assert pq.read_table(workdir / "rounds" / r / "selected" / part.name).equals(pq.read_table(part)), r
+        # the same rows selected (pool file stems name each run's own WARC paths, so compare rows, not files)
+        got, want = (pa.concat_tables([pq.read_table(p) for p in sorted((w / "rounds" / r / "selected").glob(
+            "*.parquet"))]).sort_by("id") for w in (workdir, ref))
+        assert got.equals(want), r
     recalled = _unique(_ids(sorted((workdir / "rounds" / "recalled").glob("*.parquet"))), "rounds/recalled")
     assert recalled == set(_ids(sorted((ref / "rounds" / "recalled").glob("*.parquet"))))
     # decontam: the recalled pages it removed, each once; the rest is the corpus
@@ -207,7 +210,9 @@ def test_a_killed_decontam_scanner_is_replaced(faulted_run):
     assert not f["decontam_complete_at_kill"]
     scanners = [a for a in f["rerun_actors"] if a["ActorClassName"].rsplit(".", 1)[-1] == "DecontamWorker"]
     assert len(scanners) >= 3, scanners  # two scanners and the replacement of the one killed
-    assert "running it again on a new worker" in f["rerun_log"]
+    # killed while it scanned (its file scanned again) or while it loaded the index (replaced before any file)
+    assert ("running it again on a new worker" in f["rerun_log"]
+            or "a worker died during its set-up" in f["rerun_log"]), f["rerun_log"][-3000:]
 
 
 def test_driver_killed_mid_round_the_rerun_resumes_that_round(faulted_run):

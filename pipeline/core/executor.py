@@ -441,9 +441,11 @@ def _started_actors(new_actor: Callable[[], Any], n: int, max_retries: int) -> l
             try:
                 ray.get(a.ready.remote())
                 alive.append(a)
-            except RayActorError:
+            except RayActorError as exc:
                 ray.kill(a)
                 deaths += 1
+                log.warning("a worker died during its set-up (%s); starting a new one",
+                            str(exc).splitlines()[0][:200] if str(exc) else type(exc).__name__)
         if len(alive) == n or deaths > max_retries:
             if not alive:
                 raise RuntimeError(f"every worker died during its set-up ({deaths} deaths)")
