@@ -259,18 +259,15 @@ def test_https_inputs_and_a_manifest_with_limit_and_sample(shared_data, ray_sess
 @pytest.fixture()
 def s3_server():
     """An S3-compatible endpoint on 127.0.0.1 (moto's server) with a ``commoncrawl`` bucket."""
-    moto_server = pytest.importorskip("moto.server")
+    pytest.importorskip("moto.server")
     boto3 = pytest.importorskip("boto3")
-    server = moto_server.ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
-    server.start()
-    host, port = server.get_host_and_port()
-    endpoint = f"http://{host}:{port}"
+    from pipeline_runs import moto_s3
+
+    server, endpoint, _ = moto_s3("commoncrawl")
     client = boto3.client("s3", endpoint_url=endpoint, aws_access_key_id="testing", aws_secret_access_key="testing",
                           region_name="us-east-1")
-    client.create_bucket(Bucket="commoncrawl")
     yield client, endpoint
     server.stop()
-
 
 def test_s3_manifest_and_warcs(shared_data, ray_session, s3_server, tmp_path):
     """``s3://commoncrawl/...`` inputs as Common Crawl lays them out, read by the Ray workers through s3fs."""
