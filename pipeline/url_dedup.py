@@ -15,6 +15,8 @@ one partition:
    ``(id, fetch_time, warc_path, warc_offset, file, row)`` (Arrow's sort, not Python objects), keep the first row
    of each ``id`` and write the others per file: ``<folder>/losers/<key>/<p>.parquet`` (``row``, ``id``), only
    for files that lost rows in that partition.
+   Then a unit per file counts its losers from those files' footers (the driver holds one count per file,
+   never one per partition and file).
 3. the caller applies the losers file by file (:func:`loser_rows` gives one file's), as the pool stage does
    when it publishes ``pages/<key>.parquet``.
 
@@ -148,7 +150,7 @@ class WinnersUnit:
 
 def pick_winners(unit: WinnersUnit) -> dict[str, Any]:
     """Step 2 for one partition: the earliest capture of each id wins; the others are written per file.
-    Returns the partition's stats with the losers per file key (``extra.losers``)."""
+    Returns the partition's stats (rows in, rows out, duplicates)."""
     t0 = time.perf_counter()
     sources = _read_sources(unit.folder, unit.storage_options)
     src_of = {k: i for i, k in enumerate(sources)}
@@ -174,7 +176,6 @@ def pick_winners(unit: WinnersUnit) -> dict[str, Any]:
     if n > 1:  # a row whose id equals the previous row's lost to an earlier capture
         loses[1:] = pc.equal(ids.slice(1), ids.slice(0, n - 1)).to_numpy(zero_copy_only=False)
     losers = t.filter(pa.array(loses))
-    by_source: dict[str, int] = {}
     if losers.num_rows:
         losers = losers.take(pc.sort_indices(losers, sort_keys=[("src", "ascending"), ("row", "ascending")]))
         src = losers.column("src").to_numpy()
@@ -186,10 +187,11 @@ def pick_winners(unit: WinnersUnit) -> dict[str, Any]:
             storage.write_parquet(storage.join(unit.folder, "losers", key, f"{_part_name(unit.partition)}.parquet"),
                                   pa.table({"row": part.column("row"), "id": part.column("id")},
                                            schema=_LOSERS_SCHEMA), unit.storage_options)
-            by_source[key] = int(hi - lo)
     dup = int(losers.num_rows)
+    # per-file counts are not returned: P partitions x F files of them would grow the driver with the crawl;
+    # step 2b counts each file's losers from what is written here
     return {"rows_in": n, "rows_out": n - dup, "dropped": {"duplicate_url": dup} if dup else {},
-            "seconds": round(time.perf_counter() - t0, 3), "extra": {"losers": by_source, "peak_rss_mb": _peak_rss_mb()}}
+            "seconds": round(time.perf_counter() - t0, 3), "extra": {"peak_rss_mb": _peak_rss_mb()}}
 
 
 def loser_rows(folder: str, key: str, storage_options: dict | None = None) -> pa.Table:
@@ -199,6 +201,19 @@ def loser_rows(folder: str, key: str, storage_options: dict | None = None) -> pa
         return _LOSERS_SCHEMA.empty_table()
     t = pa.concat_tables([storage.read_parquet_table(f, storage_options=storage_options) for f in files])
     return t.take(pc.sort_indices(t, sort_keys=[("row", "ascending")]))
+
+
+@dataclass(frozen=True)
+class LosersUnit:
+    key: str
+    folder: str
+    storage_options: dict | None = None
+
+
+def count_losers(unit: LosersUnit) -> dict[str, int]:
+    """Step 2b for one file: how many of its rows lost (from the footers of its loser files)."""
+    files = storage.list_files(storage.join(unit.folder, "losers", unit.key), ".parquet", unit.storage_options)
+    return {"duplicate_url": sum(storage.parquet_rows(f, unit.storage_options) for f in files)}
 
 
 def loser_mask(folder: str, key: str, rows: int, storage_options: dict | None = None) -> np.ndarray | None:
@@ -277,17 +292,18 @@ def url_dedup(candidate_files: list[str], out_folder: str, executor, partitions:
     win_units = [WinnersUnit(p, folder, storage_options) for p in range(partitions)]
     win_results = executor.map("url-winners", pick_winners, win_units, key=lambda u: _part_name(u.partition),
                                unit_name="partition", **dict(common, markers=storage.join(markers, "winners")))
-    per_file = {k: {"candidates": int(r.result["rows_in"]), "kept": int(r.result["rows_in"]), "duplicate_url": 0}
-                for k, r in zip(keys, key_results)}
-    for r in win_results:
-        for k, n in r.result["extra"]["losers"].items():
-            per_file[k]["duplicate_url"] += int(n)
-            per_file[k]["kept"] -= int(n)
+    count_units = [LosersUnit(k, folder, storage_options) for k in keys]
+    counted = executor.map("url-losers", count_losers, count_units, key=lambda u: u.key, unit_name="file",
+                           **dict(common, markers=storage.join(markers, "losers")))
+    per_file = {}
+    for k, r, c in zip(keys, key_results, counted):
+        n_in, lost = int(r.result["rows_in"]), int(c.result["duplicate_url"])
+        per_file[k] = {"candidates": n_in, "kept": n_in - lost, "duplicate_url": lost}
     candidates = sum(v["candidates"] for v in per_file.values())
     dup = sum(v["duplicate_url"] for v in per_file.values())
     stats = {"candidates": candidates, "kept": candidates - dup, "duplicate_url": dup, "partitions": partitions,
              "files": len(keys), "folder": folder, "per_file": per_file,
-             "units_cached": sum(r.cached for r in key_results) + sum(r.cached for r in win_results),
+             "units_cached": sum(r.cached for r in [*key_results, *win_results, *counted]),
              "worker_peak_rss_mb": max((r.result["extra"].get("peak_rss_mb", 0.0) for r in [*key_results, *win_results]),
                                        default=0.0),
              "seconds": {"keys": round(t1 - t0, 3), "winners": round(time.perf_counter() - t1, 3)}}

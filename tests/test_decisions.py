@@ -159,21 +159,14 @@ def test_pages_apply_the_named_decisions(run_inputs, ray_session, shared_data, t
 
 @pytest.fixture()
 def s3_endpoint():
-    moto_server = pytest.importorskip("moto.server")
-    boto3 = pytest.importorskip("boto3")
-    server = moto_server.ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
-    server.start()
-    host, port = server.get_host_and_port()
-    endpoint = f"http://{host}:{port}"
-    boto3.client("s3", endpoint_url=endpoint, aws_access_key_id="testing", aws_secret_access_key="testing",
-                 region_name="us-east-1").create_bucket(Bucket="run")
-    opts = {"key": "testing", "secret": "testing", "endpoint_url": endpoint,
-            "client_kwargs": {"region_name": "us-east-1"}}
+    pytest.importorskip("moto.server")
+    from pipeline_runs import moto_s3
+
+    server, _, opts = moto_s3("run")
     storage.set_default_options(opts)
     yield opts
     storage.set_default_options({})
     server.stop()
-
 
 def test_the_run_folder_on_s3_gives_the_local_corpus(run_inputs, ray_session, shared_data, s3_endpoint, tmp_path):
     """dedup (with its shuffle), decontam and the corpus step with the run folder on an S3 endpoint: the

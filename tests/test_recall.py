@@ -564,17 +564,12 @@ def test_reads_the_pool_minus_dedup_decisions(small_pool, tmp_path):
 @pytest.fixture()
 def s3_bucket():
     """An S3-compatible endpoint on 127.0.0.1 (moto's server) with a ``recall`` bucket; its storage options."""
-    moto_server = pytest.importorskip("moto.server")
-    boto3 = pytest.importorskip("boto3")
-    server = moto_server.ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
-    server.start()
-    host, port = server.get_host_and_port()
-    endpoint = f"http://{host}:{port}"
-    boto3.client("s3", endpoint_url=endpoint, aws_access_key_id="testing", aws_secret_access_key="testing",
-                 region_name="us-east-1").create_bucket(Bucket="recall")
-    yield {"key": "testing", "secret": "testing", "endpoint_url": endpoint, "client_kwargs": {"region_name": "us-east-1"}}
-    server.stop()
+    pytest.importorskip("moto.server")
+    from pipeline_runs import moto_s3
 
+    server, _, opts = moto_s3("recall")
+    yield opts
+    server.stop()
 
 def test_the_stage_folder_on_an_object_store_gives_the_local_decisions(small_pool, tmp_path, ray_session, s3_bucket):
     from pipeline.core import storage

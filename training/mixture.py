@@ -285,11 +285,13 @@ def build_megatron(cfg: Config, folder: Path, corpus_paths: list[str] | None = N
 
     tokenizer_tokens = vocab_size(load_tokenizer(tokenizer_dir))
 
-    from pipeline.core.executor import Executor
+    from contextlib import nullcontext
 
-    # one Ray for all sources (the command's or the run's executor when there is one; else started and stopped
-    # here, so that `train` can start its own workers)
-    with Executor(num_cpus=tk.workers):
+    from pipeline.core.executor import Executor, entered
+
+    # one Ray for all sources: the command's or the run's executor when there is one (its units' CPU time is
+    # counted there); else one started and stopped here, so that `train` can start its own workers
+    with nullcontext() if entered() is not None else Executor(num_cpus=tk.workers):
         per_source = [_tokenize_source(src, folder, tokenizer_dir, tk, parts_root) for src in sources]
     # data_path.txt and the script name datasets relative to this folder (the script's DATA_ROOT), so the
     # folder can be copied to the training cluster as it is; mixture.json keeps absolute prefixes for `train`.

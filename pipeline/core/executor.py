@@ -341,6 +341,11 @@ class Executor:
 _STACK: list[Executor] = []
 
 
+def entered() -> Executor | None:
+    """The innermost executor entered as a context manager in this process (a run's, a command's), or None."""
+    return _STACK[-1] if _STACK else None
+
+
 def current(num_cpus: int | None = None) -> Executor:
     """The executor of the running command, or a process-wide one started on first use (a stage function
     called on its own, from a notebook or a test); that one stops Ray when the process exits."""
