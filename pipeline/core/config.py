@@ -353,6 +353,8 @@ class CorpusConfig(_Section):
         if self.target_rows is None and self.target_bytes is None:
             raise ValueError("set target_rows, target_bytes or both")
         return self
+
+
 class TokenizeConfig(_Section):
     """Tokenising text into Megatron indexed datasets (``<workdir>/megatron/``)."""
 
