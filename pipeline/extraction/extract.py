@@ -545,8 +545,10 @@ def drop_inert_elements(tree) -> None:
     etree.strip_elements(tree, *_INERT_TAGS, with_tail=False)
 
 
-def html_to_text(html: str, settings: ExtractSettings) -> tuple[str | None, str | None, Any, int]:
-    """(main text, title, MathReport, visible characters) of an HTML document, math rewritten as LaTeX first.
+def html_to_text(html: str, settings: ExtractSettings,
+                 url: str | None = None) -> tuple[str | None, str | None, Any, int]:
+    """(main text, title, MathReport, visible characters) of an HTML document fetched from ``url``, math
+    rewritten as LaTeX first.
 
     The visible characters are the page's text before main-text selection (for the share removed as
     boilerplate)."""
@@ -575,7 +577,7 @@ def html_to_text(html: str, settings: ExtractSettings) -> tuple[str | None, str 
     if settings.extractor == "mathcorpus":
         from pipeline.extraction.maintext import extract_main_text
 
-        main = extract_main_text(tree)
+        main = extract_main_text(tree, url)
         return main.text, title or None, report, main.visible_chars
     drop_inert_elements(tree)
     body = tree.find("body")
@@ -618,7 +620,7 @@ def extract_record(rec: RawRecord, settings: ExtractSettings | None = None) -> d
     t0 = time.perf_counter()
     try:
         with time_limit(settings.max_seconds_per_record):
-            text, title, report, visible_chars = html_to_text(html, settings)
+            text, title, report, visible_chars = html_to_text(html, settings, url)
     except RecordTimeout:
         return Drop("timeout", f">{settings.max_seconds_per_record}s", url, doc_id)
     except Exception as exc:  # lxml/trafilatura on hostile markup: drop the page, never the worker

@@ -13,14 +13,17 @@ The steps, each cheap (one walk of the tree, C-level lxml calls where possible):
 2. **Segment** the rest into blocks (paragraphs, headings, list items, table rows, code blocks, quotes),
    each with its text, how much of it is link text, and its element.
 3. **Locate** the content region: the deepest element holding most of the page's prose (blocks with
-   sentences, few links; comment lists and recommendation streams count less), widened to the thread when
+   sentences, few links; comment lists and recommendation streams count less, except that on a discussion
+   page, told by its URL, schema.org type or forum software, "comments" are the replies and count in full and
+   the region must hold more of the prose), widened to the thread when
    it is one of alike posts, moved to the headline's article when it lies apart from the page's single
    ``<h1>``, then narrowed to a container named as the body (class words, ``<article>``, schema.org
    ``articleBody``) unless that body is one post of a thread; else joined by siblings holding a real share
    (a Q&A page's question beside its answers).
 4. **Filter** blocks inside the region: link lists, short lines repeated across posts ("Reply", "Quote",
-   "Link to comment"), and lines of dates and counters or of a timestamp beside a name go; headings, list
-   items and sentences stay.
+   "Link to comment"), lines of dates and counters or of a timestamp beside a name, and a paragraph met a
+   second time (a page printing its article once per screen size) go; headings, list items and sentences
+   stay.
 5. **Write** Markdown-like text: ``#`` headings, paragraphs apart by a blank line, ``-`` list items,
    fenced code, ``|`` table rows; math (already rewritten to ``$..$`` by :mod:`pipeline.extraction.htmlmath`) as is.
 """
@@ -47,17 +50,18 @@ BLOCK_TAGS = frozenset((
 HEADINGS = {"h1": 1, "h2": 2, "h3": 3, "h4": 4, "h5": 5, "h6": 6}
 
 #: class/id words naming a role that is never main text. Matched as whole words of the attribute
-#: (split at spaces, ``-`` and ``_``), so ``comment-body`` is content and ``share-bar`` is not.
+#: (split at spaces, ``-`` and ``_``, two adjacent parts also joined: ``user-info`` is ``userinfo``), so
+#: ``comment-body`` is content and ``share-bar`` is not.
 BOILERPLATE_WORDS = frozenset((
     "nav", "navbar", "navigation", "navlinks", "menu", "menubar", "submenu", "breadcrumb", "breadcrumbs",
     "sidebar", "side", "footer", "foot", "cookie", "cookies", "consent", "gdpr", "banner", "share", "sharing",
     "sharebar", "social", "related", "recommended", "recommend", "advert", "advertisement", "ads", "ad",
     "adsense", "sponsor", "sponsored", "promo", "newsletter", "subscribe", "signup", "login", "signin",
     "register", "modal", "popup", "pagination", "pager", "toolbar", "skip", "widget", "widgets", "usercard",
-    "userinfo", "user-info", "avatar", "signature", "vote", "votes", "voting", "rating", "badge", "badges",
+    "userinfo", "avatar", "signature", "vote", "votes", "voting", "rating", "badge", "badges",
     "reputation", "postprofile", "profile", "reactions", "likes", "copyright", "disclaimer", "masthead",
-    "topbar", "header-nav", "sitemap", "dropdown", "tooltip", "hidden", "sr-only", "visually-hidden",
-    "screen-reader-text", "print-only", "noprint", "lightbox", "carousel", "slider", "jump", "backtotop",
+    "topbar", "headernav", "sitemap", "dropdown", "tooltip", "hidden", "sronly", "visuallyhidden",
+    "screenreader", "printonly", "noprint", "lightbox", "carousel", "slider", "jump", "backtotop",
 ))
 #: Words that mark a container as content even when it also carries a boilerplate word
 #: (``td-content-and-menu``, ``post-sidebar-content``): such containers are kept.
@@ -84,11 +88,13 @@ _BOILERPLATE_TAGS = frozenset(("footer", "aside"))
 #: class/id words of containers whose prose is usually not the page's own: reader comments, recommendation
 #: streams. Their prose counts for :data:`ASIDE_PROSE_WEIGHT` when the region is chosen; a page made only of
 #: them (a thread whose posts are "comments") is unaffected, since the region is chosen by shares.
-ASIDE_WORDS = frozenset((
-    "comment", "comments", "commentlist", "respond", "disqus", "related", "recommend", "recommended",
-    "recommendation", "recommendations", "recirc", "popular", "trending", "teaser", "teasers", "promo",
-    "outbrain", "taboola",
+COMMENT_WORDS = frozenset(("comment", "comments", "commentlist", "respond", "disqus"))
+ASIDE_WORDS = COMMENT_WORDS | frozenset((
+    "related", "recommend", "recommended", "recommendation", "recommendations", "recirc", "popular",
+    "trending", "teaser", "teasers", "promo", "outbrain", "taboola",
 ))
+#: On a discussion page (see :func:`is_thread_page`) the "comments" are the thread's replies.
+THREAD_ASIDE_WORDS = ASIDE_WORDS - COMMENT_WORDS
 #: Generic words that name a list of teasers (``more-stories``, ``latest-list``) unless the container is
 #: also named as a body or as a thread's posts (``entry-content-read-more``, ``post-stream``, ``answers-list``).
 LIST_WORDS = frozenset(("stream", "feed", "more", "latest", "list"))
@@ -108,8 +114,15 @@ _NO_WORDS: frozenset = frozenset()
 
 @functools.lru_cache(maxsize=1 << 16)
 def _words_of(value: str) -> frozenset:
-    """Lower-cased words of one attribute value (cached: a site repeats its class names on every page)."""
-    return frozenset(w for w in _WORD_SPLIT.split(value.lower()) if w)
+    """Lower-cased words of one attribute value, and each two adjacent parts of one class name joined
+    (``user-info`` gives ``user``, ``info`` and ``userinfo``), cached: a site repeats its class names on every
+    page."""
+    words = set()
+    for name in value.lower().split():
+        parts = [w for w in _WORD_SPLIT.split(name) if w]
+        words.update(parts)
+        words.update(a + b for a, b in zip(parts, parts[1:]))
+    return frozenset(words)
 
 
 def _role_words(el) -> frozenset:
@@ -165,6 +178,7 @@ class _Segmenter:
         self.boiler = None
         self.aside = 0
         self.page_chars = 0  # characters of text on the page (set by extract_main_text)
+        self.aside_words = ASIDE_WORDS
 
     def _open(self, kind: str, el, level: int = 0) -> None:
         self._close()
@@ -241,7 +255,7 @@ class _Segmenter:
         if opened_boiler:
             self._close()
             self.boiler = el
-        aside = bool(words) and (not words.isdisjoint(ASIDE_WORDS)
+        aside = bool(words) and (not words.isdisjoint(self.aside_words)
                                  or (not words.isdisjoint(LIST_WORDS) and words.isdisjoint(_POSTS_WORDS)))
         if aside:
             self._close()
@@ -317,13 +331,15 @@ def _is_prose(b: Block) -> bool:
     return b.units() >= 12 or (b.units() >= 6 and bool(_SENTENCE_END.search(b.text)))
 
 
-#: The content region is the deepest element holding at least this share of the page's prose.
+#: The content region is the deepest element holding at least this share of the page's prose; on a
+#: discussion page more of it, since a thread's replies are spread over many posts beside the first.
 REGION_SHARE = 0.7
+THREAD_REGION_SHARE = 0.8
 
 
-def _region(blocks: list[Block]):
+def _region(blocks: list[Block], share: float = REGION_SHARE):
     """The content region (a list of sibling elements), or None: the deepest element holding at least
-    :data:`REGION_SHARE` of the prose (by characters), widened to the thread it is one post of
+    ``share`` of the prose (by characters), widened to the thread it is one post of
     (:func:`_thread_of`), moved to the headline's article when apart from it (:func:`_headline_region`),
     then narrowed to the named body of an article, or else joined by siblings holding :data:`SIBLING_SHARE`.
 
@@ -349,7 +365,7 @@ def _region(blocks: list[Block]):
     best, best_depth = None, -1
     for el, w in weight.items():
         # a region is a container: one paragraph holding most of the prose brings its headings along
-        if w >= REGION_SHARE * total and el not in leaves:
+        if w >= share * total and el not in leaves:
             d = sum(1 for _ in el.iterancestors())
             if d > best_depth:
                 best, best_depth = el, d
@@ -592,17 +608,29 @@ def _drop_boilerplate(blocks: list[Block], share: float = 0.25) -> list[Block]:
     return [b for b in blocks if b.boiler is None or prose[b.boiler] > share * total]
 
 
-def select_blocks(blocks: list[Block]) -> list[Block]:
+#: A paragraph this long (in words) met again is a copy: kept once, except on a discussion page, where a
+#: reply quoting an earlier post repeats it on purpose.
+REPEATED_PARAGRAPH_UNITS = 12
+
+
+def select_blocks(blocks: list[Block], thread: bool = False) -> list[Block]:
+    """The blocks of the page's main text (``thread``: the page is a discussion, see :func:`is_thread_page`)."""
     blocks = _drop_boilerplate(blocks)
-    region = _region(blocks)
+    region = _region(blocks, THREAD_REGION_SHARE if thread else REGION_SHARE)
     repeats = Counter(b.text for b in blocks)
     members = _members(region) if region is not None else None
     kept = []
+    seen: set[str] = set()
     for b in blocks:
         if members is not None and b.el not in members:
             continue
-        if _keep(b, repeats):
-            kept.append(b)
+        if not _keep(b, repeats):
+            continue
+        if not thread and b.kind == "p" and b.units() >= REPEATED_PARAGRAPH_UNITS:
+            if b.text in seen:
+                continue  # the page's second copy of its article (a mobile and a desktop layout)
+            seen.add(b.text)
+        kept.append(b)
     return kept
 
 
@@ -638,17 +666,72 @@ class MainText:
     visible_chars: int  # characters of every text block of the page, before boilerplate went
 
 
-def extract_main_text(tree) -> MainText:
-    """The main text of a parsed page (an lxml HTML document, math already rewritten as LaTeX).
+def extract_main_text(tree, url: str | None = None) -> MainText:
+    """The main text of a parsed page (an lxml HTML document, math already rewritten as LaTeX) fetched
+    from ``url`` (used only to tell a discussion page, see :func:`is_thread_page`).
 
     Changes the tree: the subtrees that are never text are removed first (in C, their tails kept)."""
     from lxml import etree
 
     body = tree.find("body")
     root = body if body is not None else tree
+    thread = is_thread_page(url, tree)  # before the scripts (JSON-LD) go
     etree.strip_elements(root, *SKIP_TAGS, with_tail=False)
     seg = _Segmenter()
     seg.page_chars = len(root.text_content())
+    if thread:
+        seg.aside_words = THREAD_ASIDE_WORDS
     seg.walk(root)
     seg._close()
-    return MainText(render(select_blocks(seg.blocks)), sum(len(b.text) for b in seg.blocks))
+    return MainText(render(select_blocks(seg.blocks, thread)), sum(len(b.text) for b in seg.blocks))
+
+
+#: URL path folders of discussion software (``/questions/123/slug``, ``/t/slug/42``, ``/forum/...``): the
+#: last segment is not looked at, since an article's slug may say "questions" or "community".
+THREAD_PATH_SEGMENTS = frozenset((
+    "forum", "forums", "thread", "threads", "topic", "topics", "questions", "question", "discussion",
+    "discussions", "t", "d", "bbs", "comments", "viewthread", "showthread", "viewtopic", "board", "boards",
+    "community", "answers", "answer", "q", "qa", "faq", "post", "gallery",
+))
+#: Host name labels of discussion sites (``forum.example.org``, ``math.stackexchange.com``).
+THREAD_HOST_LABELS = frozenset((
+    "forum", "forums", "bbs", "community", "discuss", "discussion", "answers", "ask", "stackexchange",
+    "stackoverflow", "mathoverflow", "zhidao", "tieba", "quora", "reddit",
+))
+#: schema.org types a site declares for a discussion (microdata ``itemtype`` or JSON-LD ``@type``).
+_THREAD_SCHEMA = re.compile(r"\b(?:QAPage|DiscussionForumPosting)\b")
+#: ``<meta name="generator">`` of forum software.
+_FORUM_GENERATOR = re.compile(
+    r"vbulletin|phpbb|discourse|xenforo|invision|discuz|flarum|bbpress|mybb|nodebb|kunena|misago|fluxbb|"
+    r"punbb|simple machines", re.I)
+
+
+def is_thread_page(url: str | None, tree) -> bool:
+    """Whether the page is a discussion (a forum thread, a Q&A page): its URL's folders or host say so, or
+    the page declares a schema.org ``QAPage``/``DiscussionForumPosting``, or forum software made it.
+
+    On such a page the site's "comments" are the replies the page exists for (reddit, imgur, Discourse),
+    where on an article they are readers' remarks below it."""
+    if url:
+        from urllib.parse import urlsplit
+
+        parts = urlsplit(url)
+        folders = [s for s in parts.path.lower().split("/") if s][:-1]
+        if not THREAD_PATH_SEGMENTS.isdisjoint(folders):
+            return True
+        host = (parts.hostname or "").split(".")
+        if not THREAD_HOST_LABELS.isdisjoint(host):
+            return True
+    schema, generators = _page_declarations()
+    if any(_THREAD_SCHEMA.search(v) for v in schema(tree)):
+        return True
+    return any(_FORUM_GENERATOR.search(v) for v in generators(tree))
+
+
+@functools.cache
+def _page_declarations():
+    """Compiled XPaths (one C-level pass each) for the schema.org types and the generator a page declares."""
+    from lxml import etree
+
+    return (etree.XPath("//@itemtype | //script[@type='application/ld+json']/text()", smart_strings=False),
+            etree.XPath("//meta[@name='generator']/@content", smart_strings=False))
