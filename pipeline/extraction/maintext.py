@@ -156,13 +156,21 @@ class Block:
     text: str = ""
     _units: float | None = None
 
+    _cjk: int = 0
+
     def units(self) -> float:
         """Length in words, a CJK character counting as half a word."""
         if self._units is None:
-            cjk = len(_CJK.findall(self.text))
+            self._cjk = cjk = len(_CJK.findall(self.text))
             words = _WORD.findall(_CJK.sub(" ", self.text) if cjk else self.text)
             self._units = len(words) + cjk / 2
         return self._units
+
+    def chars(self) -> int:
+        """Length in characters, a CJK character counting as three (a word of a few letters, as it says as
+        much): so a page's Chinese posts weigh what they say against its English interface text."""
+        self.units()
+        return len(self.text) + 2 * self._cjk
 
 
 class _Segmenter:
@@ -350,7 +358,7 @@ def _region(blocks: list[Block], share: float = REGION_SHARE):
     total = own_total = 0
     for b in blocks:
         if _is_prose(b):
-            w = len(b.text) * b.prior
+            w = b.chars() * b.prior
             total += w
             chain = (b.el, *b.el.iterancestors())
             for el in chain:
