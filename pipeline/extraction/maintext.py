@@ -50,7 +50,7 @@ BLOCK_TAGS = frozenset((
 HEADINGS = {"h1": 1, "h2": 2, "h3": 3, "h4": 4, "h5": 5, "h6": 6}
 
 #: class/id words naming a role that is never main text. Matched as whole words of the attribute
-#: (split at spaces, ``-`` and ``_``, two adjacent parts also joined: ``user-info`` is ``userinfo``), so
+#: (split at spaces, ``-`` and ``_``; an entry with a ``-`` matches a whole class name: ``user-info``), so
 #: ``comment-body`` is content and ``share-bar`` is not.
 BOILERPLATE_WORDS = frozenset((
     "nav", "navbar", "navigation", "navlinks", "menu", "menubar", "submenu", "breadcrumb", "breadcrumbs",
@@ -58,11 +58,13 @@ BOILERPLATE_WORDS = frozenset((
     "sharebar", "social", "related", "recommended", "recommend", "advert", "advertisement", "ads", "ad",
     "adsense", "sponsor", "sponsored", "promo", "newsletter", "subscribe", "signup", "login", "signin",
     "register", "modal", "popup", "pagination", "pager", "toolbar", "skip", "widget", "widgets", "usercard",
-    "userinfo", "avatar", "signature", "vote", "votes", "voting", "rating", "badge", "badges",
+    "userinfo", "user-info", "avatar", "signature", "vote", "votes", "voting", "rating", "badge", "badges",
     "reputation", "postprofile", "profile", "reactions", "likes", "copyright", "disclaimer", "masthead",
-    "topbar", "headernav", "sitemap", "dropdown", "tooltip", "hidden", "sronly", "visuallyhidden",
-    "screenreader", "printonly", "noprint", "lightbox", "carousel", "slider", "jump", "backtotop",
+    "topbar", "header-nav", "sitemap", "dropdown", "tooltip", "hidden", "sr-only", "visually-hidden",
+    "screen-reader-text", "print-only", "noprint", "lightbox", "carousel", "slider", "jump", "backtotop",
 ))
+#: Entries above matched as a whole class name (their parts, ``user`` and ``info``, say nothing alone).
+_WHOLE_NAMES = frozenset(w for w in BOILERPLATE_WORDS if "-" in w)
 #: Words that mark a container as content even when it also carries a boilerplate word
 #: (``td-content-and-menu``, ``post-sidebar-content``): such containers are kept.
 CONTENT_WORDS = frozenset((
@@ -93,7 +95,8 @@ ASIDE_WORDS = COMMENT_WORDS | frozenset((
     "related", "recommend", "recommended", "recommendation", "recommendations", "recirc", "popular",
     "trending", "teaser", "teasers", "promo", "outbrain", "taboola",
 ))
-#: On a discussion page (see :func:`is_thread_page`) the "comments" are the thread's replies.
+#: Of those, the words of containers that stay asides on a discussion page (see :func:`is_thread_page`),
+#: where the "comments" are the thread's replies.
 THREAD_ASIDE_WORDS = ASIDE_WORDS - COMMENT_WORDS
 #: Generic words that name a list of teasers (``more-stories``, ``latest-list``) unless the container is
 #: also named as a body or as a thread's posts (``entry-content-read-more``, ``post-stream``, ``answers-list``).
@@ -114,14 +117,15 @@ _NO_WORDS: frozenset = frozenset()
 
 @functools.lru_cache(maxsize=1 << 16)
 def _words_of(value: str) -> frozenset:
-    """Lower-cased words of one attribute value, and each two adjacent parts of one class name joined
-    (``user-info`` gives ``user``, ``info`` and ``userinfo``), cached: a site repeats its class names on every
-    page."""
-    words = set()
-    for name in value.lower().split():
-        parts = [w for w in _WORD_SPLIT.split(name) if w]
-        words.update(parts)
-        words.update(a + b for a, b in zip(parts, parts[1:]))
+    """Lower-cased words of one attribute value, and its class names that are entries of
+    :data:`BOILERPLATE_WORDS` written with a ``-`` (``user-info``), cached: a site repeats its class names
+    on every page."""
+    value = value.lower()
+    if "-" not in value and "_" not in value:
+        return frozenset(value.split())
+    words = set(_WORD_SPLIT.split(value))
+    words.discard("")
+    words.update(_WHOLE_NAMES.intersection(value.split()))
     return frozenset(words)
 
 
@@ -153,6 +157,7 @@ class Block:
     level: int = 0  # heading level, or list depth
     boiler: object = None  # the outermost container marked as boilerplate around this block, if any
     prior: float = 1.0  # ASIDE_PROSE_WEIGHT inside a comment/recommendation container, else 1
+    in_comments: bool = False  # inside a container named by COMMENT_WORDS only (no other aside word)
     text: str = ""
     _units: float | None = None
 
@@ -186,7 +191,8 @@ class _Segmenter:
         self.boiler = None
         self.aside = 0
         self.page_chars = 0  # characters of text on the page (set by extract_main_text)
-        self.aside_words = ASIDE_WORDS
+        self.comments = 0  # depth of containers named by COMMENT_WORDS only
+        self.declares_thread = False  # an element's schema.org itemtype says the page is a discussion
 
     def _open(self, kind: str, el, level: int = 0) -> None:
         self._close()
@@ -201,7 +207,10 @@ class _Segmenter:
         return not words.isdisjoint(CONSENT_WORDS) or len(el.text_content()) < 0.5 * self.page_chars
 
     def _block(self, kind: str, el, level: int) -> Block:
-        return Block(kind, el, level=level, boiler=self.boiler, prior=ASIDE_PROSE_WEIGHT if self.aside else 1.0)
+        if self.aside or self.comments:
+            return Block(kind, el, level=level, boiler=self.boiler, prior=ASIDE_PROSE_WEIGHT,
+                         in_comments=not self.aside)
+        return Block(kind, el, level=level, boiler=self.boiler)
 
     def _close(self) -> None:
         b = self.current
@@ -248,6 +257,8 @@ class _Segmenter:
                     id_ = value
                 elif key == "role":
                     role = value
+                elif key == "itemtype":
+                    self.declares_thread = self.declares_thread or _THREAD_SCHEMA.search(value) is not None
                 elif key == "hidden" or (key == "aria-hidden" and value.lower() == "true"):
                     if el.tail:
                         self._add(el.tail, el.getparent())
@@ -263,11 +274,15 @@ class _Segmenter:
         if opened_boiler:
             self._close()
             self.boiler = el
-        aside = bool(words) and (not words.isdisjoint(self.aside_words)
+        aside = bool(words) and (not words.isdisjoint(THREAD_ASIDE_WORDS)
                                  or (not words.isdisjoint(LIST_WORDS) and words.isdisjoint(_POSTS_WORDS)))
+        comments = bool(words) and not aside and not words.isdisjoint(COMMENT_WORDS)
         if aside:
             self._close()
             self.aside += 1
+        elif comments:
+            self._close()
+            self.comments += 1
         if tag == "br" or tag == "img":
             if tag == "br":
                 self._add(_BR, el)
@@ -275,6 +290,8 @@ class _Segmenter:
                 self._add(el.tail, el.getparent())
             if aside:
                 self.aside -= 1
+            elif comments:
+                self.comments -= 1
             if opened_boiler:
                 self.boiler = None
             return
@@ -327,6 +344,9 @@ class _Segmenter:
         if aside:
             self._close()
             self.aside -= 1
+        elif comments:
+            self._close()
+            self.comments -= 1
         if el.tail:
             self._add(el.tail, el.getparent())
 
@@ -687,11 +707,14 @@ def extract_main_text(tree, url: str | None = None) -> MainText:
     etree.strip_elements(root, *SKIP_TAGS, with_tail=False)
     seg = _Segmenter()
     seg.page_chars = len(root.text_content())
-    if thread:
-        seg.aside_words = THREAD_ASIDE_WORDS
     seg.walk(root)
     seg._close()
-    return MainText(render(select_blocks(seg.blocks, thread)), sum(len(b.text) for b in seg.blocks))
+    if thread or seg.declares_thread:
+        for b in seg.blocks:
+            if b.in_comments:
+                b.prior = 1.0  # a discussion's "comments" are its replies
+    return MainText(render(select_blocks(seg.blocks, thread or seg.declares_thread)),
+                    sum(len(b.text) for b in seg.blocks))
 
 
 #: URL path folders of discussion software (``/questions/123/slug``, ``/t/slug/42``, ``/forum/...``): the
@@ -716,7 +739,8 @@ _FORUM_GENERATOR = re.compile(
 
 def is_thread_page(url: str | None, tree) -> bool:
     """Whether the page is a discussion (a forum thread, a Q&A page): its URL's folders or host say so, or
-    the page declares a schema.org ``QAPage``/``DiscussionForumPosting``, or forum software made it.
+    its JSON-LD declares a schema.org ``QAPage``/``DiscussionForumPosting``, or forum software made it
+    (``<meta name="generator">``). A microdata ``itemtype`` saying so is seen during the walk of the tree.
 
     On such a page the site's "comments" are the replies the page exists for (reddit, imgur, Discourse),
     where on an article they are readers' remarks below it."""
@@ -730,16 +754,12 @@ def is_thread_page(url: str | None, tree) -> bool:
         host = (parts.hostname or "").split(".")
         if not THREAD_HOST_LABELS.isdisjoint(host):
             return True
-    schema, generators = _page_declarations()
-    if any(_THREAD_SCHEMA.search(v) for v in schema(tree)):
-        return True
-    return any(_FORUM_GENERATOR.search(v) for v in generators(tree))
-
-
-@functools.cache
-def _page_declarations():
-    """Compiled XPaths (one C-level pass each) for the schema.org types and the generator a page declares."""
-    from lxml import etree
-
-    return (etree.XPath("//@itemtype | //script[@type='application/ld+json']/text()", smart_strings=False),
-            etree.XPath("//meta[@name='generator']/@content", smart_strings=False))
+    head = tree.find("head")
+    if head is not None:
+        for meta in head.iter("meta"):
+            if meta.get("name") == "generator" and _FORUM_GENERATOR.search(meta.get("content") or ""):
+                return True
+    for script in tree.iter("script"):
+        if script.get("type") == "application/ld+json" and script.text and _THREAD_SCHEMA.search(script.text):
+            return True
+    return False
