@@ -240,9 +240,19 @@ def test_discussion_pages_are_told_by_url_schema_or_forum_software():
                  '<script type="application/ld+json">{"@type": "QAPage", "mainEntity": {}}</script>'):
         tree = lxml.html.fromstring(f"<html><head>{head}</head><body><p>x</p></body></html>").getroottree()
         assert is_thread_page("https://example.com/a/b", tree.getroot()), head
-    micro = lxml.html.fromstring('<html><body><div itemscope itemtype="https://schema.org/DiscussionForumPosting">'
-                                 '<p>x</p></div></body></html>').getroottree().getroot()
-    assert is_thread_page(None, micro)
+
+
+def test_a_page_declaring_a_discussion_keeps_the_replies_in_its_comment_boxes():
+    post = "".join(f"<p>Paragraph {i} of the first post, long enough to be read as prose by anyone.</p>"
+                   for i in range(5))
+    replies = "".join(f"<div class='comment'><p>Reply {i} to the post, also long enough to read as prose.</p></div>"
+                      for i in range(3))
+    for itemtype, kept in (("", False), (' itemscope itemtype="https://schema.org/DiscussionForumPosting"', True)):
+        html = (f"<html><body><main{itemtype}><div class='opening'>{post}</div>"
+                f"<div class='comments'>{replies}</div></main></body></html>")
+        out = extract_main_text(lxml.html.fromstring(html).getroottree().getroot()).text
+        assert "Paragraph 4" in out
+        assert ("Reply 2" in out) is kept, (itemtype, out)
 
 
 @pytest.mark.parametrize("engine", _trafilatura_xfail("trafilatura keeps imgur's post, not its replies"))
