@@ -186,7 +186,13 @@ def oracle_formulas(html: str) -> list[tuple[str, str | None, str | None]]:
                 found.append(("asciimath", None, sig))
     for el in tree.xpath('//*[contains(@class, "mwe-math-element")]'):
         tex = (el.xpath('.//*[local-name()="math"]/@alttext') or el.xpath(".//img/@alt") or [None])[0]
-        found.append(("wiki_img", tex, None))
+        ann = el.xpath('.//*[local-name()="annotation"][contains(@encoding, "tex")]/text()')
+        math = el.xpath('.//*[local-name()="math"]')
+        if not tex and not ann and math and _signature(math[0]):
+            # MediaWiki markup whose TeX copies were all taken away: its MathML is the formula
+            found.append(("mathml_noannot", None, _signature(math[0])))
+        else:
+            found.append(("wiki_img", tex or (ann[0] if ann else None), None))
         el.drop_tree()
     for el in tree.xpath('//*[contains(concat(" ", normalize-space(@class), " "), " katex ")]'):
         ann = el.xpath('.//*[local-name()="annotation"]/text()')
@@ -220,6 +226,28 @@ def oracle_formulas(html: str) -> list[tuple[str, str | None, str | None]]:
                 continue  # pandoc's rule: "$5 and $" is not math
             found.append(("tex", tex, None))
     return found
+
+
+#: A start tag, its attributes quoted or bare (a quoted value may hold ``>``).
+_START_TAG = r"<{name}\b(?:[^>\"']|\"[^\"]*\"|'[^']*')*>"
+_ATTR = r"\s{name}\s*=\s*(?:\"[^\"]*\"|'[^']*'|[^\s>]+)"
+_TEX_ANNOTATION = re.compile(rb"<(?:[A-Za-z]+:)?annotation\b(?:[^>\"']|\"[^\"]*\"|'[^']*')*?encoding\s*=\s*[\"'][^\"']*tex"
+                             rb"[^\"']*[\"'](?:[^>\"']|\"[^\"]*\"|'[^']*')*>.*?</(?:[A-Za-z]+:)?annotation\s*>",
+                             re.S | re.I)
+_MATH_TAG = re.compile(_START_TAG.format(name="(?:[A-Za-z]+:)?math").encode(), re.I)
+_IMG_TAG = re.compile(_START_TAG.format(name="img").encode(), re.I)
+_ALTTEXT = re.compile(_ATTR.format(name="alttext").encode(), re.I)
+_ALT = re.compile(_ATTR.format(name="alt").encode(), re.I)
+
+
+def strip_math_tex(body: bytes) -> bytes:
+    """The page with every ``<math>`` element's TeX taken away: its TeX annotations and its ``alttext``
+    deleted, and the alt text of MediaWiki's fallback image (``mwe-math-fallback-image``, the same TeX
+    again) too; every other byte stays. Real MathML then stands for MathML that carries no TeX."""
+    body = _TEX_ANNOTATION.sub(b"", body)
+    body = _MATH_TAG.sub(lambda m: _ALTTEXT.sub(b"", m.group(0)), body)
+    return _IMG_TAG.sub(lambda m: _ALT.sub(b"", m.group(0)) if b"mwe-math-fallback-image" in m.group(0)
+                        else m.group(0), body)
 
 
 def formula_kept(tex: str | None, sig: str | None, text: str, fragments: list[str], in_math: bool = False) -> bool:

@@ -25,7 +25,17 @@ Sections (``BENCH_SECTIONS``: comma-separated "text", "math", "speed"; empty or 
    alttext, image alt, delimited) found inside one ``$..$``/``$$..$$``/``\\(..\\)``/``\\[..\\]`` fragment
    of the output (whitespace ignored); MathML without TeX and AsciiMath converted
    (identifiers and numbers in order inside one LaTeX fragment of the output). Every extractor runs once
-   more, on a WARC of these pages only.
+   more, on a WARC of these pages only. No real page here carries MathML without TeX, so a second row
+   group, "real MathML, TeX annotation removed", measures the conversion on the same pages with every
+   ``<math>`` element's TeX taken away (bench_extract.py's ``strip_math_tex``: its TeX annotation and
+   ``alttext``, and the alt of MediaWiki's fallback image, which repeats the TeX): real MathML, not pages that
+   natively lack TeX. Each extractor runs on a WARC of those pages too; the converted kind's metric is the
+   same, and beside it the share of formulas for which one LaTeX fragment of the output equals the TeX taken
+   away (both normalised:
+   braces, spaces, ``\\left``/``\\right``, spacing commands and a few synonyms ignored), for information.
+   Two more columns there put the MathML converters side by side apart from their extractors, on every
+   ``<math>`` of those pages: ours (``pipeline.extraction.mathml``) and OpenWebMath's ``mml_to_latex`` (the
+   mmltex XSLT), bench/peers/owm_mmltex.py.
 3. speed: CPU seconds of each extractor over the 442 pages, ``BENCH_REPEAT`` times (default 3); the
    ratios are medians over repetitions of runs made back to back (the host is shared and noisy), the
    pages/CPU-s columns are the best run. Peak RSS of each worker process (VmHWM). For a cascade (fast pass,
@@ -439,6 +449,134 @@ def bench_math(docs: list[dict], outputs: dict[str, dict[str, str]]) -> dict:
     return result
 
 
+def tex_removed_docs(docs: list[dict]) -> list[dict]:
+    """The pages of ``docs`` holding ``<math>`` with TeX, that TeX taken away (``strip_math_tex``); each
+    formula to convert paired with the TeX the page carried for it (``removed``, by document order)."""
+    import lxml.html
+
+    from bench_extract import _signature, oracle_formulas, strip_math_tex
+
+    from pipeline.extraction.extract import decode_html
+    from pipeline.extraction.mathml import local_name, tex_annotation
+
+    out = []
+    for d in docs:
+        body = strip_math_tex(d["body"])
+        if body == d["body"]:
+            continue
+        html, _ = decode_html(body, "text/html")
+        formulas = [f for f in oracle_formulas(html) if f[0] == "mathml_noannot"]
+        carried = [(_signature(el), tex_annotation(el))
+                   for el in lxml.html.document_fromstring(decode_html(d["body"], "text/html")[0]).iter()
+                   if local_name(el) == "math" and _signature(el)]
+        sigs = [sig for _, _, sig in formulas]
+        removed = [tex for _, tex in carried] if [sig for sig, _ in carried] == sigs else [None] * len(sigs)
+        out.append({**d, "body": body, "formulas": formulas, "removed": removed})
+    return out
+
+
+def converters_alone(docs: list[dict], warc: Path, have: dict[str, bool]) -> dict[str, dict[str, str]]:
+    """Each MathML converter apart from its extractor's page handling: every ``<math>`` of a page converted,
+    the conversions between ``$`` in document order. Ours: ``pipeline.extraction.mathml.tex_of_math``;
+    OpenWebMath's: its ``mml_to_latex`` (the mmltex XSLT), bench/peers/owm_mmltex.py."""
+    import lxml.html
+
+    from pipeline.extraction.extract import decode_html
+    from pipeline.extraction.mathml import local_name, tex_of_math
+
+    ours = {}
+    for d in docs:
+        tree = lxml.html.document_fromstring(decode_html(d["body"], "text/html")[0])
+        ours[d["url"]] = " ".join(f"${tex_of_math(el)[0]}$" for el in tree.iter() if local_name(el) == "math")
+    out = {"mathml.py alone": ours}
+    if have["openwebmath"]:
+        with tempfile.TemporaryDirectory(prefix="bench-real-mmltex-") as tmp:
+            texts = Path(tmp) / "texts.jsonl"
+            proc = subprocess.run([OWM_PY, str(PEERS / "owm_mmltex.py"), str(warc), str(texts)],
+                                  capture_output=True, text=True, timeout=1800)
+            if proc.returncode != 0 or not texts.exists():
+                log(f"  openwebmath's mmltex failed: {proc.stderr.strip()[-800:]}")
+            else:
+                out["mmltex alone"] = read_jsonl_texts(texts)
+    return out
+
+
+def _tex_same(tex: str) -> str:
+    """TeX with what does not change the formula taken out, to compare a conversion with the TeX it replaces."""
+    import html
+    import re
+
+    from bench_extract import _WRAPPER
+
+    t = html.unescape(tex).strip()
+    m = _WRAPPER.match(t)
+    t = m.group(1) if m else t
+    # sizes, styles and spaces go; a row break (\\) is matched first so that it stays
+    t = re.sub(r"\\\\|\\(?:displaystyle|textstyle|scriptstyle|left|right|big|Big|bigg|Bigg|q?quad)(?![A-Za-z])"
+               r"|\\[,;:! ]", lambda m: m.group(0) if m.group(0) == "\\\\" else "", t)
+    for a, b in ((r"\dots", r"\ldots"), (r"\lVert", r"\|"), (r"\rVert", r"\|"), (r"\mbox", r"\text"),
+                 (r"\dfrac", r"\frac"), (r"\tfrac", r"\frac"), (r"\rightarrow", r"\to"),
+                 (r"\operatorname", r"\mathrm"), (r"\lbrace", r"\{"), (r"\rbrace", r"\}"),
+                 (r"\vert", "|"), (r"\Vert", r"\|"), (r"\mid", "|"), ("⟨", r"\langle"), ("⟩", r"\rangle"),
+                 ("‖", r"\|")):
+        t = t.replace(a, b)
+    t = re.sub(r"\\\\\s*(?=\\end\{)", "", t)  # a row break before \end{..} ends no row
+    t = re.sub(r"\\(le|ge|ne)(?![a-z])", lambda m: "\\" + m.group(1) + "q", t)
+    return re.sub(r"[\s{}]", "", t)
+
+
+def bench_math_tex_removed(docs: list[dict], outputs: dict[str, dict[str, str]]) -> dict:
+    """Formulas converted on real MathML whose TeX was taken away, with the converted kind's metric; and the
+    share whose LaTeX equals the TeX taken away (normalised), for information."""
+    from bench_extract import _DELIMITED, formula_kept
+
+    n = sum(len(d["formulas"]) for d in docs)
+    n_same = sum(1 for d in docs for tex in d["removed"] if tex)
+    log(f"\n== 2b. real MathML, TeX annotation removed: the {n} formulas of the {len(docs)} pages above whose "
+        "<math> carries TeX, run again with that TeX taken away (annotation, alttext, MediaWiki's fallback-image "
+        "alt). Not pages that natively lack TeX: their real MathML, made to need conversion")
+    rows: dict[str, dict[str, list[int]]] = {}
+    for name, texts in outputs.items():
+        table = defaultdict(lambda: [0, 0])
+        for d in docs:
+            text = texts.get(d["url"], "")
+            frags = [next(g for g in m.groups() if g is not None) for m in _DELIMITED.finditer(text)]
+            norm_frags = [_tex_same(f) for f in frags]
+            for (kind, tex, sig), removed in zip(d["formulas"], d["removed"]):
+                kept = formula_kept(tex, sig, text, frags, in_math=True)
+                for key in (f"converted:on {d['source'].split('/')[0]}/", "converted:ALL"):
+                    table[key][0] += 1
+                    table[key][1] += kept
+                if removed:
+                    want = _tex_same(removed)
+                    table["same TeX as removed:ALL"][0] += 1
+                    table["same TeX as removed:ALL"][1] += want in norm_frags
+        rows[name] = table
+    keys = sorted({k for t in rows.values() for k in t}, key=lambda k: (k.startswith("same"), k.endswith("ALL"), k))
+    names = list(outputs)
+    log(f"{'TeX removed: kept (%)':28}" + "".join(f"{nm:>18}" for nm in names) + f"{'formulas':>10}{'goal':>8}")
+    result: dict = {}
+    for key in keys:
+        cells = []
+        for name in names:
+            tot, kept = rows[name].get(key, (0, 0))
+            pct = 100.0 * kept / tot if tot else float("nan")
+            result.setdefault(name, {})[key] = round(pct, 2)
+            cells.append(f"{pct:17.1f}%")
+        goal = f">= {CONVERT_GOAL:.0f}%" if key == "converted:ALL" else ""
+        log(f"{key:28}" + "".join(cells) + f"{max(rows[nm][key][0] for nm in names):>10}{goal:>8}")
+    for name in names:
+        pct = result[name].get("converted:ALL", float("nan"))
+        if name.endswith(" alone"):
+            log(f"  {name}: {pct:.1f}% converted on real MathML, TeX annotation removed (the converter alone, on "
+                "every <math> of the page: no extractor, no goal)")
+            continue
+        log(f"  {name}: {pct:.1f}% converted on real MathML, TeX annotation removed (goal >= {CONVERT_GOAL:.0f}%: "
+            f"{'OK' if pct >= CONVERT_GOAL else 'below'})")
+    result["formulas"] = {"converted": n, "with_removed_tex": n_same, "pages": len(docs)}
+    return result
+
+
 # --- 3. speed -----------------------------------------------------------------------------
 
 def bench_speed(n_pages: int, html_bytes: int, timings: dict[str, list[dict]], backends) -> dict:
@@ -522,6 +660,14 @@ def main() -> int:
         math_outputs = {name: texts for name, (_, texts) in
                         run_all(math_warc, warc_payloads(math_warc), backends, have).items()}
         results["math"] = bench_math(docs, math_outputs)
+        removed = tex_removed_docs(docs)
+        if removed:  # the same real MathML with its TeX taken away: every extractor once more
+            removed_warc = write_pages_warc(CACHE / "real-math-tex-removed.warc.gz",
+                                            [(d["url"], d["body"]) for d in removed])
+            removed_outputs = {name: texts for name, (_, texts) in
+                               run_all(removed_warc, warc_payloads(removed_warc), backends, have).items()}
+            removed_outputs.update(converters_alone(removed, removed_warc, have))
+            results["math_tex_removed"] = bench_math_tex_removed(removed, removed_outputs)
     if "speed" in todo:
         results["speed"] = bench_speed(len(payloads), sum(len(b) for _, b in payloads), timings, backends)
     out = CACHE / "bench_real_pages.json"
