@@ -62,6 +62,7 @@ BOILERPLATE_WORDS = frozenset((
     "reputation", "postprofile", "profile", "reactions", "likes", "copyright", "disclaimer", "masthead",
     "topbar", "header-nav", "sitemap", "dropdown", "tooltip", "hidden", "sr-only", "visually-hidden",
     "screen-reader-text", "print-only", "noprint", "lightbox", "carousel", "slider", "jump", "backtotop",
+    "navbox", "reflist",  # MediaWiki's navigation boxes and reference lists
 ))
 #: Entries above matched as a whole class name (their parts, ``user`` and ``info``, say nothing alone).
 _WHOLE_NAMES = frozenset(w for w in BOILERPLATE_WORDS if "-" in w)
@@ -94,6 +95,7 @@ COMMENT_WORDS = frozenset(("comment", "comments", "commentlist", "respond", "dis
 ASIDE_WORDS = COMMENT_WORDS | frozenset((
     "related", "recommend", "recommended", "recommendation", "recommendations", "recirc", "popular",
     "trending", "teaser", "teasers", "promo", "outbrain", "taboola",
+    "excerpt", "excerpts",  # a teaser of another page (WordPress's wp-block-post-excerpt)
 ))
 #: Of those, the words of containers that stay asides on a discussion page (see :func:`is_thread_page`),
 #: where the "comments" are the thread's replies.
@@ -580,7 +582,7 @@ def _members(region: list) -> set:
 _DATE_WORDS = re.compile(
     r"\b(?:\d+(?:st|nd|rd|th)?|jan(?:uary)?|feb(?:ruary)?|mar(?:ch)?|apr(?:il)?|may|jun(?:e)?|jul(?:y)?|"
     r"aug(?:ust)?|sep(?:t|tember)?|oct(?:ober)?|nov(?:ember)?|dec(?:ember)?|mon|tue|wed|thu|fri|sat|sun|"
-    r"am|pm|at|ago|on|posted|edited|last|modified|years?|months?|weeks?|days?|hours?|minutes?|seconds?|"
+    r"am|pm|at|ago|on|posted|edited|updated|published|last|modified|years?|months?|weeks?|days?|hours?|minutes?|seconds?|"
     r"views?|replies|reply|posts?|likes?|votes?|points?|min|hr|[ymdhs])\b|[年月日时分秒前]", re.I)
 
 
@@ -596,8 +598,8 @@ _STAMP_EXTRA_WORDS = 3
 def _is_dateline(b: Block) -> bool:
     """A short block made only of dates, times and counters, or a timestamp beside a name (a post's header:
     "Posted by zephyrgirl — 5/27/2024 8:57:51 AM")."""
-    if b.units() >= 16 or not any(c.isdigit() for c in b.text):
-        return False  # (a timestamp with seconds and a name is 10 to 15 units)
+    if b.units() >= 26 or not any(c.isdigit() for c in b.text):
+        return False  # (a timestamp with seconds and a name is 10 to 15 units; "Posted .. | Updated .." 25)
     rest = _DATE_WORDS.sub(" ", b.text)
     words, cjk = len(_WORD.findall(_CJK.sub(" ", rest))), len(_CJK.findall(rest))
     if words + cjk == 0:
@@ -606,6 +608,11 @@ def _is_dateline(b: Block) -> bool:
     return (words + cjk / 2 <= _STAMP_EXTRA_WORDS and b.kind != "quote" and "$" not in b.text
             and _TIMESTAMP.search(b.text) is not None)
 
+
+#: A form's legal line: it asks the reader's consent ("By signing up you agree to our Terms of Use").
+_CONSENT_LINE = re.compile(r"\b(?:by (?:clicking|signing|subscribing|continuing|submitting)|you (?:agree|consent) to)\b",
+                           re.I)
+CONSENT_LINE_UNITS = 40
 
 #: A line this short (in words) that the page repeats this often is a label, not a post.
 REPEAT_UNITS = 4
@@ -622,6 +629,8 @@ def _keep(b: Block, repeats: Counter) -> bool:
         return False  # "Reply", "Quote", "Link to comment", "Member" under every post
     if b.kind not in ("h", "row") and _is_dateline(b):
         return False
+    if b.units() < CONSENT_LINE_UNITS and _CONSENT_LINE.search(b.text):
+        return False  # "By clicking “Post Your Answer”, you agree to our terms of service ..."
     return True
 
 
