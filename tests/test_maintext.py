@@ -212,6 +212,7 @@ def test_short_math_lines_are_not_post_headers():
 IMGUR = "c0caa08e1dce"  # imgur gallery: the post, then its replies in div.CommentsList-comments
 ZHIHU = "a4c329f2524d"  # zhihu: the answers in a div.List
 BUSINESS_INSIDER = "f81c6c05d9cb"  # the article three times over (layouts for three screens)
+ANSWER_DEV = "b9b9c688999f"  # meta.answer.dev: a question with one short answer
 
 
 def _real_key(shared_data, folder: str, prefix: str) -> tuple[str, str, str]:
@@ -263,6 +264,15 @@ def test_thread_whose_replies_are_named_comments_keeps_them(shared_data, engine)
         out = html_to_text(html, ExtractSettings(extractor=engine), url)[0] or ""
         precision, recall = _precision_recall(out, gold)
         assert recall >= min_recall and precision >= 0.8, (engine, prefix, round(precision, 2), round(recall, 2))
+
+
+@pytest.mark.parametrize("engine", ENGINES)
+def test_a_short_answer_is_a_post_too(shared_data, engine):
+    """Apache Answer: a 25-word question and its 19-word answer (not a sentence-long paragraph) are both kept."""
+    html, gold, url = _real_key(shared_data, "forum", ANSWER_DEV)
+    out = html_to_text(html, ExtractSettings(extractor=engine), url)[0] or ""
+    assert "There is also a problem with the smtp mailbox" in out
+    assert "You can try to change the From name" in out, engine
 
 
 @pytest.mark.parametrize("engine", ENGINES)

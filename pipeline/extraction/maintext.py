@@ -353,23 +353,33 @@ class _Segmenter:
             self._add(el.tail, el.getparent())
 
 
-def _is_prose(b: Block) -> bool:
+@dataclass(frozen=True)
+class _Rules:
+    """What counts as prose and how much of it the region holds: one set for articles, one for discussions."""
+    region_share: float  # the region is the deepest element holding this share of the prose
+    prose_units: int  # a block of this many words is prose
+    sentence_units: int  # ... or of this many, ending like a sentence
+    dedup_paragraphs: bool  # a paragraph met again is a copy (see REPEATED_PARAGRAPH_UNITS)
+
+
+#: An article: prose is sentences, the region holds 70% of it.
+ARTICLE_RULES = _Rules(region_share=0.7, prose_units=12, sentence_units=6, dedup_paragraphs=True)
+#: A discussion: short replies ("Thanks, that fixed it.") are posts too, a thread's replies are spread over many
+#: posts beside the first (so the region holds more of the prose), and a reply quotes earlier posts on purpose.
+THREAD_RULES = _Rules(region_share=0.8, prose_units=3, sentence_units=2, dedup_paragraphs=False)
+
+
+def _is_prose(b: Block, rules: _Rules = ARTICLE_RULES) -> bool:
     """A block that reads as written text: long enough, few links."""
     n = len(b.text)
     if n == 0 or b.link_chars > 0.3 * n or b.kind == "h":
         return False
-    return b.units() >= 12 or (b.units() >= 6 and bool(_SENTENCE_END.search(b.text)))
+    return b.units() >= rules.prose_units or (b.units() >= rules.sentence_units and bool(_SENTENCE_END.search(b.text)))
 
 
-#: The content region is the deepest element holding at least this share of the page's prose; on a
-#: discussion page more of it, since a thread's replies are spread over many posts beside the first.
-REGION_SHARE = 0.7
-THREAD_REGION_SHARE = 0.8
-
-
-def _region(blocks: list[Block], share: float = REGION_SHARE):
+def _region(blocks: list[Block], rules: _Rules = ARTICLE_RULES):
     """The content region (a list of sibling elements), or None: the deepest element holding at least
-    ``share`` of the prose (by characters), widened to the thread it is one post of
+    ``rules.region_share`` of the prose (by characters), widened to the thread it is one post of
     (:func:`_thread_of`), moved to the headline's article when apart from it (:func:`_headline_region`),
     then narrowed to the named body of an article, or else joined by siblings holding :data:`SIBLING_SHARE`.
 
@@ -379,7 +389,7 @@ def _region(blocks: list[Block], share: float = REGION_SHARE):
     own: Counter = Counter()  # the same, outside comment and recommendation containers
     total = own_total = 0
     for b in blocks:
-        if _is_prose(b):
+        if _is_prose(b, rules):
             w = b.chars() * b.prior
             total += w
             chain = (b.el, *b.el.iterancestors())
@@ -395,7 +405,7 @@ def _region(blocks: list[Block], share: float = REGION_SHARE):
     best, best_depth = None, -1
     for el, w in weight.items():
         # a region is a container: one paragraph holding most of the prose brings its headings along
-        if w >= share * total and el not in leaves:
+        if w >= rules.region_share * total and el not in leaves:
             d = sum(1 for _ in el.iterancestors())
             if d > best_depth:
                 best, best_depth = el, d
@@ -582,7 +592,8 @@ def _members(region: list) -> set:
 _DATE_WORDS = re.compile(
     r"\b(?:\d+(?:st|nd|rd|th)?|jan(?:uary)?|feb(?:ruary)?|mar(?:ch)?|apr(?:il)?|may|jun(?:e)?|jul(?:y)?|"
     r"aug(?:ust)?|sep(?:t|tember)?|oct(?:ober)?|nov(?:ember)?|dec(?:ember)?|mon|tue|wed|thu|fri|sat|sun|"
-    r"am|pm|at|ago|on|posted|edited|updated|published|last|modified|years?|months?|weeks?|days?|hours?|minutes?|seconds?|"
+    r"am|pm|at|ago|on|posted|edited|updated|published|last|modified|years?|months?|weeks?|days?|hours?|"
+    r"minutes?|seconds?|"
     r"views?|replies|reply|posts?|likes?|votes?|points?|min|hr|[ymdhs])\b|[年月日时分秒前]", re.I)
 
 
@@ -610,8 +621,8 @@ def _is_dateline(b: Block) -> bool:
 
 
 #: A form's legal line: it asks the reader's consent ("By signing up you agree to our Terms of Use").
-_CONSENT_LINE = re.compile(r"\b(?:by (?:clicking|signing|subscribing|continuing|submitting)|you (?:agree|consent) to)\b",
-                           re.I)
+_CONSENT_LINE = re.compile(
+    r"\b(?:by (?:clicking|signing|subscribing|continuing|submitting)|you (?:agree|consent) to)\b", re.I)
 CONSENT_LINE_UNITS = 40
 
 #: A line this short (in words) that the page repeats this often is a label, not a post.
@@ -634,12 +645,12 @@ def _keep(b: Block, repeats: Counter) -> bool:
     return True
 
 
-def _drop_boilerplate(blocks: list[Block], share: float = 0.25) -> list[Block]:
+def _drop_boilerplate(blocks: list[Block], rules: _Rules = ARTICLE_RULES, share: float = 0.25) -> list[Block]:
     """Blocks outside boilerplate-marked containers, and inside those that hold over ``share`` of the prose."""
     prose: Counter = Counter()
     total = 0
     for b in blocks:
-        if _is_prose(b):
+        if _is_prose(b, rules):
             total += len(b.text)
             prose[b.boiler] += len(b.text)
     return [b for b in blocks if b.boiler is None or prose[b.boiler] > share * total]
@@ -652,8 +663,9 @@ REPEATED_PARAGRAPH_UNITS = 12
 
 def select_blocks(blocks: list[Block], thread: bool = False) -> list[Block]:
     """The blocks of the page's main text (``thread``: the page is a discussion, see :func:`is_thread_page`)."""
-    blocks = _drop_boilerplate(blocks)
-    region = _region(blocks, THREAD_REGION_SHARE if thread else REGION_SHARE)
+    rules = THREAD_RULES if thread else ARTICLE_RULES
+    blocks = _drop_boilerplate(blocks, rules)
+    region = _region(blocks, rules)
     repeats = Counter(b.text for b in blocks)
     members = _members(region) if region is not None else None
     kept = []
@@ -663,7 +675,7 @@ def select_blocks(blocks: list[Block], thread: bool = False) -> list[Block]:
             continue
         if not _keep(b, repeats):
             continue
-        if not thread and b.kind == "p" and b.units() >= REPEATED_PARAGRAPH_UNITS:
+        if rules.dedup_paragraphs and b.kind == "p" and b.units() >= REPEATED_PARAGRAPH_UNITS:
             if b.text in seen:
                 continue  # the page's second copy of its article (a mobile and a desktop layout)
             seen.add(b.text)
