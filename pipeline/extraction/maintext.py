@@ -63,6 +63,7 @@ BOILERPLATE_WORDS = frozenset((
     "topbar", "header-nav", "sitemap", "dropdown", "tooltip", "hidden", "sr-only", "visually-hidden",
     "screen-reader-text", "print-only", "noprint", "lightbox", "carousel", "slider", "jump", "backtotop",
     "navbox", "reflist",  # MediaWiki's navigation boxes and reference lists
+    "alert", "alerts", "notice", "notices", "announcement", "announcements", "dismissible",  # a site's notices
 ))
 #: Entries above matched as a whole class name (their parts, ``user`` and ``info``, say nothing alone).
 _WHOLE_NAMES = frozenset(w for w in BOILERPLATE_WORDS if "-" in w)
