@@ -744,7 +744,7 @@ def extract_main_text(tree, url: str | None = None) -> MainText:
 THREAD_PATH_SEGMENTS = frozenset((
     "forum", "forums", "thread", "threads", "topic", "topics", "questions", "question", "discussion",
     "discussions", "t", "d", "bbs", "comments", "viewthread", "showthread", "viewtopic", "board", "boards",
-    "community", "answers", "answer", "q", "qa", "faq", "post", "gallery",
+    "community", "answers", "answer", "q", "qa", "faq", "gallery",
 ))
 #: Host name labels of discussion sites (``forum.example.org``, ``math.stackexchange.com``).
 THREAD_HOST_LABELS = frozenset((
