@@ -213,6 +213,7 @@ IMGUR = "c0caa08e1dce"  # imgur gallery: the post, then its replies in div.Comme
 ZHIHU = "a4c329f2524d"  # zhihu: the answers in a div.List
 BUSINESS_INSIDER = "f81c6c05d9cb"  # the article three times over (layouts for three screens)
 ANSWER_DEV = "b9b9c688999f"  # meta.answer.dev: a question with one short answer
+ANSPRESS = "3c7a89566ede"  # clevious.com (AnsPress): question and answer in subtrees apart
 
 
 def _real_key(shared_data, folder: str, prefix: str) -> tuple[str, str, str]:
@@ -273,6 +274,15 @@ def test_a_short_answer_is_a_post_too(shared_data, engine):
     out = html_to_text(html, ExtractSettings(extractor=engine), url)[0] or ""
     assert "There is also a problem with the smtp mailbox" in out
     assert "You can try to change the From name" in out, engine
+
+
+def test_an_answer_far_from_its_question_brings_it_along(shared_data):
+    """AnsPress (clevious.com): the question and the answer sit in separate subtrees; the answer holds most of the
+    prose, and the question comes with it."""
+    html, gold, url = _real_key(shared_data, "forum", ANSPRESS)
+    out = html_to_text(html, ExtractSettings(), url)[0] or ""
+    assert "I’ve got a website currently on shared hosting" in out
+    assert "Great question about switching from shared hosting" in out
 
 
 @pytest.mark.parametrize("engine", ENGINES)

@@ -361,13 +361,17 @@ class _Rules:
     prose_units: int  # a block of this many words is prose
     sentence_units: int  # ... or of this many, ending like a sentence
     dedup_paragraphs: bool  # a paragraph met again is a copy (see REPEATED_PARAGRAPH_UNITS)
+    join_question: bool  # a region inside the answers takes the question (see _with_question)
 
 
 #: An article: prose is sentences, the region holds 70% of it.
-ARTICLE_RULES = _Rules(region_share=0.7, prose_units=12, sentence_units=6, dedup_paragraphs=True)
+ARTICLE_RULES = _Rules(region_share=0.7, prose_units=12, sentence_units=6, dedup_paragraphs=True,
+                       join_question=False)
 #: A discussion: short replies ("Thanks, that fixed it.") are posts too, a thread's replies are spread over many
-#: posts beside the first (so the region holds more of the prose), and a reply quotes earlier posts on purpose.
-THREAD_RULES = _Rules(region_share=0.8, prose_units=3, sentence_units=2, dedup_paragraphs=False)
+#: posts beside the first (so the region holds more of the prose), a reply quotes earlier posts on purpose, and
+#: the answers of a Q&A page go with its question.
+THREAD_RULES = _Rules(region_share=0.8, prose_units=3, sentence_units=2, dedup_paragraphs=False,
+                      join_question=True)
 
 
 def _is_prose(b: Block, rules: _Rules = ARTICLE_RULES) -> bool:
@@ -414,15 +418,40 @@ def _region(blocks: list[Block], rules: _Rules = ARTICLE_RULES):
         return None
     best = _thread_of(best, own, total)
     best = _headline_region(blocks, best, own, own_total)
+    region = None
     for named in _named_bodies(best, weight, total):
         if _is_schema_body(named) or not _thread_outside(named, best, weight, own, total):
-            return [named]  # the article's body: what lies beside it (comments, a footer) is not the article
+            region = [named]  # the article's body: what lies beside it (comments, a footer) is not the article
         break  # one post of a thread: so is any container of it
-    # a sibling holding a real share of the prose belongs too: the question beside a Q&A page's answers
-    parent = best.getparent()
-    siblings = [c for c in parent if c is not best and weight.get(c, 0) >= SIBLING_SHARE * total] \
-        if parent is not None else []
-    return [best, *siblings]
+    if region is None:
+        # a sibling holding a real share of the prose belongs too: the question beside a Q&A page's answers
+        parent = best.getparent()
+        siblings = [c for c in parent if c is not best and weight.get(c, 0) >= SIBLING_SHARE * total] \
+            if parent is not None else []
+        region = [best, *siblings]
+    return _with_question(region, weight, total) if rules.join_question else region
+
+
+#: A container named as a question holding this share of the prose is a Q&A page's question.
+QUESTION_SHARE = 0.05
+_QUESTION_WORDS = frozenset(("question",))
+_ANSWER_WORDS = frozenset(("answer", "answers"))
+
+
+def _with_question(region: list, weight: Counter, total: float) -> list:
+    """``region``, or, when it lies inside an answer (or the answers) and the page's question lies outside it,
+    their lowest common container: a Q&A page keeps its question with its answers, however far apart the
+    markup puts them."""
+    if all(_role_words(a).isdisjoint(_ANSWER_WORDS) for a in (region[0], *region[0].iterancestors())):
+        return region
+    questions = [el for el, w in weight.items() if w >= QUESTION_SHARE * total and isinstance(el.tag, str)
+                 and not _role_words(el).isdisjoint(_QUESTION_WORDS) and not _inside(el, region)]
+    if not questions:
+        return region
+    question = max(questions, key=weight.__getitem__)
+    around = {id(a) for a in (region[0], *region[0].iterancestors())}
+    common = next((a for a in (question, *question.iterancestors()) if id(a) in around), None)
+    return [common] if common is not None else region
 
 
 #: The headline's article is the lowest ancestor of the page's ``<h1>`` holding this share of the prose
