@@ -362,16 +362,17 @@ class _Rules:
     sentence_units: int  # ... or of this many, ending like a sentence
     dedup_paragraphs: bool  # a paragraph met again is a copy (see REPEATED_PARAGRAPH_UNITS)
     join_question: bool  # a region inside the answers takes the question (see _with_question)
+    title_heads: bool  # the page's single <h1> heads the text when the region lacks it (the thread's title)
 
 
 #: An article: prose is sentences, the region holds 70% of it.
 ARTICLE_RULES = _Rules(region_share=0.7, prose_units=12, sentence_units=6, dedup_paragraphs=True,
-                       join_question=False)
+                       join_question=False, title_heads=False)
 #: A discussion: short replies ("Thanks, that fixed it.") are posts too, a thread's replies are spread over many
-#: posts beside the first (so the region holds more of the prose), a reply quotes earlier posts on purpose, and
-#: the answers of a Q&A page go with its question.
+#: posts beside the first (so the region holds more of the prose), a reply quotes earlier posts on purpose, the
+#: answers of a Q&A page go with its question, and the thread's title (a question's own words) heads it.
 THREAD_RULES = _Rules(region_share=0.8, prose_units=3, sentence_units=2, dedup_paragraphs=False,
-                      join_question=True)
+                      join_question=True, title_heads=True)
 
 
 def _is_prose(b: Block, rules: _Rules = ARTICLE_RULES) -> bool:
@@ -710,6 +711,10 @@ def select_blocks(blocks: list[Block], thread: bool = False) -> list[Block]:
                 continue  # the page's second copy of its article (a mobile and a desktop layout)
             seen.add(b.text)
         kept.append(b)
+    if rules.title_heads and kept:
+        titles = [b for b in blocks if b.kind == "h" and b.level == 1 and b.boiler is None]
+        if len(titles) == 1 and not any(b is titles[0] for b in kept):
+            kept.insert(0, titles[0])
     return kept
 
 
