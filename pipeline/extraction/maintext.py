@@ -361,7 +361,7 @@ class _Rules:
     prose_units: int  # a block of this many words is prose
     sentence_units: int  # ... or of this many, ending like a sentence
     dedup_paragraphs: bool  # a paragraph met again is a copy (see REPEATED_PARAGRAPH_UNITS)
-    join_question: bool  # a region inside the answers takes the question (see _with_question)
+    join_question: bool  # the region takes a Q&A page's question and answers (see _with_question)
     title_heads: bool  # the page's single <h1> heads the text when the region lacks it (the thread's title)
 
 
@@ -433,26 +433,27 @@ def _region(blocks: list[Block], rules: _Rules = ARTICLE_RULES):
     return _with_question(region, weight, total) if rules.join_question else region
 
 
-#: A container named as a question holding this share of the prose is a Q&A page's question.
+#: A container named as a question or an answer holding this share of the prose is part of a Q&A page.
 QUESTION_SHARE = 0.05
-_QUESTION_WORDS = frozenset(("question",))
-_ANSWER_WORDS = frozenset(("answer", "answers"))
+_QA_WORDS = frozenset(("question", "answer", "answers"))
 
 
 def _with_question(region: list, weight: Counter, total: float) -> list:
-    """``region``, or, when it lies inside an answer (or the answers) and the page's question lies outside it,
-    their lowest common container: a Q&A page keeps its question with its answers, however far apart the
-    markup puts them."""
-    if all(_role_words(a).isdisjoint(_ANSWER_WORDS) for a in (region[0], *region[0].iterancestors())):
+    """``region``, or, when the page's question or its answers (containers so named, holding
+    :data:`QUESTION_SHARE` of the prose each) lie outside it, the lowest container holding them all: a Q&A page
+    keeps its question with its answers, however far apart the markup puts them."""
+    qa = [el for el, w in weight.items() if w >= QUESTION_SHARE * total and isinstance(el.tag, str)
+          and not _role_words(el).isdisjoint(_QA_WORDS) and not _inside(el, region)
+          and not any(_inside(r, [el]) for r in region)]
+    if not qa:
         return region
-    questions = [el for el, w in weight.items() if w >= QUESTION_SHARE * total and isinstance(el.tag, str)
-                 and not _role_words(el).isdisjoint(_QUESTION_WORDS) and not _inside(el, region)]
-    if not questions:
-        return region
-    question = max(questions, key=weight.__getitem__)
-    around = {id(a) for a in (region[0], *region[0].iterancestors())}
-    common = next((a for a in (question, *question.iterancestors()) if id(a) in around), None)
-    return [common] if common is not None else region
+    common = region[0]
+    for el in qa:
+        around = {id(a) for a in (common, *common.iterancestors())}
+        common = next((a for a in (el, *el.iterancestors()) if id(a) in around), None)
+        if common is None:
+            return region
+    return [common]
 
 
 #: The headline's article is the lowest ancestor of the page's ``<h1>`` holding this share of the prose
@@ -676,7 +677,13 @@ def _keep(b: Block, repeats: Counter) -> bool:
     return True
 
 
-def _drop_boilerplate(blocks: list[Block], rules: _Rules = ARTICLE_RULES, share: float = 0.25) -> list[Block]:
+#: A container marked as furniture stays only when it holds this share of the prose: then it wraps the page's
+#: content (page builders call every box a ``widget``); a banner or a notice beside a short post holds less.
+BOILERPLATE_KEEP_SHARE = 0.5
+
+
+def _drop_boilerplate(blocks: list[Block], rules: _Rules = ARTICLE_RULES,
+                      share: float = BOILERPLATE_KEEP_SHARE) -> list[Block]:
     """Blocks outside boilerplate-marked containers, and inside those that hold over ``share`` of the prose."""
     prose: Counter = Counter()
     total = 0
