@@ -62,6 +62,8 @@ BOILERPLATE_WORDS = frozenset((
     "reputation", "postprofile", "profile", "reactions", "likes", "copyright", "disclaimer", "masthead",
     "topbar", "header-nav", "sitemap", "dropdown", "tooltip", "hidden", "sr-only", "visually-hidden",
     "screen-reader-text", "print-only", "noprint", "lightbox", "carousel", "slider", "jump", "backtotop",
+    "navbox", "reflist",  # MediaWiki's navigation boxes and reference lists
+    "alert", "alerts", "notice", "notices", "announcement", "announcements", "dismissible",  # a site's notices
 ))
 #: Entries above matched as a whole class name (their parts, ``user`` and ``info``, say nothing alone).
 _WHOLE_NAMES = frozenset(w for w in BOILERPLATE_WORDS if "-" in w)
@@ -94,6 +96,7 @@ COMMENT_WORDS = frozenset(("comment", "comments", "commentlist", "respond", "dis
 ASIDE_WORDS = COMMENT_WORDS | frozenset((
     "related", "recommend", "recommended", "recommendation", "recommendations", "recirc", "popular",
     "trending", "teaser", "teasers", "promo", "outbrain", "taboola",
+    "excerpt", "excerpts",  # a teaser of another page (WordPress's wp-block-post-excerpt)
 ))
 #: Of those, the words of containers that stay asides on a discussion page (see :func:`is_thread_page`),
 #: where the "comments" are the thread's replies.
@@ -351,23 +354,38 @@ class _Segmenter:
             self._add(el.tail, el.getparent())
 
 
-def _is_prose(b: Block) -> bool:
+@dataclass(frozen=True)
+class _Rules:
+    """What counts as prose and how much of it the region holds: one set for articles, one for discussions."""
+    region_share: float  # the region is the deepest element holding this share of the prose
+    prose_units: int  # a block of this many words is prose
+    sentence_units: int  # ... or of this many, ending like a sentence
+    dedup_paragraphs: bool  # a paragraph met again is a copy (see REPEATED_PARAGRAPH_UNITS)
+    join_question: bool  # the region takes a Q&A page's question and answers (see _with_question)
+    title_heads: bool  # the page's single <h1> heads the text when the region lacks it (the thread's title)
+
+
+#: An article: prose is sentences, the region holds 70% of it.
+ARTICLE_RULES = _Rules(region_share=0.7, prose_units=12, sentence_units=6, dedup_paragraphs=True,
+                       join_question=False, title_heads=False)
+#: A discussion: short replies ("Thanks, that fixed it.") are posts too, a thread's replies are spread over many
+#: posts beside the first (so the region holds more of the prose), a reply quotes earlier posts on purpose, the
+#: answers of a Q&A page go with its question, and the thread's title (a question's own words) heads it.
+THREAD_RULES = _Rules(region_share=0.8, prose_units=3, sentence_units=2, dedup_paragraphs=False,
+                      join_question=True, title_heads=True)
+
+
+def _is_prose(b: Block, rules: _Rules = ARTICLE_RULES) -> bool:
     """A block that reads as written text: long enough, few links."""
     n = len(b.text)
     if n == 0 or b.link_chars > 0.3 * n or b.kind == "h":
         return False
-    return b.units() >= 12 or (b.units() >= 6 and bool(_SENTENCE_END.search(b.text)))
+    return b.units() >= rules.prose_units or (b.units() >= rules.sentence_units and bool(_SENTENCE_END.search(b.text)))
 
 
-#: The content region is the deepest element holding at least this share of the page's prose; on a
-#: discussion page more of it, since a thread's replies are spread over many posts beside the first.
-REGION_SHARE = 0.7
-THREAD_REGION_SHARE = 0.8
-
-
-def _region(blocks: list[Block], share: float = REGION_SHARE):
+def _region(blocks: list[Block], rules: _Rules = ARTICLE_RULES):
     """The content region (a list of sibling elements), or None: the deepest element holding at least
-    ``share`` of the prose (by characters), widened to the thread it is one post of
+    ``rules.region_share`` of the prose (by characters), widened to the thread it is one post of
     (:func:`_thread_of`), moved to the headline's article when apart from it (:func:`_headline_region`),
     then narrowed to the named body of an article, or else joined by siblings holding :data:`SIBLING_SHARE`.
 
@@ -377,7 +395,7 @@ def _region(blocks: list[Block], share: float = REGION_SHARE):
     own: Counter = Counter()  # the same, outside comment and recommendation containers
     total = own_total = 0
     for b in blocks:
-        if _is_prose(b):
+        if _is_prose(b, rules):
             w = b.chars() * b.prior
             total += w
             chain = (b.el, *b.el.iterancestors())
@@ -393,7 +411,7 @@ def _region(blocks: list[Block], share: float = REGION_SHARE):
     best, best_depth = None, -1
     for el, w in weight.items():
         # a region is a container: one paragraph holding most of the prose brings its headings along
-        if w >= share * total and el not in leaves:
+        if w >= rules.region_share * total and el not in leaves:
             d = sum(1 for _ in el.iterancestors())
             if d > best_depth:
                 best, best_depth = el, d
@@ -401,15 +419,41 @@ def _region(blocks: list[Block], share: float = REGION_SHARE):
         return None
     best = _thread_of(best, own, total)
     best = _headline_region(blocks, best, own, own_total)
+    region = None
     for named in _named_bodies(best, weight, total):
         if _is_schema_body(named) or not _thread_outside(named, best, weight, own, total):
-            return [named]  # the article's body: what lies beside it (comments, a footer) is not the article
+            region = [named]  # the article's body: what lies beside it (comments, a footer) is not the article
         break  # one post of a thread: so is any container of it
-    # a sibling holding a real share of the prose belongs too: the question beside a Q&A page's answers
-    parent = best.getparent()
-    siblings = [c for c in parent if c is not best and weight.get(c, 0) >= SIBLING_SHARE * total] \
-        if parent is not None else []
-    return [best, *siblings]
+    if region is None:
+        # a sibling holding a real share of the prose belongs too: the question beside a Q&A page's answers
+        parent = best.getparent()
+        siblings = [c for c in parent if c is not best and weight.get(c, 0) >= SIBLING_SHARE * total] \
+            if parent is not None else []
+        region = [best, *siblings]
+    return _with_question(region, weight, total) if rules.join_question else region
+
+
+#: A container named as a question or an answer holding this share of the prose is part of a Q&A page.
+QUESTION_SHARE = 0.05
+_QA_WORDS = frozenset(("question", "answer", "answers"))
+
+
+def _with_question(region: list, weight: Counter, total: float) -> list:
+    """``region``, or, when the page's question or its answers (containers so named, holding
+    :data:`QUESTION_SHARE` of the prose each) lie outside it, the lowest container holding them all: a Q&A page
+    keeps its question with its answers, however far apart the markup puts them."""
+    qa = [el for el, w in weight.items() if w >= QUESTION_SHARE * total and isinstance(el.tag, str)
+          and not _role_words(el).isdisjoint(_QA_WORDS) and not _inside(el, region)
+          and not any(_inside(r, [el]) for r in region)]
+    if not qa:
+        return region
+    common = region[0]
+    for el in qa:
+        around = {id(a) for a in (common, *common.iterancestors())}
+        common = next((a for a in (el, *el.iterancestors()) if id(a) in around), None)
+        if common is None:
+            return region
+    return [common]
 
 
 #: The headline's article is the lowest ancestor of the page's ``<h1>`` holding this share of the prose
@@ -580,7 +624,8 @@ def _members(region: list) -> set:
 _DATE_WORDS = re.compile(
     r"\b(?:\d+(?:st|nd|rd|th)?|jan(?:uary)?|feb(?:ruary)?|mar(?:ch)?|apr(?:il)?|may|jun(?:e)?|jul(?:y)?|"
     r"aug(?:ust)?|sep(?:t|tember)?|oct(?:ober)?|nov(?:ember)?|dec(?:ember)?|mon|tue|wed|thu|fri|sat|sun|"
-    r"am|pm|at|ago|on|posted|edited|last|modified|years?|months?|weeks?|days?|hours?|minutes?|seconds?|"
+    r"am|pm|at|ago|on|posted|edited|updated|published|last|modified|years?|months?|weeks?|days?|hours?|"
+    r"minutes?|seconds?|"
     r"views?|replies|reply|posts?|likes?|votes?|points?|min|hr|[ymdhs])\b|[年月日时分秒前]", re.I)
 
 
@@ -596,8 +641,8 @@ _STAMP_EXTRA_WORDS = 3
 def _is_dateline(b: Block) -> bool:
     """A short block made only of dates, times and counters, or a timestamp beside a name (a post's header:
     "Posted by zephyrgirl — 5/27/2024 8:57:51 AM")."""
-    if b.units() >= 16 or not any(c.isdigit() for c in b.text):
-        return False  # (a timestamp with seconds and a name is 10 to 15 units)
+    if b.units() >= 26 or not any(c.isdigit() for c in b.text):
+        return False  # (a timestamp with seconds and a name is 10 to 15 units; "Posted .. | Updated .." 25)
     rest = _DATE_WORDS.sub(" ", b.text)
     words, cjk = len(_WORD.findall(_CJK.sub(" ", rest))), len(_CJK.findall(rest))
     if words + cjk == 0:
@@ -606,6 +651,11 @@ def _is_dateline(b: Block) -> bool:
     return (words + cjk / 2 <= _STAMP_EXTRA_WORDS and b.kind != "quote" and "$" not in b.text
             and _TIMESTAMP.search(b.text) is not None)
 
+
+#: A form's legal line: it asks the reader's consent ("By signing up you agree to our Terms of Use").
+_CONSENT_LINE = re.compile(
+    r"\b(?:by (?:clicking|signing|subscribing|continuing|submitting)|you (?:agree|consent) to)\b", re.I)
+CONSENT_LINE_UNITS = 40
 
 #: A line this short (in words) that the page repeats this often is a label, not a post.
 REPEAT_UNITS = 4
@@ -622,15 +672,23 @@ def _keep(b: Block, repeats: Counter) -> bool:
         return False  # "Reply", "Quote", "Link to comment", "Member" under every post
     if b.kind not in ("h", "row") and _is_dateline(b):
         return False
+    if b.units() < CONSENT_LINE_UNITS and _CONSENT_LINE.search(b.text):
+        return False  # "By clicking “Post Your Answer”, you agree to our terms of service ..."
     return True
 
 
-def _drop_boilerplate(blocks: list[Block], share: float = 0.25) -> list[Block]:
+#: A container marked as furniture stays only when it holds this share of the prose: then it wraps the page's
+#: content (page builders call every box a ``widget``); a banner or a notice beside a short post holds less.
+BOILERPLATE_KEEP_SHARE = 0.5
+
+
+def _drop_boilerplate(blocks: list[Block], rules: _Rules = ARTICLE_RULES,
+                      share: float = BOILERPLATE_KEEP_SHARE) -> list[Block]:
     """Blocks outside boilerplate-marked containers, and inside those that hold over ``share`` of the prose."""
     prose: Counter = Counter()
     total = 0
     for b in blocks:
-        if _is_prose(b):
+        if _is_prose(b, rules):
             total += len(b.text)
             prose[b.boiler] += len(b.text)
     return [b for b in blocks if b.boiler is None or prose[b.boiler] > share * total]
@@ -643,8 +701,9 @@ REPEATED_PARAGRAPH_UNITS = 12
 
 def select_blocks(blocks: list[Block], thread: bool = False) -> list[Block]:
     """The blocks of the page's main text (``thread``: the page is a discussion, see :func:`is_thread_page`)."""
-    blocks = _drop_boilerplate(blocks)
-    region = _region(blocks, THREAD_REGION_SHARE if thread else REGION_SHARE)
+    rules = THREAD_RULES if thread else ARTICLE_RULES
+    blocks = _drop_boilerplate(blocks, rules)
+    region = _region(blocks, rules)
     repeats = Counter(b.text for b in blocks)
     members = _members(region) if region is not None else None
     kept = []
@@ -654,11 +713,15 @@ def select_blocks(blocks: list[Block], thread: bool = False) -> list[Block]:
             continue
         if not _keep(b, repeats):
             continue
-        if not thread and b.kind == "p" and b.units() >= REPEATED_PARAGRAPH_UNITS:
+        if rules.dedup_paragraphs and b.kind == "p" and b.units() >= REPEATED_PARAGRAPH_UNITS:
             if b.text in seen:
                 continue  # the page's second copy of its article (a mobile and a desktop layout)
             seen.add(b.text)
         kept.append(b)
+    if rules.title_heads and kept:
+        titles = [b for b in blocks if b.kind == "h" and b.level == 1 and b.boiler is None]
+        if len(titles) == 1 and not any(b is titles[0] for b in kept):
+            kept.insert(0, titles[0])
     return kept
 
 
@@ -722,7 +785,7 @@ def extract_main_text(tree, url: str | None = None) -> MainText:
 THREAD_PATH_SEGMENTS = frozenset((
     "forum", "forums", "thread", "threads", "topic", "topics", "questions", "question", "discussion",
     "discussions", "t", "d", "bbs", "comments", "viewthread", "showthread", "viewtopic", "board", "boards",
-    "community", "answers", "answer", "q", "qa", "faq", "post", "gallery",
+    "community", "answers", "answer", "q", "qa", "faq", "gallery",
 ))
 #: Host name labels of discussion sites (``forum.example.org``, ``math.stackexchange.com``).
 THREAD_HOST_LABELS = frozenset((
