@@ -273,7 +273,8 @@ class _Segmenter:
                     if el.tail:
                         self._add(el.tail, el.getparent())
                     return
-        opened_boiler = self.boiler is None and is_boilerplate_container(el, words)
+        opened_boiler = self.boiler is None and (bool(words) or tag in _BOILERPLATE_TAGS) \
+            and is_boilerplate_container(el, words)
         if opened_boiler:
             self._close()
             self.boiler = el
@@ -326,7 +327,8 @@ class _Segmenter:
             self.in_link += 1
         elif tag == "code" and not self.in_pre:
             self._add("`", el)
-        self._add(el.text, el)
+        if el.text:
+            self._add(el.text, el)
         for child in el:
             self.walk(child)
         if tag in ("ul", "ol", "dl"):
@@ -641,7 +643,7 @@ _STAMP_EXTRA_WORDS = 3
 def _is_dateline(b: Block) -> bool:
     """A short block made only of dates, times and counters, or a timestamp beside a name (a post's header:
     "Posted by zephyrgirl — 5/27/2024 8:57:51 AM")."""
-    if b.units() >= 26 or not any(c.isdigit() for c in b.text):
+    if b.units() >= 26 or _DIGITS.search(b.text) is None:
         return False  # (a timestamp with seconds and a name is 10 to 15 units; "Posted .. | Updated .." 25)
     rest = _DATE_WORDS.sub(" ", b.text)
     words, cjk = len(_WORD.findall(_CJK.sub(" ", rest))), len(_CJK.findall(rest))
@@ -817,12 +819,16 @@ def is_thread_page(url: str | None, tree) -> bool:
         host = (parts.hostname or "").split(".")
         if not THREAD_HOST_LABELS.isdisjoint(host):
             return True
-    head = tree.find("head")
-    if head is not None:
-        for meta in head.iter("meta"):
-            if meta.get("name") == "generator" and _FORUM_GENERATOR.search(meta.get("content") or ""):
-                return True
-    for script in tree.iter("script"):
-        if script.get("type") == "application/ld+json" and script.text and _THREAD_SCHEMA.search(script.text):
-            return True
-    return False
+    generators, json_ld = _declarations()
+    if any(_FORUM_GENERATOR.search(v) for v in generators(tree)):
+        return True
+    return any(_THREAD_SCHEMA.search(v) for v in json_ld(tree))
+
+
+@functools.cache
+def _declarations():
+    """Compiled XPaths (C-level, no element proxies) for a page's generator and its JSON-LD texts."""
+    from lxml import etree
+
+    return (etree.XPath("/html/head/meta[@name='generator']/@content", smart_strings=False),
+            etree.XPath("//script[@type='application/ld+json']/text()", smart_strings=False))
