@@ -104,6 +104,8 @@ THREAD_ASIDE_WORDS = ASIDE_WORDS - COMMENT_WORDS
 #: Generic words that name a list of teasers (``more-stories``, ``latest-list``) unless the container is
 #: also named as a body or as a thread's posts (``entry-content-read-more``, ``post-stream``, ``answers-list``).
 LIST_WORDS = frozenset(("stream", "feed", "more", "latest", "list"))
+#: On a discussion page a "list" is the list of posts or comments (``List``, ``comment-list``).
+THREAD_LIST_WORDS = LIST_WORDS - {"list"}
 ASIDE_PROSE_WEIGHT = 0.2
 _WORD_SPLIT = re.compile(r"[\s_\-]+")
 _CJK = re.compile(r"[\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uac00-\ud7af]")
@@ -196,6 +198,7 @@ class _Segmenter:
         self.page_chars = 0  # characters of text on the page (set by extract_main_text)
         self.comments = 0  # depth of containers named by COMMENT_WORDS only
         self.declares_thread = False  # an element's schema.org itemtype says the page is a discussion
+        self.list_words = LIST_WORDS
 
     def _open(self, kind: str, el, level: int = 0) -> None:
         self._close()
@@ -279,7 +282,7 @@ class _Segmenter:
             self._close()
             self.boiler = el
         aside = bool(words) and (not words.isdisjoint(THREAD_ASIDE_WORDS)
-                                 or (not words.isdisjoint(LIST_WORDS) and words.isdisjoint(_POSTS_WORDS)))
+                                 or (not words.isdisjoint(self.list_words) and words.isdisjoint(_POSTS_WORDS)))
         comments = bool(words) and not aside and not words.isdisjoint(COMMENT_WORDS)
         if aside:
             self._close()
@@ -772,6 +775,8 @@ def extract_main_text(tree, url: str | None = None) -> MainText:
     etree.strip_elements(root, *SKIP_TAGS, with_tail=False)
     seg = _Segmenter()
     seg.page_chars = len(root.text_content())
+    if thread:
+        seg.list_words = THREAD_LIST_WORDS
     seg.walk(root)
     seg._close()
     if thread or seg.declares_thread:
