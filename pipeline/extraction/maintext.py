@@ -631,14 +631,15 @@ _DATE_WORDS = re.compile(
     r"aug(?:ust)?|sep(?:t|tember)?|oct(?:ober)?|nov(?:ember)?|dec(?:ember)?|mon|tue|wed|thu|fri|sat|sun|"
     r"am|pm|at|ago|on|posted|edited|updated|published|last|modified|years?|months?|weeks?|days?|hours?|"
     r"minutes?|seconds?|"
-    r"views?|replies|reply|posts?|likes?|votes?|points?|min|hr|[ymdhs])\b|[年月日时分秒前]", re.I)
+    r"views?|replies|reply|posts?|likes?|votes?|points?|min|hr|[ymdhs])\b|[年月日时時分秒前]|上午|下午|凌晨|中午|晚上|"
+    r"[星期週周][一二三四五六日天]|\d+(?=[年月日时時分秒号號])|(?<=午)\d+", re.I)
 
 
 #: A full timestamp: a date with its four-digit year, a clock time with seconds or am/pm, a relative time
 #: (not "3-4-5" or "3:45", which a math line holds).
 _TIMESTAMP = re.compile(r"\b(?:\d{4}[/.-]\d{1,2}[/.-]\d{1,2}|\d{1,2}[/.-]\d{1,2}[/.-]\d{4})\b"
                         r"|\b(?:jan|feb|mar|apr|may|jun|jul|aug|sep|oct|nov|dec)[a-z]*\.? \d{1,2}(?:st|nd|rd|th)?,? \d{4}\b"
-                        r"|\b\d{1,2}:\d{2}(?::\d{2}|\s*[ap]\.?m\b)|\bago\b|前", re.I)
+                        r"|\b\d{1,2}:\d{2}(?::\d{2}|\s*[ap]\.?m\b)|\bago\b|前|\d{4}年\d{1,2}月\d{1,2}日|[上下]午\s*\d{1,2}:\d{2}", re.I)
 #: Words beside a timestamp that a post's header line carries (the poster's name, "#3").
 _STAMP_EXTRA_WORDS = 3
 
