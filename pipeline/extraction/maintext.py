@@ -122,15 +122,19 @@ _NO_WORDS: frozenset = frozenset()
 
 @functools.lru_cache(maxsize=1 << 16)
 def _words_of(value: str) -> frozenset:
-    """Lower-cased words of one attribute value, and its class names that are entries of
-    :data:`BOILERPLATE_WORDS` written with a ``-`` (``user-info``), cached: a site repeats its class names
-    on every page."""
+    """Lower-cased words of one attribute value, each also without its digits, and its class names that are
+    entries of :data:`BOILERPLATE_WORDS` written with a ``-`` (``user-info``), cached: a site repeats its
+    class names on every page."""
     value = value.lower()
     if "-" not in value and "_" not in value:
-        return frozenset(value.split())
-    words = set(_WORD_SPLIT.split(value))
-    words.discard("")
-    words.update(_WHOLE_NAMES.intersection(value.split()))
+        words = set(value.split())
+    else:
+        words = set(_WORD_SPLIT.split(value))
+        words.discard("")
+        words.update(_WHOLE_NAMES.intersection(value.split()))
+    if _DIGITS.search(value):
+        # a word numbered by the site (id="userinfo5387", "sidebar2") is that word too
+        words.update([w for w in (_DIGITS.sub("", w) for w in words) if w])
     return frozenset(words)
 
 
