@@ -372,16 +372,18 @@ class _Rules:
     dedup_paragraphs: bool  # a paragraph met again is a copy (see REPEATED_PARAGRAPH_UNITS)
     join_question: bool  # the region takes a Q&A page's question and answers (see _with_question)
     title_heads: bool  # the page's single <h1> heads the text when the region lacks it (the thread's title)
+    repeated_line_units: int  # a line this short met REPEAT_MIN times is a label ("Please log in to reply")
 
 
 #: An article: prose is sentences, the region holds 70% of it.
 ARTICLE_RULES = _Rules(region_share=0.7, prose_units=12, sentence_units=6, dedup_paragraphs=True,
-                       join_question=False, title_heads=False)
+                       join_question=False, title_heads=False, repeated_line_units=4)
 #: A discussion: short replies ("Thanks, that fixed it.") are posts too, a thread's replies are spread over many
 #: posts beside the first (so the region holds more of the prose), a reply quotes earlier posts on purpose, the
-#: answers of a Q&A page go with its question, and the thread's title (a question's own words) heads it.
+#: answers of a Q&A page go with its question, the thread's title (a question's own words) heads it, and a line
+#: every post repeats (a signature, "Please log in to reply") is a label.
 THREAD_RULES = _Rules(region_share=0.8, prose_units=3, sentence_units=2, dedup_paragraphs=False,
-                      join_question=True, title_heads=True)
+                      join_question=True, title_heads=True, repeated_line_units=12)
 
 
 def _is_prose(b: Block, rules: _Rules = ARTICLE_RULES) -> bool:
@@ -635,15 +637,17 @@ _DATE_WORDS = re.compile(
     r"aug(?:ust)?|sep(?:t|tember)?|oct(?:ober)?|nov(?:ember)?|dec(?:ember)?|mon|tue|wed|thu|fri|sat|sun|"
     r"am|pm|at|ago|on|posted|edited|updated|published|last|modified|years?|months?|weeks?|days?|hours?|"
     r"minutes?|seconds?|"
-    r"views?|replies|reply|posts?|likes?|votes?|points?|min|hr|[ymdhs])\b|[年月日时時分秒前]|上午|下午|凌晨|中午|晚上|"
-    r"[星期週周][一二三四五六日天]|\d+(?=[年月日时時分秒号號])|(?<=午)\d+", re.I)
+    r"views?|replies|reply|posts?|likes?|votes?|points?|min|hr|[ymdhs])\b|"
+    r"[年月日时時分秒前]|上午|下午|凌晨|中午|晚上|[星期週周][一二三四五六日天]|\d+(?=[年月日时時分秒号號])|(?<=午)\d+",
+    re.I)
 
 
 #: A full timestamp: a date with its four-digit year, a clock time with seconds or am/pm, a relative time
 #: (not "3-4-5" or "3:45", which a math line holds).
 _TIMESTAMP = re.compile(r"\b(?:\d{4}[/.-]\d{1,2}[/.-]\d{1,2}|\d{1,2}[/.-]\d{1,2}[/.-]\d{4})\b"
                         r"|\b(?:jan|feb|mar|apr|may|jun|jul|aug|sep|oct|nov|dec)[a-z]*\.? \d{1,2}(?:st|nd|rd|th)?,? \d{4}\b"
-                        r"|\b\d{1,2}:\d{2}(?::\d{2}|\s*[ap]\.?m\b)|\bago\b|前|\d{4}年\d{1,2}月\d{1,2}日|[上下]午\s*\d{1,2}:\d{2}", re.I)
+                        r"|\b\d{1,2}:\d{2}(?::\d{2}|\s*[ap]\.?m\b)|\bago\b|前"
+                        r"|\d{4}年\d{1,2}月\d{1,2}日|[上下]午\s*\d{1,2}:\d{2}", re.I)
 #: Words beside a timestamp that a post's header line carries (the poster's name, "#3").
 _STAMP_EXTRA_WORDS = 3
 
@@ -672,14 +676,15 @@ REPEAT_UNITS = 4
 REPEAT_MIN = 3
 
 
-def _keep(b: Block, repeats: Counter) -> bool:
+def _keep(b: Block, repeats: Counter, rules: _Rules = ARTICLE_RULES) -> bool:
     n = len(b.text)
     if b.kind == "pre":
         return True
     if b.link_chars >= 0.6 * n and b.units() < 40:
         return False  # a link list or a link line
-    if b.kind != "h" and b.units() <= REPEAT_UNITS and repeats[b.text] >= REPEAT_MIN:
-        return False  # "Reply", "Quote", "Link to comment", "Member" under every post
+    if b.kind != "h" and repeats[b.text] >= REPEAT_MIN and (
+            b.units() <= REPEAT_UNITS or (b.kind != "quote" and b.units() <= rules.repeated_line_units)):
+        return False  # "Reply", "Member" under every post; on a thread also "Please log in to reply", a signature
     if b.kind not in ("h", "row") and _is_dateline(b):
         return False
     if b.units() < CONSENT_LINE_UNITS and _CONSENT_LINE.search(b.text):
@@ -721,7 +726,7 @@ def select_blocks(blocks: list[Block], thread: bool = False) -> list[Block]:
     for b in blocks:
         if members is not None and b.el not in members:
             continue
-        if not _keep(b, repeats):
+        if not _keep(b, repeats, rules):
             continue
         if rules.dedup_paragraphs and b.kind == "p" and b.units() >= REPEATED_PARAGRAPH_UNITS:
             if b.text in seen:
