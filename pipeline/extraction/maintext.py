@@ -280,19 +280,26 @@ class _Segmenter:
                     if el.tail:
                         self._add(el.tail, el.getparent())
                     return
-        opened_boiler = self.boiler is None and (bool(words) or tag in _BOILERPLATE_TAGS) \
-            and is_boilerplate_container(el, words)
+        opened_boiler = aside = comments = False
+        if words:
+            if self.boiler is None and is_boilerplate_container(el, words):
+                opened_boiler = True
+            aside = not words.isdisjoint(THREAD_ASIDE_WORDS) or (
+                not words.isdisjoint(self.list_words) and words.isdisjoint(_POSTS_WORDS))
+            comments = not aside and not words.isdisjoint(COMMENT_WORDS)
+        elif tag in _BOILERPLATE_TAGS and self.boiler is None and is_boilerplate_container(el, words):
+            opened_boiler = True
         if opened_boiler:
-            self._close()
+            if self.current is not None:
+                self._close()
             self.boiler = el
-        aside = bool(words) and (not words.isdisjoint(THREAD_ASIDE_WORDS)
-                                 or (not words.isdisjoint(self.list_words) and words.isdisjoint(_POSTS_WORDS)))
-        comments = bool(words) and not aside and not words.isdisjoint(COMMENT_WORDS)
         if aside:
-            self._close()
+            if self.current is not None:
+                self._close()
             self.aside += 1
         elif comments:
-            self._close()
+            if self.current is not None:
+                self._close()
             self.comments += 1
         if tag == "br" or tag == "img":
             if tag == "br":
@@ -322,7 +329,7 @@ class _Segmenter:
                         self.current.parts.append(" | ")
                 else:
                     self._open("p", el)
-            else:
+            elif self.current is not None:
                 self._close()
         if tag in ("ul", "ol", "dl"):
             self.list_depth += 1
@@ -348,16 +355,13 @@ class _Segmenter:
             self.in_link -= 1
         elif tag == "code" and not self.in_pre:
             self._add("`", el)
-        if block and tag not in ("td", "th"):
+        if self.current is not None and (block and tag != "td" and tag != "th" or opened_boiler or aside or comments):
             self._close()
         if opened_boiler:
-            self._close()
             self.boiler = None
         if aside:
-            self._close()
             self.aside -= 1
         elif comments:
-            self._close()
             self.comments -= 1
         if el.tail:
             self._add(el.tail, el.getparent())
