@@ -198,7 +198,9 @@ def rewrite_math(root) -> MathReport:
         return False
 
     for el in root.iter(*_MATH_TAGS):
-        name = local_name(el)
+        name = el.tag  # one of _MATH_TAGS (the HTML parser lower-cases tags), no local_name() per element
+        if name[0] == "{":
+            name = "math"
         if name not in ("script", "math", "mjx-container"):
             # cheap substring tests first: most spans, divs and images are not math
             raw = el.get("class")
@@ -386,7 +388,7 @@ def page_math_config(root) -> MathConfig:
     for script in root.iter("script"):
         text = script.text or ""
         src = (script.get("src") or "").lower()
-        if "mathjax" not in text.lower() and "mathjax" not in src and "asciimath" not in src:
+        if "mathjax" not in src and "asciimath" not in src and "mathjax" not in text.lower():
             continue
         for key, target in (("inlineMath", cfg.inline), ("displayMath", cfg.display)):
             m = _DELIMS_RE[key].search(text)

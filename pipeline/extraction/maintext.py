@@ -104,6 +104,8 @@ THREAD_ASIDE_WORDS = ASIDE_WORDS - COMMENT_WORDS
 #: Generic words that name a list of teasers (``more-stories``, ``latest-list``) unless the container is
 #: also named as a body or as a thread's posts (``entry-content-read-more``, ``post-stream``, ``answers-list``).
 LIST_WORDS = frozenset(("stream", "feed", "more", "latest", "list"))
+#: On a discussion page a "list" is the list of posts or comments (``List``, ``comment-list``).
+THREAD_LIST_WORDS = LIST_WORDS - {"list"}
 ASIDE_PROSE_WEIGHT = 0.2
 _WORD_SPLIT = re.compile(r"[\s_\-]+")
 _CJK = re.compile(r"[\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uac00-\ud7af]")
@@ -120,15 +122,19 @@ _NO_WORDS: frozenset = frozenset()
 
 @functools.lru_cache(maxsize=1 << 16)
 def _words_of(value: str) -> frozenset:
-    """Lower-cased words of one attribute value, and its class names that are entries of
-    :data:`BOILERPLATE_WORDS` written with a ``-`` (``user-info``), cached: a site repeats its class names
-    on every page."""
+    """Lower-cased words of one attribute value, each also without its digits, and its class names that are
+    entries of :data:`BOILERPLATE_WORDS` written with a ``-`` (``user-info``), cached: a site repeats its
+    class names on every page."""
     value = value.lower()
     if "-" not in value and "_" not in value:
-        return frozenset(value.split())
-    words = set(_WORD_SPLIT.split(value))
-    words.discard("")
-    words.update(_WHOLE_NAMES.intersection(value.split()))
+        words = set(value.split())
+    else:
+        words = set(_WORD_SPLIT.split(value))
+        words.discard("")
+        words.update(_WHOLE_NAMES.intersection(value.split()))
+    if _DIGITS.search(value):
+        # a word numbered by the site (id="userinfo5387", "sidebar2") is that word too
+        words.update([w for w in (_DIGITS.sub("", w) for w in words) if w])
     return frozenset(words)
 
 
@@ -196,6 +202,7 @@ class _Segmenter:
         self.page_chars = 0  # characters of text on the page (set by extract_main_text)
         self.comments = 0  # depth of containers named by COMMENT_WORDS only
         self.declares_thread = False  # an element's schema.org itemtype says the page is a discussion
+        self.list_words = LIST_WORDS
 
     def _open(self, kind: str, el, level: int = 0) -> None:
         self._close()
@@ -273,18 +280,26 @@ class _Segmenter:
                     if el.tail:
                         self._add(el.tail, el.getparent())
                     return
-        opened_boiler = self.boiler is None and is_boilerplate_container(el, words)
+        opened_boiler = aside = comments = False
+        if words:
+            if self.boiler is None and is_boilerplate_container(el, words):
+                opened_boiler = True
+            aside = not words.isdisjoint(THREAD_ASIDE_WORDS) or (
+                not words.isdisjoint(self.list_words) and words.isdisjoint(_POSTS_WORDS))
+            comments = not aside and not words.isdisjoint(COMMENT_WORDS)
+        elif tag in _BOILERPLATE_TAGS and self.boiler is None and is_boilerplate_container(el, words):
+            opened_boiler = True
         if opened_boiler:
-            self._close()
+            if self.current is not None:
+                self._close()
             self.boiler = el
-        aside = bool(words) and (not words.isdisjoint(THREAD_ASIDE_WORDS)
-                                 or (not words.isdisjoint(LIST_WORDS) and words.isdisjoint(_POSTS_WORDS)))
-        comments = bool(words) and not aside and not words.isdisjoint(COMMENT_WORDS)
         if aside:
-            self._close()
+            if self.current is not None:
+                self._close()
             self.aside += 1
         elif comments:
-            self._close()
+            if self.current is not None:
+                self._close()
             self.comments += 1
         if tag == "br" or tag == "img":
             if tag == "br":
@@ -314,7 +329,7 @@ class _Segmenter:
                         self.current.parts.append(" | ")
                 else:
                     self._open("p", el)
-            else:
+            elif self.current is not None:
                 self._close()
         if tag in ("ul", "ol", "dl"):
             self.list_depth += 1
@@ -326,7 +341,8 @@ class _Segmenter:
             self.in_link += 1
         elif tag == "code" and not self.in_pre:
             self._add("`", el)
-        self._add(el.text, el)
+        if el.text:
+            self._add(el.text, el)
         for child in el:
             self.walk(child)
         if tag in ("ul", "ol", "dl"):
@@ -339,16 +355,13 @@ class _Segmenter:
             self.in_link -= 1
         elif tag == "code" and not self.in_pre:
             self._add("`", el)
-        if block and tag not in ("td", "th"):
+        if self.current is not None and (block and tag != "td" and tag != "th" or opened_boiler or aside or comments):
             self._close()
         if opened_boiler:
-            self._close()
             self.boiler = None
         if aside:
-            self._close()
             self.aside -= 1
         elif comments:
-            self._close()
             self.comments -= 1
         if el.tail:
             self._add(el.tail, el.getparent())
@@ -363,16 +376,18 @@ class _Rules:
     dedup_paragraphs: bool  # a paragraph met again is a copy (see REPEATED_PARAGRAPH_UNITS)
     join_question: bool  # the region takes a Q&A page's question and answers (see _with_question)
     title_heads: bool  # the page's single <h1> heads the text when the region lacks it (the thread's title)
+    repeated_line_units: int  # a line this short met REPEAT_MIN times is a label ("Please log in to reply")
 
 
 #: An article: prose is sentences, the region holds 70% of it.
 ARTICLE_RULES = _Rules(region_share=0.7, prose_units=12, sentence_units=6, dedup_paragraphs=True,
-                       join_question=False, title_heads=False)
+                       join_question=False, title_heads=False, repeated_line_units=4)
 #: A discussion: short replies ("Thanks, that fixed it.") are posts too, a thread's replies are spread over many
 #: posts beside the first (so the region holds more of the prose), a reply quotes earlier posts on purpose, the
-#: answers of a Q&A page go with its question, and the thread's title (a question's own words) heads it.
+#: answers of a Q&A page go with its question, the thread's title (a question's own words) heads it, and a line
+#: every post repeats (a signature, "Please log in to reply") is a label.
 THREAD_RULES = _Rules(region_share=0.8, prose_units=3, sentence_units=2, dedup_paragraphs=False,
-                      join_question=True, title_heads=True)
+                      join_question=True, title_heads=True, repeated_line_units=12)
 
 
 def _is_prose(b: Block, rules: _Rules = ARTICLE_RULES) -> bool:
@@ -626,14 +641,17 @@ _DATE_WORDS = re.compile(
     r"aug(?:ust)?|sep(?:t|tember)?|oct(?:ober)?|nov(?:ember)?|dec(?:ember)?|mon|tue|wed|thu|fri|sat|sun|"
     r"am|pm|at|ago|on|posted|edited|updated|published|last|modified|years?|months?|weeks?|days?|hours?|"
     r"minutes?|seconds?|"
-    r"views?|replies|reply|posts?|likes?|votes?|points?|min|hr|[ymdhs])\b|[年月日时分秒前]", re.I)
+    r"views?|replies|reply|posts?|likes?|votes?|points?|min|hr|[ymdhs])\b|"
+    r"[年月日时時分秒前]|上午|下午|凌晨|中午|晚上|[星期週周][一二三四五六日天]|\d+(?=[年月日时時分秒号號])|(?<=午)\d+",
+    re.I)
 
 
 #: A full timestamp: a date with its four-digit year, a clock time with seconds or am/pm, a relative time
 #: (not "3-4-5" or "3:45", which a math line holds).
 _TIMESTAMP = re.compile(r"\b(?:\d{4}[/.-]\d{1,2}[/.-]\d{1,2}|\d{1,2}[/.-]\d{1,2}[/.-]\d{4})\b"
                         r"|\b(?:jan|feb|mar|apr|may|jun|jul|aug|sep|oct|nov|dec)[a-z]*\.? \d{1,2}(?:st|nd|rd|th)?,? \d{4}\b"
-                        r"|\b\d{1,2}:\d{2}(?::\d{2}|\s*[ap]\.?m\b)|\bago\b|前", re.I)
+                        r"|\b\d{1,2}:\d{2}(?::\d{2}|\s*[ap]\.?m\b)|\bago\b|前"
+                        r"|\d{4}年\d{1,2}月\d{1,2}日|[上下]午\s*\d{1,2}:\d{2}", re.I)
 #: Words beside a timestamp that a post's header line carries (the poster's name, "#3").
 _STAMP_EXTRA_WORDS = 3
 
@@ -641,7 +659,7 @@ _STAMP_EXTRA_WORDS = 3
 def _is_dateline(b: Block) -> bool:
     """A short block made only of dates, times and counters, or a timestamp beside a name (a post's header:
     "Posted by zephyrgirl — 5/27/2024 8:57:51 AM")."""
-    if b.units() >= 26 or not any(c.isdigit() for c in b.text):
+    if b.units() >= 26 or _DIGITS.search(b.text) is None:
         return False  # (a timestamp with seconds and a name is 10 to 15 units; "Posted .. | Updated .." 25)
     rest = _DATE_WORDS.sub(" ", b.text)
     words, cjk = len(_WORD.findall(_CJK.sub(" ", rest))), len(_CJK.findall(rest))
@@ -662,14 +680,15 @@ REPEAT_UNITS = 4
 REPEAT_MIN = 3
 
 
-def _keep(b: Block, repeats: Counter) -> bool:
+def _keep(b: Block, repeats: Counter, rules: _Rules = ARTICLE_RULES) -> bool:
     n = len(b.text)
     if b.kind == "pre":
         return True
     if b.link_chars >= 0.6 * n and b.units() < 40:
         return False  # a link list or a link line
-    if b.kind != "h" and b.units() <= REPEAT_UNITS and repeats[b.text] >= REPEAT_MIN:
-        return False  # "Reply", "Quote", "Link to comment", "Member" under every post
+    if b.kind != "h" and repeats[b.text] >= REPEAT_MIN and (
+            b.units() <= REPEAT_UNITS or (b.kind != "quote" and b.units() <= rules.repeated_line_units)):
+        return False  # "Reply", "Member" under every post; on a thread also "Please log in to reply", a signature
     if b.kind not in ("h", "row") and _is_dateline(b):
         return False
     if b.units() < CONSENT_LINE_UNITS and _CONSENT_LINE.search(b.text):
@@ -711,7 +730,7 @@ def select_blocks(blocks: list[Block], thread: bool = False) -> list[Block]:
     for b in blocks:
         if members is not None and b.el not in members:
             continue
-        if not _keep(b, repeats):
+        if not _keep(b, repeats, rules):
             continue
         if rules.dedup_paragraphs and b.kind == "p" and b.units() >= REPEATED_PARAGRAPH_UNITS:
             if b.text in seen:
@@ -770,6 +789,8 @@ def extract_main_text(tree, url: str | None = None) -> MainText:
     etree.strip_elements(root, *SKIP_TAGS, with_tail=False)
     seg = _Segmenter()
     seg.page_chars = len(root.text_content())
+    if thread:
+        seg.list_words = THREAD_LIST_WORDS
     seg.walk(root)
     seg._close()
     if thread or seg.declares_thread:
@@ -817,12 +838,16 @@ def is_thread_page(url: str | None, tree) -> bool:
         host = (parts.hostname or "").split(".")
         if not THREAD_HOST_LABELS.isdisjoint(host):
             return True
-    head = tree.find("head")
-    if head is not None:
-        for meta in head.iter("meta"):
-            if meta.get("name") == "generator" and _FORUM_GENERATOR.search(meta.get("content") or ""):
-                return True
-    for script in tree.iter("script"):
-        if script.get("type") == "application/ld+json" and script.text and _THREAD_SCHEMA.search(script.text):
-            return True
-    return False
+    generators, json_ld = _declarations()
+    if any(_FORUM_GENERATOR.search(v) for v in generators(tree)):
+        return True
+    return any(_THREAD_SCHEMA.search(v) for v in json_ld(tree))
+
+
+@functools.cache
+def _declarations():
+    """Compiled XPaths (C-level, no element proxies) for a page's generator and its JSON-LD texts."""
+    from lxml import etree
+
+    return (etree.XPath("/html/head/meta[@name='generator']/@content", smart_strings=False),
+            etree.XPath("//script[@type='application/ld+json']/text()", smart_strings=False))
