@@ -403,8 +403,15 @@ def math_docs(rp) -> list[dict]:
     return docs
 
 
+def _math_fragments(text: str) -> list[str]:
+    """The insides of the text's ``$..$``/``$$..$$``/``\\(..\\)``/``\\[..\\]`` fragments."""
+    from bench_extract import _DELIMITED
+
+    return [next(g for g in m.groups() if g is not None) for m in _DELIMITED.finditer(text)]
+
+
 def bench_math(docs: list[dict], outputs: dict[str, dict[str, str]]) -> dict:
-    from bench_extract import _DELIMITED, formula_kept
+    from bench_extract import formula_kept
 
     n_tex = sum(1 for d in docs for k, tex, _ in d["formulas"] if tex and k not in CONVERTED_KINDS)
     n_conv = sum(1 for d in docs for k, _, _ in d["formulas"] if k in CONVERTED_KINDS)
@@ -419,7 +426,7 @@ def bench_math(docs: list[dict], outputs: dict[str, dict[str, str]]) -> dict:
         table = defaultdict(lambda: [0, 0])
         for d in docs:
             text = texts.get(d["url"], "")
-            frags = [next(g for g in m.groups() if g is not None) for m in _DELIMITED.finditer(text)]
+            frags = _math_fragments(text)
             for kind, tex, sig in d["formulas"]:
                 if not tex and kind not in CONVERTED_KINDS:
                     continue
@@ -528,7 +535,7 @@ def _tex_same(tex: str) -> str:
 def bench_math_tex_removed(docs: list[dict], outputs: dict[str, dict[str, str]]) -> dict:
     """Formulas converted on real MathML whose TeX was taken away, with the converted kind's metric; and the
     share whose LaTeX equals the TeX taken away (normalised), for information."""
-    from bench_extract import _DELIMITED, formula_kept
+    from bench_extract import formula_kept
 
     n = sum(len(d["formulas"]) for d in docs)
     n_same = sum(1 for d in docs for tex in d["removed"] if tex)
@@ -540,7 +547,7 @@ def bench_math_tex_removed(docs: list[dict], outputs: dict[str, dict[str, str]])
         table = defaultdict(lambda: [0, 0])
         for d in docs:
             text = texts.get(d["url"], "")
-            frags = [next(g for g in m.groups() if g is not None) for m in _DELIMITED.finditer(text)]
+            frags = _math_fragments(text)
             norm_frags = [_tex_same(f) for f in frags]
             for (kind, tex, sig), removed in zip(d["formulas"], d["removed"]):
                 kept = formula_kept(tex, sig, text, frags, in_math=True)

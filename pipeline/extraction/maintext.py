@@ -98,9 +98,9 @@ ASIDE_WORDS = COMMENT_WORDS | frozenset((
     "trending", "teaser", "teasers", "promo", "outbrain", "taboola",
     "excerpt", "excerpts",  # a teaser of another page (WordPress's wp-block-post-excerpt)
 ))
-#: Of those, the words of containers that stay asides on a discussion page (see :func:`is_thread_page`),
-#: where the "comments" are the thread's replies.
-THREAD_ASIDE_WORDS = ASIDE_WORDS - COMMENT_WORDS
+#: Of those, the words of containers that stay asides on a discussion page (see :func:`is_thread_page`), where
+#: the "comments" are the thread's replies.
+NON_COMMENT_ASIDE_WORDS = ASIDE_WORDS - COMMENT_WORDS
 #: Generic words that name a list of teasers (``more-stories``, ``latest-list``) unless the container is
 #: also named as a body or as a thread's posts (``entry-content-read-more``, ``post-stream``, ``answers-list``).
 LIST_WORDS = frozenset(("stream", "feed", "more", "latest", "list"))
@@ -284,7 +284,7 @@ class _Segmenter:
         if words:
             if self.boiler is None and is_boilerplate_container(el, words):
                 opened_boiler = True
-            aside = not words.isdisjoint(THREAD_ASIDE_WORDS) or (
+            aside = not words.isdisjoint(NON_COMMENT_ASIDE_WORDS) or (
                 not words.isdisjoint(self.list_words) and words.isdisjoint(_POSTS_WORDS))
             comments = not aside and not words.isdisjoint(COMMENT_WORDS)
         elif tag in _BOILERPLATE_TAGS and self.boiler is None and is_boilerplate_container(el, words):
