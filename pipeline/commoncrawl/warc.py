@@ -19,6 +19,7 @@ from typing import IO, Iterator
 
 import fsspec
 from warcio.archiveiterator import ArchiveIterator
+from warcio.bufferedreaders import DecompressingBufferedReader
 from warcio.exceptions import ArchiveLoadFailed
 
 
@@ -223,22 +224,20 @@ class _RecordFraming:
 
 
 class _FramingCheck:
-    """A pass-through reader for warcio that checks gzip members and WARC framing of every byte read.
+    """A pass-through reader under warcio that checks the gzip members and the WARC framing of the file.
 
-    Gzip members are inflated a second time here (zlib, bounded chunks), because warcio's reader treats a
-    member that never reaches its end as a normal end of file; inflating costs little next to parsing.
+    warcio's reader treats a gzip member that never reaches its end, and a record cut short, as a normal end
+    of file. The check sees the bytes warcio inflates (through :class:`_CheckedReader`), so each member is
+    inflated once; damage is kept, with the number of records read before it, until the iteration reaches it.
     """
 
     CHUNK = 1 << 20
 
     def __init__(self, raw: IO[bytes]):
         self.raw = raw
-        self.comp_pos = 0  # bytes of the file checked
         self.raw_pos = 0  # bytes of the file read
         self.mode: str | None = None  # gzip | plain
-        self.pending = b""
-        self.inflate = None
-        self.member_start = 0
+        self.member_start = 0  # file offset of the gzip member being inflated
         self.framing = _RecordFraming()
         self.damage: WarcDamage | None = None
         self.records_at_damage = 0
@@ -255,70 +254,51 @@ class _FramingCheck:
             raise WarcIOError(f"{type(exc).__name__} while reading") from None
         except OSError as exc:
             raise WarcIOError(f"{type(exc).__name__}: {quote_prefix(str(exc), 200)}") from None
-        if self.damage is None:
-            try:
-                self._check(data)
-            except WarcDamage as exc:
-                self.damage = exc
-                self.records_at_damage = self.framing.records
-        if not data:
-            self.eof = True
         self.raw_pos += len(data)
         return data
+
+    def note(self, exc: WarcDamage) -> None:
+        if self.damage is None:
+            self.damage = exc
+            self.records_at_damage = self.framing.records
+
+    def feed(self, inflated: bytes) -> None:
+        """Bytes of the WARC stream (inflated, or as read from a plain file), in order."""
+        if self.damage is None and inflated:
+            try:
+                self.framing.feed(inflated, self._where)
+            except WarcDamage as exc:
+                self.note(exc)
+
+    def member_ended(self) -> None:
+        """A gzip member ended: warcio reads no record across members, so one must not end inside a record."""
+        f = self.framing
+        if self.damage is None and f.state in ("head", "body", "sep") and (f.state != "head" or f.head.strip(b"\r\n")):
+            what = {"head": "its header", "body": f"its block ({f.remaining} bytes of Content-Length missing)",
+                    "sep": "its record separator"}[f.state]
+            self.note(WarcDamage(f"record {f.records + 1} at {self._where(f.record_start)}: the member ends inside "
+                                 f"{what}: the declared length is wrong, or the record spans gzip members"))
+
+    def end_of_file(self, member_open: bool) -> None:
+        if self.eof:
+            return
+        self.eof = True
+        if self.damage is not None:
+            return
+        try:
+            if member_open:
+                raise WarcTruncated(f"the gzip member at byte {self.member_start} does not end: the file ends at "
+                                    f"byte {self.raw_pos} inside it")
+            if self.mode is None:
+                raise WarcDamage("empty file (0 bytes): no WARC record")
+            self.framing.finish(self._where)
+        except WarcDamage as exc:
+            self.note(exc)
 
     def _where(self, upos: int) -> str:
         if self.mode == "gzip":
             return f"the gzip member at byte {self.member_start}"
         return f"byte {upos}"
-
-    def _check(self, data: bytes) -> None:
-        if self.mode is None:
-            self.pending += data
-            if len(self.pending) < 2 and data:
-                return
-            self.mode = "gzip" if self.pending[:2] == b"\x1f\x8b" else "plain"
-            data, self.pending = self.pending, b""
-        if not data:
-            self._finish()
-            return
-        if self.mode == "plain":
-            self.framing.feed(data, self._where)
-            self.comp_pos += len(data)
-            return
-        buf = data
-        while buf:
-            if self.inflate is None:
-                self.inflate = zlib.decompressobj(16 + zlib.MAX_WBITS)
-                self.member_start = self.comp_pos
-            try:
-                out = self.inflate.decompress(buf, self.CHUNK)
-                self.framing.feed(out, self._where)
-                while self.inflate.unconsumed_tail:
-                    out = self.inflate.decompress(self.inflate.unconsumed_tail, self.CHUNK)
-                    self.framing.feed(out, self._where)
-            except zlib.error:
-                raise WarcDamage(f"gzip data broken in the member at byte {self.member_start}") from None
-            if self.inflate.eof:
-                rest = self.inflate.unused_data
-                self.comp_pos += len(buf) - len(rest)
-                self.inflate = None
-                buf = rest
-            else:
-                self.comp_pos += len(buf)
-                buf = b""
-
-    def _finish(self) -> None:
-        if self.mode == "gzip" and self.inflate is not None:
-            raise WarcTruncated(f"the gzip member at byte {self.member_start} does not end: the file ends at byte "
-                             f"{self.comp_pos} inside it")
-        if self.mode is None and not self.pending:
-            raise WarcDamage("empty file (0 bytes): no WARC record")
-        self.framing.finish(self._where)
-
-    def drain(self) -> None:
-        """Read (and check) what warcio left unread, up to the end of the file."""
-        while not self.eof:
-            self.read(self.CHUNK)
 
     def check_before(self, n: int) -> None:
         """Raise the damage found so far if it lies in record ``n`` (0-based) or before."""
@@ -326,9 +306,71 @@ class _FramingCheck:
             raise self.damage
 
 
+class _CheckedReader(DecompressingBufferedReader):
+    """warcio's reader, with everything it inflates (or reads plain) also passed to the framing check.
+
+    The file's first two bytes decide gzip or plain, as gzip itself does; warcio's own guess (a failed first
+    inflate means plain) would read bytes after a gzip member as a plain record instead of as damage.
+    """
+
+    def __init__(self, check: _FramingCheck, block_size: int):
+        super().__init__(check, block_size=block_size)
+        self.check = check
+
+    def _process_read(self, data):
+        if not data:
+            d = self.decompressor
+            self.check.end_of_file(self.check.mode == "gzip" and d is not None and not d.eof)
+        super()._process_read(data)
+
+    def _decompress(self, data):
+        check = self.check
+        if check.mode is None:
+            check.mode = "gzip" if data[:2] == b"\x1f\x8b" else "plain"
+        if check.mode == "plain":
+            self.decompressor = None
+            check.feed(data)
+            return data
+        if self.decompressor is None:  # after damage, or after warcio closed the iteration
+            if data:
+                check.note(WarcDamage(f"bytes after the last gzip member, at byte {check.raw_pos - len(data)}"))
+            return b""
+        try:
+            out = self.decompressor.decompress(data)
+        except zlib.error:
+            check.note(WarcDamage(f"gzip data broken in the member at byte {check.member_start}"))
+            self.decompressor = None  # warcio then reads no further; the damage ends the file
+            return b""
+        check.feed(out)
+        if self.decompressor.eof:
+            check.member_ended()
+        return out
+
+    def read_next_member(self):
+        if self.decompressor is None or not self.decompressor.unused_data:
+            return False
+        self.check.member_start = self.check.raw_pos - len(self.decompressor.unused_data)
+        return super().read_next_member()
+
+    def drain(self) -> None:
+        """Read (and check) whatever warcio left unread, up to the end of the file."""
+        while not self.check.eof:
+            if self.read(self.check.CHUNK):
+                continue
+            if self.read_next_member():
+                continue
+            if not self.check.eof and self.check.read(self.check.CHUNK):
+                self.check.note(WarcDamage(f"bytes after the end of the WARC stream at byte {self.check.raw_pos}"))
+                return
+
+
 class _QuietArchiveIterator(ArchiveIterator):
     """warcio's iterator without its stderr warning, which prints the bytes found after a record (a file's
     contents, into logs); the framing check reports the same damage, escaped and with its offset."""
+
+    def __init__(self, checked: _FramingCheck, **kwargs):
+        super().__init__(checked, **kwargs)
+        self.reader = _CheckedReader(checked, kwargs.get("block_size", self.reader.block_size))
 
     def _consume_blanklines(self):
         empty_size = 0
@@ -380,6 +422,7 @@ def iter_warc(stream: IO[bytes], path: str = "<stream>", max_payload: int = MAX_
     n = 0
     try:
         it = _QuietArchiveIterator(checked, arc2warc=False, check_digests=False)
+        reader = it.reader  # the iterator lets go of it when it ends; drain() still reads through it
         # HTTP headers are parsed for responses and revisits only: a request record's headers are never used,
         # and parsing them costs a fifth of warcio's header work on Common Crawl (request, response, metadata).
         it.loader.HTTP_RECORDS = ("response", "revisit")
@@ -413,7 +456,7 @@ def iter_warc(stream: IO[bytes], path: str = "<stream>", max_payload: int = MAX_
             )
             n += 1
         if whole_file:
-            checked.drain()
+            reader.drain()
             checked.check_before(n)
             framed = checked.framing
             if framed.state != "other" and framed.records != n:
