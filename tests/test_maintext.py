@@ -302,3 +302,34 @@ def test_stackexchange_user_cards_go(shared_data, engine):
                        "https://puzzling.stackexchange.com/questions/126764/which-duplo-digit-is-6-or-9")[0]
     assert not re.search(r"\d+ (?:gold|silver|bronze) badges?", out), engine
     assert "duplo" in out.lower()
+
+
+SPORTOWEFAKTY = "6679b81a5620"  # a consent dialog under hashed class names beside the page, longer than the article
+HUFFPOST = "1f2f22aa6812"  # "Support HuffPost" donation appeals inside the article's content list
+PATCH = "1427dd7f3923"  # newsletter sign-up boxes named "styles_SubscribeForm__0dj5n"
+
+
+@pytest.mark.parametrize("engine", ENGINES)
+def test_consent_dialog_with_nameless_classes_beside_the_page_goes(shared_data, engine):
+    html, gold, url = _real_key(shared_data, "article", SPORTOWEFAKTY)
+    out = html_to_text(html, ExtractSettings(extractor=engine), url)[0] or ""
+    precision, recall = _precision_recall(out, gold)
+    assert recall >= 0.9 and precision >= 0.9, (engine, round(precision, 2), round(recall, 2))
+    assert "cookies" not in out
+
+
+def _furniture_gone(shared_data, engine: str, key: str, furniture: str) -> None:
+    html, gold, url = _real_key(shared_data, "article", key)
+    out = html_to_text(html, ExtractSettings(extractor=engine), url)[0] or ""
+    assert furniture not in out, engine
+    assert _precision_recall(out, gold)[1] >= 0.95, engine
+
+
+@pytest.mark.parametrize("engine", ENGINES)
+def test_donation_appeals_go(shared_data, engine):
+    _furniture_gone(shared_data, engine, HUFFPOST, "Contribute as little as")
+
+
+@pytest.mark.parametrize("engine", _trafilatura_xfail("trafilatura keeps Patch's sign-up boxes"))
+def test_newsletter_boxes_named_in_one_run_on_word_go(shared_data, engine):
+    _furniture_gone(shared_data, engine, PATCH, "with free, real-time updates from Patch")

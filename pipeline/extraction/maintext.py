@@ -8,8 +8,10 @@ The steps, each cheap (one walk of the tree, C-level lxml calls where possible):
 
 1. **Prune** what is never content: scripts, styles, form controls, ``<nav>``, ``hidden``/``aria-hidden``
    elements, and furniture named as such (cookie consent, footer, share bar, menu, ads ...) unless it wraps
-   the page; **mark** ``<footer>``/``<aside>`` and containers whose ``class``/``id`` words name a sidebar,
-   related links, a vote widget or a user card (dropped unless they hold much of the page's prose).
+   the page, and a dialog mentioning cookies beside the page's ``<main>``/``<article>`` under ``<body>``
+   whatever its class names; **mark** ``<footer>``/``<aside>`` and containers whose ``class``/``id`` words
+   name a sidebar, related links, a vote widget, a donation appeal or a user card (dropped unless they hold
+   much of the page's prose).
 2. **Segment** the rest into blocks (paragraphs, headings, list items, table rows, code blocks, quotes),
    each with its text, how much of it is link text, and its element.
 3. **Locate** the content region: the deepest element holding most of the page's prose (blocks with
@@ -62,6 +64,7 @@ BOILERPLATE_WORDS = frozenset((
     "reputation", "postprofile", "profile", "reactions", "likes", "copyright", "disclaimer", "masthead",
     "topbar", "header-nav", "sitemap", "dropdown", "tooltip", "hidden", "sr-only", "visually-hidden",
     "screen-reader-text", "print-only", "noprint", "lightbox", "carousel", "slider", "jump", "backtotop",
+    "support",  # a request for donations ("support our journalism")
     "navbox", "reflist",  # MediaWiki's navigation boxes and reference lists
     "alert", "alerts", "notice", "notices", "announcement", "announcements", "dismissible",  # a site's notices
 ))
@@ -118,6 +121,8 @@ _BR = "\x00"
 
 
 _NO_WORDS: frozenset = frozenset()
+#: Furniture words that sites run into the next word in one class name.
+_COMPOUND_PREFIXES = ("subscribe", "newsletter")
 
 
 @functools.lru_cache(maxsize=1 << 16)
@@ -132,6 +137,10 @@ def _words_of(value: str) -> frozenset:
         words = set(_WORD_SPLIT.split(value))
         words.discard("")
         words.update(_WHOLE_NAMES.intersection(value.split()))
+    compound = [w for w in words if len(w) > 9 and w.startswith(_COMPOUND_PREFIXES)]
+    if compound:
+        # a furniture word run into the next (``SubscribeForm``, ``newsletterSignup``) is that word too
+        words.update(p for w in compound for p in _COMPOUND_PREFIXES if w.startswith(p))
     if _DIGITS.search(value):
         # a word numbered by the site (id="userinfo5387", "sidebar2") is that word too
         words.update([w for w in (_DIGITS.sub("", w) for w in words) if w])
@@ -776,6 +785,33 @@ class MainText:
     visible_chars: int  # characters of every text block of the page, before boilerplate went
 
 
+#: A child of ``<body>`` beside the site's page, longer than this (characters), that mentions cookies is a
+#: consent dialog.
+CONSENT_OVERLAY_CHARS = 200
+
+
+def _drop_consent_overlays(body) -> None:
+    """Remove the consent dialogs a consent manager injects as children of ``<body>`` beside the site's page
+    (the one child holding its ``<main>`` or ``<article>``), whatever their class names (often hashed): a
+    child that mentions cookies and holds no headline of its own. The dialog can out-write the article."""
+    kids = [c for c in body if isinstance(c.tag, str)]
+    if len(kids) < 2:
+        return
+    page = None
+    for c in kids:
+        if c.tag in ("main", "article") or next(c.iter("main", "article"), None) is not None:
+            if page is not None:
+                return  # the page's content is split across children: nothing is plainly beside it
+            page = c
+    if page is None:
+        return
+    for c in kids:
+        if c is not page and next(c.iter("h1"), None) is None:
+            text = c.text_content()
+            if len(text) > CONSENT_OVERLAY_CHARS and "ookie" in text:
+                c.drop_tree()
+
+
 def extract_main_text(tree, url: str | None = None) -> MainText:
     """The main text of a parsed page (an lxml HTML document, math already rewritten as LaTeX) fetched
     from ``url`` (used only to tell a discussion page, see :func:`is_thread_page`).
@@ -787,6 +823,7 @@ def extract_main_text(tree, url: str | None = None) -> MainText:
     root = body if body is not None else tree
     thread = is_thread_page(url, tree)  # before the scripts (JSON-LD) go
     etree.strip_elements(root, *SKIP_TAGS, with_tail=False)
+    _drop_consent_overlays(root)
     seg = _Segmenter()
     seg.page_chars = len(root.text_content())
     if thread:
