@@ -333,3 +333,16 @@ def test_donation_appeals_go(shared_data, engine):
 @pytest.mark.parametrize("engine", _trafilatura_xfail("trafilatura keeps Patch's sign-up boxes"))
 def test_newsletter_boxes_named_in_one_run_on_word_go(shared_data, engine):
     _furniture_gone(shared_data, engine, PATCH, "with free, real-time updates from Patch")
+
+
+def test_a_page_about_cookies_is_no_consent_dialog():
+    """The consent rule removes a body child beside the page's <main> only when it holds no headline: a recipe
+    with its own <h1> and a print button stays, as does every child of a page without <main>/<article>."""
+    recipe = ("<div><h1>Chocolate chip cookies</h1><button>Print</button>"
+              + "<p>Cream the butter and the sugar, then fold in the chips; these cookies keep for a week.</p>" * 6
+              + "</div>")
+    beside_main = f"<html><body><div><main><p>Today's picks.</p></main></div>{recipe}</body></html>"
+    no_main = f"<html><body><div><p>Menu</p><button>Open</button></div>{recipe}</body></html>"
+    for html in (beside_main, no_main):
+        out = extract_main_text(lxml.html.document_fromstring(html)).text
+        assert "fold in the chips; these cookies keep" in out

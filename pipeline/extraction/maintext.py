@@ -8,10 +8,10 @@ The steps, each cheap (one walk of the tree, C-level lxml calls where possible):
 
 1. **Prune** what is never content: scripts, styles, form controls, ``<nav>``, ``hidden``/``aria-hidden``
    elements, and furniture named as such (cookie consent, footer, share bar, menu, ads ...) unless it wraps
-   the page, and a dialog mentioning cookies beside the page's ``<main>``/``<article>`` under ``<body>``
-   whatever its class names; **mark** ``<footer>``/``<aside>`` and containers whose ``class``/``id`` words
-   name a sidebar, related links, a vote widget, a donation appeal or a user card (dropped unless they hold
-   much of the page's prose).
+   the page, and a dialog with a button mentioning cookies beside the page's ``<main>``/``<article>`` under
+   ``<body>`` whatever its class names; **mark** ``<footer>``/``<aside>`` and containers whose ``class``/``id``
+   words name a sidebar, related links, a vote widget, a donation appeal or a user card (dropped unless they
+   hold much of the page's prose).
 2. **Segment** the rest into blocks (paragraphs, headings, list items, table rows, code blocks, quotes),
    each with its text, how much of it is link text, and its element.
 3. **Locate** the content region: the deepest element holding most of the page's prose (blocks with
@@ -785,31 +785,37 @@ class MainText:
     visible_chars: int  # characters of every text block of the page, before boilerplate went
 
 
-#: A child of ``<body>`` beside the site's page, longer than this (characters), that mentions cookies is a
-#: consent dialog.
+#: A child of ``<body>`` beside the site's page, longer than this (characters), that mentions cookies and holds a
+#: button is a consent dialog.
 CONSENT_OVERLAY_CHARS = 200
 
 
-def _drop_consent_overlays(body) -> None:
-    """Remove the consent dialogs a consent manager injects as children of ``<body>`` beside the site's page
-    (the one child holding its ``<main>`` or ``<article>``), whatever their class names (often hashed): a
-    child that mentions cookies and holds no headline of its own. The dialog can out-write the article."""
+def _overlays_beside_the_page(body) -> list:
+    """The children of ``<body>`` beside the site's page (the one child holding its ``<main>`` or
+    ``<article>``) that hold a button and no headline: what a consent manager injects there (looked for
+    before the buttons are pruned)."""
     kids = [c for c in body if isinstance(c.tag, str)]
     if len(kids) < 2:
-        return
+        return []
     page = None
     for c in kids:
         if c.tag in ("main", "article") or next(c.iter("main", "article"), None) is not None:
             if page is not None:
-                return  # the page's content is split across children: nothing is plainly beside it
+                return []  # the page's content is split across children: nothing is plainly beside it
             page = c
     if page is None:
-        return
-    for c in kids:
-        if c is not page and next(c.iter("h1"), None) is None:
-            text = c.text_content()
-            if len(text) > CONSENT_OVERLAY_CHARS and "ookie" in text:
-                c.drop_tree()
+        return []
+    return [c for c in kids if c is not page and next(c.iter("button"), None) is not None
+            and next(c.iter("h1"), None) is None]
+
+
+def _drop_consent_overlays(overlays: list) -> None:
+    """Remove those of ``overlays`` (:func:`_overlays_beside_the_page`) that mention cookies, whatever their
+    class names (often hashed): a consent dialog can out-write the article beside it."""
+    for c in overlays:
+        text = c.text_content()
+        if len(text) > CONSENT_OVERLAY_CHARS and "ookie" in text:
+            c.drop_tree()
 
 
 def extract_main_text(tree, url: str | None = None) -> MainText:
@@ -822,8 +828,9 @@ def extract_main_text(tree, url: str | None = None) -> MainText:
     body = tree.find("body")
     root = body if body is not None else tree
     thread = is_thread_page(url, tree)  # before the scripts (JSON-LD) go
+    overlays = _overlays_beside_the_page(root)
     etree.strip_elements(root, *SKIP_TAGS, with_tail=False)
-    _drop_consent_overlays(root)
+    _drop_consent_overlays(overlays)
     seg = _Segmenter()
     seg.page_chars = len(root.text_content())
     if thread:
