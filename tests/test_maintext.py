@@ -346,3 +346,22 @@ def test_a_page_about_cookies_is_no_consent_dialog():
     for html in (beside_main, no_main):
         out = extract_main_text(lxml.html.document_fromstring(html)).text
         assert "fold in the chips; these cookies keep" in out
+
+
+THE_SUN = "8b1945303082"  # a "Most read" rail in a swiper carousel inside the article's content
+
+
+@pytest.mark.parametrize("engine", ENGINES)
+def test_hidden_schema_org_metadata_is_no_text(shared_data, engine):
+    html, gold, url = _real_key(shared_data, "aeb", BUSINESS_INSIDER)  # a display:none itemscope block
+    out = html_to_text(html, ExtractSettings(extractor=engine), url)[0] or ""
+    assert "2019-11-13T23:06:00" not in out and "PFI-XAMP" not in out, engine
+    assert _precision_recall(out, gold)[1] >= 0.95, engine
+
+
+@pytest.mark.parametrize("engine", _trafilatura_xfail("trafilatura keeps The Sun's \"Most read\" rail"))
+def test_a_carousel_of_other_stories_goes(shared_data, engine):
+    html, gold, url = _real_key(shared_data, "aeb", THE_SUN)
+    out = html_to_text(html, ExtractSettings(extractor=engine), url)[0] or ""
+    assert "Most read in world news" not in out, engine
+    assert _precision_recall(out, gold)[1] >= 0.95, engine

@@ -7,7 +7,7 @@ resiliparse's main-content mode keeps user cards, vote counters and footers, and
 The steps, each cheap (one walk of the tree, C-level lxml calls where possible):
 
 1. **Prune** what is never content: scripts, styles, form controls, ``<nav>``, ``hidden``/``aria-hidden``
-   elements, and furniture named as such (cookie consent, footer, share bar, menu, ads ...) unless it wraps
+   elements, schema.org metadata hidden by its style, and furniture named as such (cookie consent, footer, share bar, menu, ads ...) unless it wraps
    the page, and a dialog with a button mentioning cookies beside the page's ``<main>``/``<article>`` under
    ``<body>`` whatever its class names; **mark** ``<footer>``/``<aside>`` and containers whose ``class``/``id``
    words name a sidebar, related links, a vote widget, a donation appeal or a user card (dropped unless they
@@ -63,7 +63,7 @@ BOILERPLATE_WORDS = frozenset((
     "userinfo", "user-info", "avatar", "signature", "vote", "votes", "voting", "rating", "badge", "badges",
     "reputation", "postprofile", "profile", "reactions", "likes", "copyright", "disclaimer", "masthead",
     "topbar", "header-nav", "sitemap", "dropdown", "tooltip", "hidden", "sr-only", "visually-hidden",
-    "screen-reader-text", "print-only", "noprint", "lightbox", "carousel", "slider", "jump", "backtotop",
+    "screen-reader-text", "print-only", "noprint", "lightbox", "carousel", "slider", "swiper", "jump", "backtotop",
     "support",  # a request for donations ("support our journalism")
     "navbox", "reflist",  # MediaWiki's navigation boxes and reference lists
     "alert", "alerts", "notice", "notices", "announcement", "announcements", "dismissible",  # a site's notices
@@ -278,7 +278,11 @@ class _Segmenter:
                     role = value
                 elif key == "itemtype":
                     self.declares_thread = self.declares_thread or _THREAD_SCHEMA.search(value) is not None
-                elif key == "hidden" or (key == "aria-hidden" and value.lower() == "true"):
+                elif key == "hidden" or (key == "aria-hidden" and value.lower() == "true") or (
+                        key == "style" and "none" in value and _DISPLAY_NONE.search(value)
+                        and el.get("itemscope") is not None):
+                    # the last: schema.org metadata written for machines and hidden from readers (a hidden
+                    # element without it may be a tab or a post that a script shows)
                     if el.tail:
                         self._add(el.tail, el.getparent())
                     return
@@ -858,6 +862,7 @@ THREAD_HOST_LABELS = frozenset((
     "stackoverflow", "mathoverflow", "zhidao", "tieba", "quora", "reddit",
 ))
 #: schema.org types a site declares for a discussion (microdata ``itemtype`` or JSON-LD ``@type``).
+_DISPLAY_NONE = re.compile(r"display\s*:\s*none", re.I)
 _THREAD_SCHEMA = re.compile(r"\b(?:QAPage|DiscussionForumPosting)\b")
 #: ``<meta name="generator">`` of forum software.
 _FORUM_GENERATOR = re.compile(
