@@ -7,11 +7,11 @@ resiliparse's main-content mode keeps user cards, vote counters and footers, and
 The steps, each cheap (one walk of the tree, C-level lxml calls where possible):
 
 1. **Prune** what is never content: scripts, styles, form controls, ``<nav>``, ``hidden``/``aria-hidden``
-   elements, schema.org metadata hidden by its style, and furniture named as such (cookie consent, footer, share bar, menu, ads ...) unless it wraps
-   the page, and a dialog with a button mentioning cookies beside the page's ``<main>``/``<article>`` under
-   ``<body>`` whatever its class names; **mark** ``<footer>``/``<aside>`` and containers whose ``class``/``id``
-   words name a sidebar, related links, a vote widget, a donation appeal or a user card (dropped unless they
-   hold much of the page's prose).
+   elements, schema.org metadata hidden by its style, furniture named as such (cookie consent, footer, share
+   bar, menu, ads ...) unless it wraps the page, and a dialog with a button mentioning cookies beside the
+   page's ``<main>``/``<article>`` under ``<body>`` whatever its class names; **mark** ``<footer>``/``<aside>``
+   and containers whose ``class``/``id`` words name a sidebar, related links, a carousel, a vote widget, a
+   donation appeal or a user card (dropped unless they hold much of the page's prose).
 2. **Segment** the rest into blocks (paragraphs, headings, list items, table rows, code blocks, quotes),
    each with its text, how much of it is link text, and its element.
 3. **Locate** the content region: the deepest element holding most of the page's prose (blocks with
