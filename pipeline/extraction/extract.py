@@ -493,13 +493,14 @@ def time_limit(seconds: float):
 # --- the core ------------------------------------------------------------------
 
 @functools.cache
-def _html_parser():
+def _html_parser(encoding: str | None = None):
     """lxml's HTML parser set up as trafilatura's own ``load_html`` sets it up (no comments, no PIs, no id
-    table): we parse the page ourselves to rewrite its math, and trafilatura then sees the tree it expects."""
+    table): we parse the page ourselves to rewrite its math, and trafilatura then sees the tree it expects.
+    ``encoding``: the bytes it is given are in this encoding, whatever the page declares."""
     import lxml.html
     from lxml import etree
 
-    parser = lxml.html.HTMLParser(collect_ids=False, remove_comments=True, remove_pis=True)
+    parser = lxml.html.HTMLParser(collect_ids=False, remove_comments=True, remove_pis=True, encoding=encoding)
     # Every element an HtmlElement, chosen in C: lxml.html's default lookup is a Python callback per
     # element proxy (only to give form controls their own classes), ~7% of extraction time.
     parser.set_element_class_lookup(etree.ElementDefaultClassLookup(
@@ -560,7 +561,8 @@ def html_to_text(html: str, settings: ExtractSettings,
     # lxml refuses str input that declares an encoding in an XML prolog
     if html.lstrip().startswith("<?xml"):
         html = re.sub(r"^\s*<\?xml[^>]*\?>", "", html, count=1)
-    tree = lxml.html.document_fromstring(html, parser=_html_parser())
+    # libxml2 reads UTF-8 natively: parsing the page as UTF-8 bytes costs ~20% less than parsing the str
+    tree = lxml.html.document_fromstring(html.encode("utf-8"), parser=_html_parser("utf-8"))
     title_el = tree.find(".//title")
     title = title_el.text_content().strip()[:1000] if title_el is not None else None
     report = MathReport()
