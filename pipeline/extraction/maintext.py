@@ -238,7 +238,8 @@ class _Segmenter:
             if b.kind == "pre":
                 text = raw.replace(_BR, "\n").strip("\n")
             elif _BR not in raw:
-                text = _WHITESPACE.sub(" ", raw).strip()
+                # str.split() splits at what \s matches, in C; only the zero-width space needs the regex
+                text = " ".join(raw.split()) if "\u200b" not in raw else _WHITESPACE.sub(" ", raw).strip()
             else:  # line breaks of <br> stay; the source's own newlines are spaces, as a browser shows them
                 lines = (_WHITESPACE.sub(" ", line).strip() for line in raw.split(_BR))
                 text = "\n".join(line for line in lines if line)
