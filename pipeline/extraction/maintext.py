@@ -118,6 +118,8 @@ _DIGITS = re.compile(r"\d+")
 _WHITESPACE = re.compile(r"[\s\u00a0\u200b]+")
 #: Stands for a ``<br>`` while a block's text is gathered (the source's newlines are only spaces).
 _BR = "\x00"
+#: An inline style that hides the element.
+_DISPLAY_NONE = re.compile(r"display\s*:\s*none", re.I)
 
 
 _NO_WORDS: frozenset = frozenset()
@@ -863,7 +865,6 @@ THREAD_HOST_LABELS = frozenset((
     "stackoverflow", "mathoverflow", "zhidao", "tieba", "quora", "reddit",
 ))
 #: schema.org types a site declares for a discussion (microdata ``itemtype`` or JSON-LD ``@type``).
-_DISPLAY_NONE = re.compile(r"display\s*:\s*none", re.I)
 _THREAD_SCHEMA = re.compile(r"\b(?:QAPage|DiscussionForumPosting)\b")
 #: ``<meta name="generator">`` of forum software.
 _FORUM_GENERATOR = re.compile(
